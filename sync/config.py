@@ -1,0 +1,184 @@
+"""Configuration: a TOML file, overridden key by key from the environment, validated strictly.
+
+Secrets never live here: Google credentials come from GOOGLE_APPLICATION_CREDENTIALS (or ADC) and
+the Square token from SQUARE_ACCESS_TOKEN. Any key can be overridden with
+``ORDERSYNC_<SECTION>__<KEY>`` (values are read as TOML values, falling back to plain strings).
+Unknown keys and wrong types are errors that name the key and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = Path("config/ordersync.toml")
+CONFIG_ENV = "ORDERSYNC_CONFIG"
+ENV_PREFIX = "ORDERSYNC_"
+
+# The Content API caps custombatch at 1,000 entries per request (our emulator enforces the same).
+GOOGLE_BATCH_LIMIT = 1000
+
+NumericId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message says what is wrong and where."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class GoogleSettings(_Section):
+    merchant_id: NumericId = "1234567"
+    sandbox: bool = True
+    endpoint: str | None = None
+    batch_size: int = Field(default=GOOGLE_BATCH_LIMIT, ge=1, le=GOOGLE_BATCH_LIMIT)
+    page_size: int = Field(default=250, ge=1, le=250)
+    concurrency: int = Field(default=4, ge=1, le=32)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_backoff_seconds: float = Field(default=30.0, gt=0)
+    merchant_order_id_template: str = "OS-{google_order_id}"
+
+    @field_validator("merchant_order_id_template")
+    @classmethod
+    def _template_has_order_id(cls, value: str) -> str:
+        # Without the Google order id in it the template could not be unique in the account.
+        if "{google_order_id}" not in value:
+            raise ValueError("must contain {google_order_id} so every merchantOrderId is unique")
+        return value
+
+
+class SquareSettings(_Section):
+    enabled: bool = False
+    endpoint: str | None = None
+    location_id: str = ""
+    fulfillment_type: Literal["SHIPMENT", "PICKUP"] = "SHIPMENT"
+    mark_paid: bool = True
+    concurrency: int = Field(default=8, ge=1, le=64)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    sku_map: dict[str, str] = Field(default_factory=dict)
+
+
+class ShipmentsSettings(_Section):
+    feeds: list[str] = Field(default_factory=list)
+    rejects_dir: str = "reports/rejects"
+    carrier_aliases: dict[str, str] = Field(default_factory=dict)
+
+
+class LedgerSettings(_Section):
+    url: str = "sqlite:///state/ordersync.db"
+    lock_ttl_seconds: int = Field(default=3600, ge=10)
+
+
+class ScheduleSettings(_Section):
+    interval_minutes: float = Field(default=10, gt=0)
+
+
+class ReportsSettings(_Section):
+    dir: str = "reports"
+    unacknowledged_sla_hours: float = Field(default=24, gt=0)
+    ship_sla_hours: float = Field(default=72, gt=0)
+    delivery_sla_hours: float = Field(default=240, gt=0)
+    include_pii: bool = False
+    excel_bom: bool = False
+
+
+class Settings(_Section):
+    google: GoogleSettings = Field(default_factory=GoogleSettings)
+    square: SquareSettings = Field(default_factory=SquareSettings)
+    shipments: ShipmentsSettings = Field(default_factory=ShipmentsSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    source: str = Field(default="<defaults>", exclude=True)
+
+
+def _env_value(raw: str) -> Any:
+    """Read an environment value as a TOML value (numbers, booleans, arrays), else as a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].partition("__")
+        overrides.setdefault(section.lower(), {})[key.lower()] = _env_value(raw)
+    return overrides
+
+
+def _describe(errors: list[dict[str, Any]], source: str, env_keys: set[tuple[str, str]]) -> str:
+    lines = []
+    for err in errors:
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        where = source
+        if len(loc) >= 2 and (loc[0], loc[1]) in env_keys:
+            where = f"environment variable {ENV_PREFIX}{loc[0].upper()}__{loc[1].upper()}"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = err["msg"]
+            if "input" in err and not isinstance(err["input"], dict):
+                msg += f" (got {err['input']!r})"
+        lines.append(f"{where}: [{loc[0]}] {'.'.join(loc[1:]) or key}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    environ: dict[str, str] | None = None,
+    required: bool | None = None,
+) -> Settings:
+    """Load settings from ``path`` (or $ORDERSYNC_CONFIG, or the default path) plus env overrides.
+
+    ``required``: when True a missing file is an error; by default it is an error only when the
+    path was given explicitly (flag or env), so a fresh checkout runs on the embedded defaults.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    explicit = path is not None or bool(environ.get(CONFIG_ENV))
+    config_path = Path(path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    must_exist = explicit if required is None else required
+
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if config_path.exists():
+        source = str(config_path)
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except PermissionError as exc:
+            raise ConfigError(f"{config_path}: cannot read the configuration file ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{config_path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"{config_path}: is a directory, expected a TOML file") from exc
+    elif must_exist:
+        raise ConfigError(
+            f"{config_path}: configuration file not found "
+            f"(copy config/ordersync.example.toml to start one, or unset {CONFIG_ENV})"
+        )
+
+    overrides = _env_overrides(environ)
+    env_keys = {(s, k) for s, keys in overrides.items() for k in keys}
+    for section, keys in overrides.items():
+        current = data.get(section)
+        data[section] = {**(current if isinstance(current, dict) else {}), **keys}
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors(), source, env_keys)) from None
+    return settings.model_copy(update={"source": source})
