@@ -1,0 +1,207 @@
+"""The ledger's tables as SQLAlchemy 2 declarative models.
+
+The schema itself is created and upgraded only by the Alembic migrations in ``migrations/``; these
+models must stay identical to what the migrations build (a test compares them). The repository
+works on ``Model.__table__`` with Core statements, so bulk paths avoid per-row ORM overhead.
+
+All timestamps are UTC. SQLite has no time zones, so ``UTCDateTime`` stores naive UTC there and
+hands back aware UTC datetimes everywhere; naive datetimes are refused on the way in, because a
+naive value is ambiguous and would silently shift by the host's offset somewhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TARGETS = ("google", "square")
+INTENT_STATES = ("pending", "done", "failed")
+SHIPMENT_STATES = ("planned", "shipped", "delivered")  # also the order of progress
+SHIPMENT_SOURCES = ("feed", "square")
+TERMINAL_STAGES = frozenset({"delivered", "canceled", "returned"})
+DEFAULT_STAGE = "new"
+
+# Stable constraint names, so later migrations (batch mode on SQLite) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_utc(value: datetime | str) -> datetime:
+    """Aware UTC datetime from an aware datetime or an ISO 8601 string with an offset (or ``Z``)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}")
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given to the ledger; pass an aware UTC datetime")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out; naive UTC at rest on databases without time zones (SQLite)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = to_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # a value written by hand or another tool
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Order(Base):
+    """One Google order as last seen, plus where we are with it (``stage``) and its Square twin."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        # Unique only when set: NULLs never collide in SQLite/PostgreSQL unique indexes.
+        Index("ux_orders_merchant_order_id", "merchant_order_id", unique=True),
+        Index("ix_orders_square_order_id", "square_order_id"),
+        Index("ix_orders_stage", "stage"),
+    )
+
+    google_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    merchant_id: Mapped[str | None] = mapped_column(String(32))
+    merchant_order_id: Mapped[str | None] = mapped_column(String(128))
+    square_order_id: Mapped[str | None] = mapped_column(String(192))
+    square_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(32))
+    acknowledged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # [{id, offer_id, ordered, shipped, delivered, canceled, returned, price_minor, tax_minor}]
+    line_items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    order_json: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    stage: Mapped[str] = mapped_column(String(32), nullable=False, default=DEFAULT_STAGE)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Operation(Base):
+    """An intended mutation, committed before it is sent: the heart of exactly-once."""
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        UniqueConstraint("google_order_id", "target", "operation_id"),
+        CheckConstraint("target IN ('google', 'square')", name="target"),
+        CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+        Index("ix_operations_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    google_order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.google_order_id", ondelete="CASCADE"), nullable=False
+    )
+    target: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False)
+    operation_id: Mapped[str] = mapped_column(String(192), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    execution_status: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_reason: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Shipment(Base):
+    """A fulfilment event of an order; its id is deterministic so a resend cannot ship twice."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        CheckConstraint("source IN ('feed', 'square')", name="source"),
+        CheckConstraint("state IN ('planned', 'shipped', 'delivered')", name="state"),
+    )
+
+    google_order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("orders.google_order_id", ondelete="CASCADE"), primary_key=True
+    )
+    shipment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="feed")
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_id: Mapped[str | None] = mapped_column(String(128))
+    # [{line_item_id, quantity}]
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="planned")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Run(Base):
+    """One sync cycle (or other job): when, how it ended, and its summary counters."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False, default="running")
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class KeyValue(Base):
+    """Small JSON values such as poll cursors."""
+
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class LockRow(Base):
+    """The cycle lock on databases where a file lock is not possible (anything but a SQLite file)."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(Text, nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -1,0 +1,187 @@
+"""`ordersync` command line (click). Thin: parse, wire adapters, call the service, map exit codes.
+
+Exit codes (design.md §2): 0 done; 1 finished but some orders failed (they retry next cycle);
+2 usage or configuration error; 75 another cycle holds the lock (nothing done).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sync.config import ConfigError, Settings, load_settings
+from sync.logs import configure_logging, get_logger
+
+EXIT_OK = 0
+EXIT_FAILED_ORDERS = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+
+log = get_logger("ordersync")
+
+
+@dataclass
+class AppContext:
+    config_path: str | None
+    log_format: str
+    verbosity: int
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                fail(str(exc), EXIT_USAGE)
+        assert self._settings is not None
+        return self._settings
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"ordersync: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="ORDERSYNC_CONFIG", type=click.Path(dir_okay=False),
+              help="TOML configuration (default config/ordersync.toml; env ORDERSYNC_CONFIG).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", count=True, help="More detail (-vv includes library debug logs).")
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@click.version_option(package_name="ordersync")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, log_format: str, verbose: int, quiet: bool) -> None:
+    """Keep Google marketplace orders and your order system in step, and prove it with reports."""
+    verbosity = -1 if quiet else verbose
+    configure_logging(log_format, verbosity)  # type: ignore[arg-type]
+    ctx.obj = AppContext(config_path, log_format, verbosity)
+
+
+def _config_option(func: Any) -> Any:
+    """`--config` is accepted after the sub-command too (`ordersync run --config F`)."""
+
+    def _set(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(AppContext).config_path = value
+            ctx.ensure_object(AppContext)._settings = None
+
+    return click.option("--config", "config_override", type=click.Path(dir_okay=False), expose_value=False,
+                        callback=_set, help="TOML configuration file.")(func)
+
+
+@cli.command()
+@_config_option
+@click.option("--no-report", is_flag=True, help="Skip the reconciliation report after the cycle.")
+@click.pass_obj
+def run(app: AppContext, no_report: bool) -> None:
+    """One sync cycle (for cron), then a reconciliation report."""
+    from sync.service.runner import CycleLocked, run_once
+
+    try:
+        outcome = run_once(app.settings, report=not no_report, interactive=sys.stdout.isatty())
+    except CycleLocked as exc:
+        fail(str(exc), EXIT_LOCKED)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    click.echo(outcome.line())
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@_config_option
+@click.pass_obj
+def schedule(app: AppContext) -> None:
+    """Run a cycle every [schedule] interval_minutes until SIGTERM/SIGINT."""
+    from sync.entrypoints.scheduler import run_schedule
+    from sync.service.runner import scheduled_cycle
+
+    settings = app.settings
+    code = run_schedule(scheduled_cycle(settings), settings.schedule.interval_minutes)
+    sys.exit(code)
+
+
+@cli.command()
+@_config_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Reports folder (default [reports] dir).")
+@click.option("--google", "google_file", type=click.Path(exists=True, dir_okay=False),
+              help="Reconcile an exported Google snapshot (CSV or Parquet) instead of calling the API.")
+@click.option("--oms", "oms_file", type=click.Path(exists=True, dir_okay=False),
+              help="Reconcile an exported OMS snapshot (CSV or Parquet).")
+@click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
+@click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
+@click.pass_obj
+def report(app: AppContext, out_dir: str | None, google_file: str | None, oms_file: str | None,
+           save_inputs: bool, include_pii: bool) -> None:
+    """Reconciliation only: write reports/<run-id>/."""
+    from sync.service.runner import report_only
+
+    if oms_file and not google_file:
+        fail("--oms needs --google (a snapshot reconciliation compares two exports)", EXIT_USAGE)
+    try:
+        result = report_only(app.settings, out_dir=out_dir, google_file=google_file, oms_file=oms_file,
+                             save_inputs=save_inputs, include_pii=include_pii)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    click.echo(f"report written to {result.path} ({result.summary_line()})")
+
+
+@cli.command()
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(app: AppContext, as_json: bool) -> None:
+    """Ledger summary: orders per stage, pending operations, last runs."""
+    from sync.service.runner import ledger_status
+
+    try:
+        summary = ledger_status(app.settings)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    click.echo(f"ledger: {app.settings.ledger.url}")
+    click.echo("orders by stage:")
+    for stage, count in sorted(summary.get("orders_by_stage", {}).items()):
+        click.echo(f"  {stage:<20} {count}")
+    click.echo("operations:")
+    for key, count in sorted(summary.get("operations", {}).items()):
+        click.echo(f"  {key:<36} {count}")
+    click.echo("last runs:")
+    for run_info in summary.get("last_runs", []):
+        click.echo(f"  {run_info}")
+
+
+@cli.command()
+@click.option("--orders", "order_count", type=click.IntRange(1, 1000), default=12, show_default=True,
+              help="How many test orders to create.")
+@click.option("--dir", "work_dir", type=click.Path(file_okay=False), default="ordersync-demo", show_default=True,
+              help="Where the demo keeps its ledger, feed and reports.")
+@click.option("--square/--no-square", default=True, show_default=True, help="Bridge the orders into Square too.")
+def demo(order_count: int, work_dir: str, square: bool) -> None:
+    """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report."""
+    from sync.service.demo import run_demo
+
+    code = run_demo(Path(work_dir), order_count=order_count, square=square, echo=click.echo)
+    sys.exit(code)
+
+
+def _register_subgroups() -> None:
+    from sync.entrypoints.cli_sandbox import sandbox
+    from sync.entrypoints.cli_testorders import testorders
+
+    cli.add_command(sandbox)
+    cli.add_command(testorders)
+
+
+_register_subgroups()
+
+
+def main() -> None:
+    cli(prog_name="ordersync")

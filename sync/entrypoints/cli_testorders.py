@@ -1,0 +1,201 @@
+"""`ordersync testorders create|advance|cancel|return` — sandbox test orders through the gateway.
+
+Test orders exist only in the v2sandbox API, so every command refuses to run unless
+``[google] sandbox = true``. Exit codes: 2 for usage/configuration problems (including missing
+credentials), 1 when Google (or the emulator) refused a call; the message names the order and
+Google's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from sync.adapters.google_gateway import (
+    TEST_ORDER_TEMPLATES,
+    GoogleApiError,
+    GoogleCredentialsError,
+    GoogleGateway,
+)
+from sync.config import ConfigError, Settings, load_settings
+
+EXIT_API = 1
+EXIT_USAGE = 2
+CANCEL_REASONS = ("changedMind", "orderedWrongItem", "other")
+
+
+class CommandFailed(click.ClickException):
+    """Printed as `Error: <message>` on stderr, with our exit code instead of click's default 1."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _settings(obj: Any) -> Settings:
+    if obj is not None and getattr(obj, "settings", None) is not None:
+        return obj.settings
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+
+
+@contextmanager
+def _gateway(obj: Any) -> Iterator[GoogleGateway]:
+    settings = _settings(obj)
+    if not settings.google.sandbox:
+        raise CommandFailed(
+            "refusing: test orders exist only in the v2sandbox API, and [google] sandbox is false "
+            f"in {settings.source} (set sandbox = true or ORDERSYNC_GOOGLE__SANDBOX=true)",
+            EXIT_USAGE,
+        )
+    try:
+        gateway = GoogleGateway(settings.google)
+    except GoogleCredentialsError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    with gateway:
+        yield gateway
+
+
+def _api_failure(what: str, exc: GoogleApiError | GoogleCredentialsError) -> str:
+    if isinstance(exc, GoogleCredentialsError):
+        return f"{what}: {exc}"
+    status = f"HTTP {exc.status}" if exc.status else "no response"
+    reason = exc.reason or "no reason given"
+    return f"{what}: Google said {status} {reason}: {exc.message}"
+
+
+@click.group("testorders")
+def testorders() -> None:
+    """Sandbox test orders: create, advance to pendingShipment, cancel as the customer, return."""
+
+
+@testorders.command()
+@click.option(
+    "--template",
+    type=click.Choice(TEST_ORDER_TEMPLATES, case_sensitive=False),
+    default="template1",
+    show_default=True,
+    help="Google's predefined test-order template.",
+)
+@click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option(
+    "--country", type=click.Choice(["US", "FR"], case_sensitive=False), default="US", show_default=True
+)
+@click.pass_obj
+def create(obj: Any, template: str, count: int, country: str) -> None:
+    """Create COUNT test orders from TEMPLATE; prints the new order ids, one per line."""
+    with _gateway(obj) as gateway:
+        for n in range(1, count + 1):
+            try:
+                order_id = gateway.create_test_order(template.lower(), country=country.upper())
+            except (GoogleApiError, GoogleCredentialsError) as exc:
+                raise CommandFailed(
+                    _api_failure(f"creating test order {n} of {count} from {template}", exc), EXIT_API
+                ) from None
+            # Echo as we go: ids already created stay visible if a later one fails.
+            click.echo(order_id)
+
+
+@testorders.command()
+@click.argument("order_id", required=False)
+@click.option("--all", "all_orders", is_flag=True, help="Advance every test order that is inProgress.")
+@click.pass_obj
+def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
+    """Advance ORDER_ID (or --all inProgress orders) to pendingShipment; prints advanced ids."""
+    if bool(order_id) == all_orders:
+        raise click.UsageError("give either ORDER_ID or --all (exactly one)")
+    with _gateway(obj) as gateway:
+        if order_id:
+            try:
+                gateway.advance_test_order(order_id)
+            except (GoogleApiError, GoogleCredentialsError) as exc:
+                raise CommandFailed(_api_failure(f"order {order_id}: advance", exc), EXIT_API) from None
+            click.echo(order_id)
+            return
+        try:
+            # Collect first: advancing changes statuses, which would shift later pages under us.
+            ids = [
+                o["id"]
+                for o in gateway.iter_orders(statuses=["IN_PROGRESS"])
+                if o.get("status") == "inProgress" and o.get("id")
+            ]
+        except (GoogleApiError, GoogleCredentialsError) as exc:
+            raise CommandFailed(_api_failure("listing inProgress orders", exc), EXIT_API) from None
+        failures = 0
+        for oid in ids:
+            try:
+                gateway.advance_test_order(oid)
+            except (GoogleApiError, GoogleCredentialsError) as exc:
+                failures += 1
+                click.echo(f"Error: {_api_failure(f'order {oid}: advance', exc)}", err=True)
+                continue
+            click.echo(oid)
+        if not ids:
+            click.echo("no inProgress orders to advance", err=True)
+        if failures:
+            raise CommandFailed(f"{failures} of {len(ids)} orders could not be advanced", EXIT_API)
+
+
+@testorders.command()
+@click.argument("order_id")
+@click.option("--reason", type=click.Choice(CANCEL_REASONS), default="changedMind", show_default=True)
+@click.pass_obj
+def cancel(obj: Any, order_id: str, reason: str) -> None:
+    """Cancel ORDER_ID as the customer would (canceltestorderbycustomer)."""
+    with _gateway(obj) as gateway:
+        try:
+            gateway.cancel_test_order_by_customer(order_id, reason)
+        except (GoogleApiError, GoogleCredentialsError) as exc:
+            raise CommandFailed(
+                _api_failure(f"order {order_id}: cancel by customer", exc), EXIT_API
+            ) from None
+        click.echo(order_id)
+
+
+def _returnable(item: dict[str, Any]) -> int:
+    return int(item.get("quantityShipped") or 0) - int(item.get("quantityReturned") or 0)
+
+
+@testorders.command("return")
+@click.argument("order_id")
+@click.option("--line-item", "line_item_id", help="Return only this line item (default: every shipped item).")
+@click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-item (default: all shipped).")
+@click.pass_obj
+def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | None) -> None:
+    """Create a customer return for ORDER_ID (createtestreturn); prints the return id."""
+    if quantity is not None and not line_item_id:
+        raise click.UsageError("--quantity needs --line-item")
+    with _gateway(obj) as gateway:
+        items: list[dict[str, Any]]
+        if line_item_id and quantity is not None:
+            items = [{"lineItemId": line_item_id, "quantity": quantity}]
+        else:
+            # Only the order knows what was shipped: read it to build the default return.
+            try:
+                order = gateway.get_order(order_id)
+            except (GoogleApiError, GoogleCredentialsError) as exc:
+                raise CommandFailed(_api_failure(f"order {order_id}: get", exc), EXIT_API) from None
+            line_items = [li for li in order.get("lineItems") or [] if isinstance(li, dict)]
+            if line_item_id:
+                match = [li for li in line_items if li.get("id") == line_item_id]
+                if not match:
+                    raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+                line_items = match
+            items = [
+                {"lineItemId": li["id"], "quantity": _returnable(li)}
+                for li in line_items
+                if _returnable(li) > 0
+            ]
+            if not items:
+                what = f"line item {line_item_id}" if line_item_id else "any line item"
+                raise CommandFailed(f"order {order_id}: nothing shipped to return for {what}", EXIT_API)
+        try:
+            return_id = gateway.create_test_return(order_id, items)
+        except (GoogleApiError, GoogleCredentialsError) as exc:
+            raise CommandFailed(_api_failure(f"order {order_id}: create return", exc), EXIT_API) from None
+        click.echo(return_id)

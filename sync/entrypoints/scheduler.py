@@ -1,0 +1,67 @@
+"""`ordersync schedule`: an APScheduler 3 loop around one sync cycle.
+
+One cycle at a time (max_instances=1), missed runs coalesced into one, the first run at once.
+SIGTERM/SIGINT stop the scheduler: a cycle in progress is allowed to finish (every intent it sent
+is in the ledger, and anything not yet confirmed is resent next time), then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from sync.logs import get_logger
+
+log = get_logger(__name__)
+
+JOB_ID = "ordersync-cycle"
+
+
+def run_schedule(cycle: Callable[[], object], interval_minutes: float, *, stop_event: threading.Event | None = None) -> int:
+    """Run ``cycle`` every ``interval_minutes`` until a stop signal; returns the exit code (0)."""
+    stop = stop_event or threading.Event()
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+
+    def _log_next(event: JobExecutionEvent) -> None:
+        job = scheduler.get_job(JOB_ID)
+        if event.code == EVENT_JOB_ERROR:
+            log.error("cycle crashed; the next cycle resends whatever it left pending", error=str(event.exception))
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("cycle start missed (previous cycle still running); coalesced")
+        if job is not None and job.next_run_time is not None:
+            log.info("next cycle scheduled", next_run_time=job.next_run_time.isoformat())
+
+    scheduler.add_listener(_log_next, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.add_job(
+        cycle,
+        IntervalTrigger(minutes=interval_minutes, timezone=UTC),
+        id=JOB_ID,
+        next_run_time=datetime.now(UTC),
+        misfire_grace_time=max(1, int(interval_minutes * 60)),
+    )
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested; finishing the cycle in progress", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.start()
+        log.info("scheduler started", interval_minutes=interval_minutes)
+        while not stop.wait(timeout=timedelta(seconds=1).total_seconds()):
+            pass
+    finally:
+        # wait=True lets a running cycle finish; no new cycle starts after shutdown begins.
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("scheduler stopped")
+    return 0

@@ -1,0 +1,541 @@
+"""One sync cycle: poll, acknowledge, assign merchant ids, ship, deliver, follow cancellations.
+
+Every mutation follows the ledger-first rule (design.md §5): the intent — order, kind, a
+deterministic operationId and the exact custombatch entry — is committed before it is sent, and
+marked done, failed (with Google's reason) or left pending (retryable) after. A rerun, even after
+``kill -9``, resends pending intents with the same ids; Google answers ``duplicate`` for the ones
+that had landed, and that counts as done.
+
+Mutations go through ``orders.custombatch`` in phases, because entries inside one batch have no
+guaranteed order: (1) acknowledge / updateMerchantOrderId / cancel, (2) shipLineItems,
+(3) updateShipment. An idle cycle costs one list call (unacknowledged orders), plus one list of
+recently canceled orders while any order is still open.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync.adapters.feed_reader import FeedFile
+from sync.adapters.google_gateway import GoogleApiError, GoogleGateway, entry_error
+from sync.adapters.ledger.repository import IntentRecord, IntentResult, Ledger, NewIntent
+from sync.config import Settings
+from sync.domain import feed as feed_rules
+from sync.domain import operations, planning
+from sync.domain.orders import Order, OrderDataError
+from sync.logs import get_logger
+from sync.service.square_bridge import SquareBridge
+
+log = get_logger(__name__)
+
+PHASES: tuple[frozenset[str], ...] = (
+    frozenset({"acknowledge", "updateMerchantOrderId", "cancel", "cancelLineItem"}),
+    frozenset({"shipLineItems"}),
+    frozenset({"updateShipment"}),
+)
+GOOGLE = "google"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleResult:
+    run_id: int = 0
+    orders_seen: int = 0
+    acknowledged: int = 0
+    merchant_ids: int = 0
+    shipped: int = 0
+    delivered: int = 0
+    canceled: int = 0
+    resent: int = 0
+    square_orders: int = 0
+    failed_orders: set[str] = field(default_factory=set)
+    rejects: int = 0
+    rejects_file: str | None = None
+    api_calls: int = 0
+    seconds: float = 0.0
+    abandoned: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed_orders or self.rejects else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "orders_seen": self.orders_seen,
+            "acknowledged": self.acknowledged,
+            "merchant_ids": self.merchant_ids,
+            "square_orders": self.square_orders,
+            "shipped": self.shipped,
+            "delivered": self.delivered,
+            "canceled": self.canceled,
+            "resent": self.resent,
+            "failed": len(self.failed_orders),
+            "rejects": self.rejects,
+            "api_calls": self.api_calls,
+            "seconds": round(self.seconds, 3),
+            "abandoned": self.abandoned,
+        }
+
+    def line(self) -> str:
+        square = f" square={self.square_orders}" if self.square_orders else ""
+        rejects = f" rejected_rows={self.rejects}" if self.rejects else ""
+        return (
+            f"run {self.run_id}: seen={self.orders_seen} acknowledged={self.acknowledged}{square} "
+            f"shipped={self.shipped} delivered={self.delivered} canceled={self.canceled} "
+            f"failed={len(self.failed_orders)}{rejects} api_calls={self.api_calls} seconds={self.seconds:.2f}"
+        )
+
+
+Progress = Callable[[str, int], None]
+
+
+def _no_progress(_step: str, _advance: int) -> None:
+    pass
+
+
+@dataclass
+class _FeedState:
+    events: list[feed_rules.ShipmentEvent]
+    rejects: list[tuple[str, int, str, str]]
+
+
+class SyncCycle:
+    def __init__(
+        self,
+        *,
+        google: GoogleGateway,
+        ledger: Ledger,
+        settings: Settings,
+        feed_source: Callable[[], Sequence[FeedFile]] = list,
+        square: SquareBridge | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        progress: Progress = _no_progress,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.google = google
+        self.ledger = ledger
+        self.settings = settings
+        self.feed_source = feed_source
+        self.square = square
+        self.clock = clock
+        self.progress = progress
+        self.should_stop = should_stop
+        self.result = CycleResult()
+        self._sent_this_cycle: set[int] = set()
+        self._flush_at = settings.google.batch_size * settings.google.concurrency
+
+    # ------------------------------------------------------------------ the cycle
+    def run(self) -> CycleResult:
+        started = time.monotonic()
+        calls_before = self._api_calls()
+        self.result.run_id = self.ledger.start_run()
+        outcome = "error"
+        try:
+            steps: list[Callable[[], None]] = [self._resend_pending, self._poll_new_orders]
+            if self.square is not None:
+                steps.append(self._square_step)
+            steps += [self._follow_cancellations, self._apply_feed]
+            for step in steps:
+                if self.should_stop():
+                    self.result.abandoned = True
+                    log.warning("stop requested: cycle abandoned between steps; pending work resumes next cycle")
+                    break
+                step()
+            outcome = "failed_orders" if self.result.exit_code else "ok"
+        finally:
+            self.result.api_calls = self._api_calls() - calls_before
+            self.result.seconds = time.monotonic() - started
+            self.ledger.finish_run(self.result.run_id, outcome, self.result.as_dict())
+        return self.result
+
+    def _api_calls(self) -> int:
+        return self.google.calls + (self.square.calls if self.square is not None else 0)
+
+    # ------------------------------------------------------------------ sending intents
+    def _record(self, intents: Iterable[NewIntent]) -> list[IntentRecord]:
+        return self.ledger.add_intents(list(intents))
+
+    def dispatch(self, records: Sequence[IntentRecord]) -> None:
+        """Send pending Google intents phase by phase and record every outcome."""
+        todo = [r for r in records if r.state == "pending" and r.target == GOOGLE and r.id not in self._sent_this_cycle]
+        for phase in PHASES:
+            batch = [r for r in todo if r.kind in phase]
+            if batch:
+                self._send(batch)
+
+    def _send(self, records: list[IntentRecord]) -> None:
+        self._sent_this_cycle.update(r.id for r in records)
+        try:
+            responses = self.google.custombatch([dict(r.payload) for r in records])
+        except GoogleApiError as exc:
+            # The whole request failed after retries: nothing is known, so everything stays
+            # pending and is resent next cycle with the same operationIds.
+            log.warning("custombatch failed; intents stay pending", error=str(exc), entries=len(records))
+            self.ledger.record_results(
+                [IntentResult(r.id, "retry" if exc.retryable else "failed", error=str(exc), reason=exc.reason)
+                 for r in records]
+            )
+            if not exc.retryable:
+                self.result.failed_orders.update(r.google_order_id for r in records)
+            return
+        results: list[IntentResult] = []
+        done: list[tuple[IntentRecord, str]] = []
+        for record, response in zip(records, responses, strict=True):
+            error = entry_error(response)
+            if error is None:
+                status = response.get("executionStatus", "executed")
+                results.append(IntentResult(record.id, "done", execution_status=status))
+                done.append((record, status))
+            elif error.retryable:
+                results.append(IntentResult(record.id, "retry", error=error.message, reason=error.reason))
+            else:
+                results.append(IntentResult(record.id, "failed", error=error.message, reason=error.reason))
+                self.result.failed_orders.add(record.google_order_id)
+                log.warning(
+                    "operation rejected by Google",
+                    order=record.google_order_id, kind=record.kind, reason=error.reason, message=error.message,
+                )
+        self.ledger.record_results(results)
+        self._apply_confirmed(done)
+
+    def _apply_confirmed(self, done: list[tuple[IntentRecord, str]]) -> None:
+        """Reflect confirmed operations in the ledger's view of each order."""
+        now = self.clock()
+        order_updates: dict[str, dict[str, Any]] = defaultdict(dict)
+        shipped: list[IntentRecord] = []
+        delivered: list[IntentRecord] = []
+        for record, _status in done:
+            updates = order_updates[record.google_order_id]
+            if record.kind == "acknowledge":
+                updates["acknowledged"] = True
+                self.result.acknowledged += 1
+            elif record.kind == "updateMerchantOrderId":
+                updates["merchant_order_id"] = record.payload["merchantOrderId"]
+                self.result.merchant_ids += 1
+            elif record.kind == "cancel":
+                updates["stage"] = "canceled"
+                self.result.canceled += 1
+            elif record.kind == "shipLineItems":
+                shipped.append(record)
+                self.result.shipped += 1
+            elif record.kind == "updateShipment":
+                delivered.append(record)
+                self.result.delivered += 1
+        if shipped:
+            self.ledger.mark_shipments(
+                [(r.google_order_id, r.payload["shipLineItems"]["shipmentInfos"][0]["shipmentId"]) for r in shipped],
+                state="shipped", at=now,
+            )
+        if delivered:
+            self.ledger.mark_shipments(
+                [(r.google_order_id, r.payload["updateShipment"]["shipmentId"]) for r in delivered],
+                state="delivered", at=now,
+            )
+        for order_id, updates in order_updates.items():
+            updates["last_synced_at"] = now
+            self.ledger.set_order_fields(order_id, **updates)
+        touched = {r.google_order_id for r, _ in done}
+        if touched:
+            self._refresh_stages(touched)
+
+    def _refresh_stages(self, order_ids: Iterable[str]) -> None:
+        records = self.ledger.get_orders(order_ids)
+        shipments = self.ledger.shipments_for(list(records))
+        for order_id, record in records.items():
+            stage = stage_of(record, shipments.get(order_id, []))
+            if stage != record.stage:
+                self.ledger.set_order_fields(order_id, stage=stage)
+
+    # ------------------------------------------------------------------ step 1: leftovers
+    def _resend_pending(self) -> None:
+        pending = self.ledger.pending_intents(target=GOOGLE)
+        if pending:
+            log.info("resending intents left pending by earlier cycles", count=len(pending))
+            self.result.resent += len(pending)
+            self.dispatch(pending)
+
+    # ------------------------------------------------------------------ step 2: new orders
+    def _poll_new_orders(self) -> None:
+        buffer: list[IntentRecord] = []
+        now = self.clock()
+        for page in self.google.iter_order_pages(acknowledged=False, page_size=self.settings.google.page_size):
+            orders: list[Order] = []
+            for raw in page:
+                try:
+                    orders.append(Order.from_google(raw))
+                except OrderDataError as exc:
+                    self._order_data_failure(raw, exc, now)
+            self.result.orders_seen += len(page)
+            self.progress("poll", len(page))
+            if not orders:
+                continue
+            known = self.ledger.get_orders(o.id for o in orders)
+            self.ledger.upsert_orders([order_row(o, now, known.get(o.id)) for o in orders])
+            intents: list[NewIntent] = []
+            for order in orders:
+                intents.append(intent(order.id, planning.acknowledge_entry(order.id)))
+                if self.square is None and not order.merchant_order_id:
+                    merchant_order_id = operations.merchant_order_id(
+                        self.settings.google.merchant_order_id_template, order.id
+                    )
+                    intents.append(intent(order.id, planning.merchant_order_id_entry(order.id, merchant_order_id)))
+            buffer += self._record(intents)
+            if len(buffer) >= self._flush_at:
+                self.dispatch(buffer)
+                buffer = []
+        self.dispatch(buffer)
+
+    def _order_data_failure(self, raw: dict[str, Any], exc: OrderDataError, now: datetime) -> None:
+        order_id = str(raw.get("id") or "<no id>")
+        self.result.failed_orders.add(order_id)
+        log.error("order from Google is malformed; skipped this cycle", order=order_id, error=str(exc))
+        if raw.get("id"):
+            self.ledger.record_order_error(order_id, str(exc), now)
+
+    # ------------------------------------------------------------------ step 3: Square
+    def _square_step(self) -> None:
+        assert self.square is not None
+        self.square.run(self)
+
+    # ------------------------------------------------------------------ step 4: cancellations
+    def _follow_cancellations(self) -> None:
+        oldest = self.ledger.oldest_open_placed_at()
+        if oldest is None:
+            return
+        now = self.clock()
+        canceled: list[Order] = []
+        for page in self.google.iter_order_pages(
+            statuses=["CANCELED"], placed_date_start=oldest.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            page_size=self.settings.google.page_size,
+        ):
+            ids = [o["id"] for o in page if "id" in o]
+            known = self.ledger.get_orders(ids)
+            for raw in page:
+                record = known.get(raw.get("id", ""))
+                if record is None or record.stage == "canceled":
+                    continue
+                try:
+                    canceled.append(Order.from_google(raw))
+                except OrderDataError as exc:
+                    self._order_data_failure(raw, exc, now)
+        if not canceled:
+            return
+        known = self.ledger.get_orders(o.id for o in canceled)
+        self.ledger.upsert_orders([order_row(o, now, known.get(o.id)) for o in canceled])
+        for order in canceled:
+            self.ledger.set_order_fields(order.id, stage="canceled", last_synced_at=now)
+        self.result.canceled += len(canceled)
+        log.info("orders canceled on Google's side", count=len(canceled))
+        if self.square is not None:
+            self.square.google_cancellations(self, canceled)
+
+    # ------------------------------------------------------------------ step 5: shipments feed
+    def _apply_feed(self) -> None:
+        state = self._read_feed()
+        if state.events:
+            self._ship(state)
+            self._deliver(state)
+        self._write_rejects(state.rejects)
+
+    def _read_feed(self) -> _FeedState:
+        rows: list[feed_rules.FeedRow] = []
+        rejects: list[tuple[str, int, str, str]] = []
+        aliases = self.settings.shipments.carrier_aliases
+        for feed_file in self.feed_source():
+            rejects += [(p.source, p.line_no, p.reason, p.raw) for p in feed_file.problems]
+            if not feed_file.fieldnames and feed_file.problems:
+                continue
+            header_problems = feed_rules.validate_header(feed_file.fieldnames)
+            if header_problems:
+                rejects += [(feed_file.source, 1, problem, ",".join(feed_file.fieldnames)) for problem in header_problems]
+                continue
+            good, bad = feed_rules.parse_rows(feed_file.rows, feed_file.source, aliases)
+            rows += good
+            rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in bad]
+        events, conflicts = feed_rules.group_shipments(rows)
+        rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in conflicts]
+        return _FeedState(events, rejects)
+
+    def _resolve_orders(self, refs: set[str]) -> dict[str, Order]:
+        """Feed order refs (Google order id or our merchantOrderId) -> the order as we know it."""
+        records = self.ledger.get_orders(refs)
+        missing = refs - set(records)
+        by_merchant_id = self.ledger.find_by_merchant_order_ids(missing) if missing else {}
+        resolved: dict[str, Order] = {}
+        shipments = self.ledger.shipments_for([r.google_order_id for r in (*records.values(), *by_merchant_id.values())])
+        for ref, record in (*records.items(), *by_merchant_id.items()):
+            order = Order.from_google(record.order_json)
+            resolved[ref] = with_ledger_shipments(order, shipments.get(record.google_order_id, []))
+        return resolved
+
+    def _ship(self, state: _FeedState) -> None:
+        refs = {e.order_ref for e in state.events}
+        orders = self._resolve_orders(refs)
+        known = self.ledger.known_shipment_ids({o.id for o in orders.values()})
+        intents: list[NewIntent] = []
+        shipment_rows: list[dict[str, Any]] = []
+        now = self.clock()
+        for event in state.events:
+            order = orders.get(event.order_ref)
+            if order is None:
+                for source, line_no in event.rows:
+                    state.rejects.append((source, line_no, f"unknown order {event.order_ref!r}: not in the ledger "
+                                          "(not yet polled, or a wrong id)", ""))
+                continue
+            seen = known.setdefault(order.id, set())
+            outcome = planning.plan_shipment(order, event, seen)
+            if outcome is None:
+                continue
+            if isinstance(outcome, planning.PlanProblem):
+                for source, line_no in event.rows:
+                    state.rejects.append((source, line_no, outcome.reason, ""))
+                continue
+            seen.add(outcome.shipment_id)
+            orders[event.order_ref] = order.with_shipped(outcome.lines)
+            intents.append(intent(order.id, outcome.to_batch_entry()))
+            shipment_rows.append({
+                "google_order_id": order.id, "shipment_id": outcome.shipment_id, "source": "feed",
+                "carrier": outcome.carrier, "tracking_id": outcome.tracking_id,
+                "lines": [{"line_item_id": li, "quantity": q} for li, q in outcome.lines],
+                "shipped_at": event.shipped_at, "delivered_at": None, "state": "planned", "updated_at": now,
+            })
+        if shipment_rows:
+            self.ledger.upsert_shipments(shipment_rows)
+        self.dispatch(self._record(intents))
+        # Anything planned earlier whose ship intent is still pending was resent in step 1.
+
+    def _deliver(self, state: _FeedState) -> None:
+        delivered_events = [e for e in state.events if e.delivered_at is not None]
+        if not delivered_events:
+            return
+        orders = self._resolve_orders({e.order_ref for e in delivered_events})
+        shipments = self.ledger.shipments_for([o.id for o in orders.values()])
+        intents: list[NewIntent] = []
+        for event in delivered_events:
+            order = orders.get(event.order_ref)
+            if order is None:
+                continue
+            record = next((s for s in shipments.get(order.id, []) if s.shipment_id == event.shipment_id), None)
+            if record is None or record.state != "shipped":
+                continue  # not shipped yet (or already delivered): a later cycle picks it up
+            plan = planning.plan_delivery(order, event.shipment_id, event.delivered_at)
+            if plan is not None:
+                intents.append(intent(order.id, plan.to_batch_entry()))
+        self.dispatch(self._record(intents))
+
+    def _write_rejects(self, rejects: list[tuple[str, int, str, str]]) -> None:
+        self.result.rejects = len(rejects)
+        if not rejects:
+            return
+        out = Path(self.settings.shipments.rejects_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"rejects-{self.result.run_id:06d}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["source", "line_no", "reason", "raw"])
+            for source, line_no, reason, raw in sorted(rejects, key=lambda r: (r[0], r[1])):
+                writer.writerow([source, line_no, neutralise(reason), neutralise(raw)])
+        self.result.rejects_file = str(path)
+        log.warning("feed rows rejected; see the rejects file", count=len(rejects), file=str(path))
+
+
+# ---------------------------------------------------------------------- helpers
+def intent(order_id: str, entry: dict[str, Any], target: str = GOOGLE) -> NewIntent:
+    return NewIntent(
+        google_order_id=order_id, target=target, kind=entry["method"], operation_id=entry["operationId"], payload=entry
+    )
+
+
+def neutralise(text: str) -> str:
+    """Spreadsheets run cells that start with these characters as formulas."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _raw_text(raw: Any) -> str:
+    if isinstance(raw, dict):
+        return ",".join(f"{k}={v}" for k, v in raw.items())
+    return str(raw or "")
+
+
+def order_row(order: Order, now: datetime, existing: Any | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "google_order_id": order.id,
+        "merchant_id": order.merchant_id,
+        "status": order.status,
+        "acknowledged": order.acknowledged,
+        "placed_at": order.placed_date,
+        "currency": order.currency,
+        "total_minor": order.total_minor,
+        "line_items": [line_item_row(li) for li in order.line_items],
+        "order_json": order.raw,
+        "last_seen_at": now,
+    }
+    if order.merchant_order_id:
+        row["merchant_order_id"] = order.merchant_order_id
+    if existing is None:
+        row["stage"] = "new"
+        row["first_seen_at"] = now
+    return row
+
+
+def line_item_row(li: Any) -> dict[str, Any]:
+    return {
+        "id": li.id,
+        "offer_id": li.offer_id,
+        "quantity_ordered": li.quantity_ordered,
+        "quantity_shipped": li.quantity_shipped,
+        "quantity_delivered": li.quantity_delivered,
+        "quantity_canceled": li.quantity_canceled,
+        "quantity_returned": li.quantity_returned,
+        "price_minor": li.price_minor,
+        "tax_minor": li.tax_minor,
+    }
+
+
+def with_ledger_shipments(order: Order, shipments: Sequence[Any]) -> Order:
+    """Google's last snapshot plus the shipments we planned or made since it was taken."""
+    in_snapshot = {s.id for s in order.shipments}
+    for shipment in shipments:
+        if shipment.shipment_id in in_snapshot or shipment.state == "failed":
+            continue
+        order = order.with_shipped([(line["line_item_id"], line["quantity"]) for line in shipment.lines])
+    return order
+
+
+def stage_of(record: Any, shipments: Sequence[Any]) -> str:
+    """Where an order stands in our pipeline, from the ledger's facts."""
+    if record.stage in ("canceled", "returned"):
+        return record.stage
+    if not record.acknowledged:
+        return "new"
+    if not record.merchant_order_id:
+        return "acknowledged"
+    to_ship = sum(li["quantity_ordered"] - li["quantity_canceled"] for li in record.line_items)
+    if to_ship <= 0:
+        return "canceled"
+    live = [s for s in shipments if s.state in ("shipped", "delivered")]
+    shipped = sum(line["quantity"] for s in live for line in s.lines)
+    delivered = sum(line["quantity"] for s in live if s.state == "delivered" for line in s.lines)
+    # Shipments made before we saw the order are in Google's counters, not in our table.
+    shipped = max(shipped, sum(li["quantity_shipped"] for li in record.line_items))
+    delivered = max(delivered, sum(li["quantity_delivered"] for li in record.line_items))
+    if delivered >= to_ship:
+        return "delivered"
+    if shipped >= to_ship:
+        return "shipped"
+    if shipped > 0:
+        return "partially_shipped"
+    return "open"
+
+

@@ -1,0 +1,251 @@
+"""Wiring for the entry points: open the adapters from settings, take the lock, run, report.
+
+Adapter construction problems that an operator fixes in configuration or the environment
+(credentials, an unusable ledger file) surface as ``ConfigError`` so the CLI exits 2 with the
+message; another cycle holding the lock surfaces as ``CycleLocked`` (exit 75).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync.adapters.feed_reader import read_feeds
+from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
+from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
+from sync.config import ConfigError, Settings
+from sync.logs import get_logger
+from sync.service.cycle import CycleResult, Progress, SyncCycle
+
+log = get_logger(__name__)
+
+
+class CycleLocked(Exception):
+    """Another cycle holds the ledger's lock; this one did nothing."""
+
+
+@dataclass
+class RunOutcome:
+    cycle: CycleResult
+    report_path: Path | None = None
+    report_breaks: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.cycle.exit_code
+
+    def line(self) -> str:
+        text = self.cycle.line()
+        if self.cycle.rejects_file:
+            text += f" rejects={self.cycle.rejects_file}"
+        if self.report_path is not None:
+            text += f" report={self.report_path} breaks={self.report_breaks}"
+        return text
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    try:
+        return Ledger(settings.ledger.url)
+    except LedgerError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def open_google(settings: Settings, credentials: Any = None) -> GoogleGateway:
+    try:
+        return GoogleGateway(settings.google, credentials=credentials)
+    except GoogleCredentialsError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def open_square(settings: Settings, token: str | None = None) -> Any:
+    """The Square bridge when ``[square] enabled``; None otherwise."""
+    if not settings.square.enabled:
+        return None
+    from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
+    from sync.service.square_bridge import SquareBridge
+
+    try:
+        gateway = SquareGateway(settings.square, token=token)
+    except SquareCredentialsError as exc:
+        raise ConfigError(str(exc)) from exc
+    return SquareBridge(gateway, settings)
+
+
+@contextlib.contextmanager
+def cycle_lock(ledger: Ledger, settings: Settings) -> Iterator[None]:
+    lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds)
+    try:
+        acquired = lock.acquire()
+    except LockHeld as exc:
+        raise CycleLocked(str(exc)) from exc
+    if not acquired:
+        raise CycleLocked("another ordersync cycle holds the lock; nothing done")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def terminal_progress(enabled: bool) -> Iterator[Progress]:
+    """Rich progress bars for a person at a terminal; nothing when output is piped or logged."""
+    if not enabled:
+        yield lambda _step, _n: None
+        return
+    from rich.progress import Progress as RichProgress
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
+                      TimeElapsedColumn(), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(step: str, n: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=None)
+            bar.advance(tasks[step], n)
+
+        yield advance
+
+
+def run_once(
+    settings: Settings,
+    *,
+    report: bool = True,
+    interactive: bool = False,
+    google_credentials: Any = None,
+    square_token: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> RunOutcome:
+    ledger = open_ledger(settings)
+    try:
+        with cycle_lock(ledger, settings):
+            google = open_google(settings, google_credentials)
+            square = open_square(settings, square_token)
+            with terminal_progress(interactive) as progress:
+                cycle = SyncCycle(
+                    google=google, ledger=ledger, settings=settings, square=square,
+                    feed_source=lambda: read_feeds(settings.shipments.feeds),
+                    progress=progress, should_stop=should_stop,
+                )
+                try:
+                    result = cycle.run()
+                except GoogleCredentialsError as exc:
+                    raise ConfigError(str(exc)) from exc
+            outcome = RunOutcome(result)
+            if report and not result.abandoned:
+                try:
+                    path, breaks = write_live_report(settings, ledger, google, square)
+                    outcome.report_path, outcome.report_breaks = path, breaks
+                except GoogleApiError as exc:
+                    log.error("reconciliation report skipped: Google could not be read", error=str(exc))
+            return outcome
+    finally:
+        ledger.close()
+
+
+def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:
+    """The job `ordersync schedule` runs: one cycle; a held lock is a skipped run, not a crash."""
+
+    def job() -> None:
+        try:
+            outcome = run_once(settings, should_stop=stop.is_set if stop else lambda: False)
+            log.info("cycle finished", summary=outcome.line())
+        except CycleLocked as exc:
+            log.warning("cycle skipped", reason=str(exc))
+        except ConfigError as exc:
+            log.error("cycle could not start", error=str(exc))
+
+    return job
+
+
+def write_live_report(settings: Settings, ledger: Ledger, google: GoogleGateway, square: Any,
+                      *, out_dir: str | None = None, save_inputs: bool = False,
+                      include_pii: bool | None = None) -> tuple[Path, int]:
+    from sync.service.reconciliation import write_report
+
+    reports = settings.reports
+    if include_pii is not None and include_pii != reports.include_pii:
+        reports = reports.model_copy(update={"include_pii": include_pii})
+    oms = square.oms_orders() if square is not None else None
+    result = write_report(
+        google.iter_orders(),
+        (ledger_row_dict(r) for r in ledger.iter_orders()),
+        oms,
+        failed_operations=[failed_dict(i) for i in ledger.failed_intents()],
+        settings=reports,
+        now=datetime.now(UTC),
+        out_dir=Path(out_dir or reports.dir),
+        save_inputs=save_inputs,
+    )
+    return result.path, result.break_count
+
+
+def ledger_row_dict(record: Any) -> dict[str, Any]:
+    return {
+        "google_order_id": record.google_order_id,
+        "merchant_order_id": record.merchant_order_id,
+        "square_order_id": record.square_order_id,
+        "status": record.status,
+        "stage": record.stage,
+        "acknowledged": record.acknowledged,
+        "placed_at": record.placed_at,
+        "currency": record.currency,
+        "total_minor": record.total_minor,
+        "line_items": record.line_items,
+        "last_synced_at": record.last_synced_at,
+    }
+
+
+def failed_dict(record: Any) -> dict[str, Any]:
+    return {
+        "google_order_id": record.google_order_id,
+        "kind": record.kind,
+        "operation_id": record.operation_id,
+        "reason": record.error_reason,
+        "error": record.last_error,
+        "updated_at": record.updated_at,
+    }
+
+
+def report_only(settings: Settings, *, out_dir: str | None, google_file: str | None, oms_file: str | None,
+                save_inputs: bool, include_pii: bool) -> Any:
+    from sync.service.reconciliation import report_from_snapshots
+
+    if google_file:
+        return report_from_snapshots(google_file, oms_file, settings=settings.reports,
+                                     out_dir=Path(out_dir or settings.reports.dir), include_pii=include_pii)
+    ledger = open_ledger(settings)
+    try:
+        google = open_google(settings)
+        square = open_square(settings)
+        path, breaks = write_live_report(settings, ledger, google, square, out_dir=out_dir,
+                                         save_inputs=save_inputs, include_pii=include_pii)
+    finally:
+        ledger.close()
+    return _ReportDone(path, breaks)
+
+
+@dataclass
+class _ReportDone:
+    path: Path
+    breaks: int
+
+    def summary_line(self) -> str:
+        return f"{self.breaks} breaks"
+
+
+def ledger_status(settings: Settings) -> dict[str, Any]:
+    ledger = open_ledger(settings)
+    try:
+        return ledger.status_summary()
+    finally:
+        ledger.close()
+
+
+def feed_files(settings: Settings) -> list[Any]:
+    return read_feeds(settings.shipments.feeds)
