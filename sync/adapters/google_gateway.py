@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import http.client
 import itertools
+import logging
 import random
 import ssl
 import threading
@@ -29,7 +30,6 @@ from typing import Any
 import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
-import structlog
 import tenacity
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
@@ -45,7 +45,9 @@ from sync.config import GoogleSettings
 
 __all__ = ["SCOPES", "GoogleApiError", "GoogleCredentialsError", "GoogleGateway", "entry_error"]
 
-log = structlog.get_logger(__name__)
+# stdlib logging: routed through structlog by sync.logs, and never onto stdout when unconfigured
+# (CLI commands print ids there).
+log = logging.getLogger(__name__)
 
 GOOGLE_ROOT = "https://shoppingcontent.googleapis.com"
 BACKOFF_BASE_SECONDS = 0.2
@@ -153,6 +155,7 @@ class GoogleGateway:
             cache_discovery=False,
             client_options={"api_endpoint": self.base_url},
         )
+        self._orders_resource = self._service.orders()
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -190,7 +193,8 @@ class GoogleGateway:
         self.close()
 
     def _orders(self) -> Any:
-        return self._service.orders()
+        # Resource objects only read shared state when building requests: one serves all threads.
+        return self._orders_resource
 
     def _wait_seconds(self, retry_state: tenacity.RetryCallState) -> float:
         cap = self.settings.max_backoff_seconds
@@ -212,6 +216,12 @@ class GoogleGateway:
             raise GoogleApiError(0, "serverNotFound", str(exc), False, method_id) from None
         except _TRANSPORT_ERRORS as exc:
             raise _transport_error(exc, method_id, retryable=True) from None
+        except google.auth.exceptions.GoogleAuthError as exc:
+            # e.g. a malformed token response: a credentials problem, not an API answer.
+            raise GoogleCredentialsError(
+                f"Google credentials could not be used ({type(exc).__name__}); "
+                "check the key file and its token_uri"
+            ) from None
         except OSError as exc:
             raise _transport_error(exc, method_id, retryable=exc.errno in _TRANSIENT_ERRNOS) from None
         except ValueError as exc:
@@ -241,12 +251,11 @@ class GoogleGateway:
     def _log_retry(retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         log.warning(
-            "google.retry",
-            method=getattr(exc, "method", None),
-            status=getattr(exc, "status", None),
-            reason=getattr(exc, "reason", None),
-            attempt=retry_state.attempt_number,
-            wait_s=round(retry_state.upcoming_sleep, 3),
+            "google retry: %s failed (attempt %d): %s; retrying in %.2fs",
+            getattr(exc, "method", "?"),
+            retry_state.attempt_number,
+            exc,
+            retry_state.upcoming_sleep,
         )
 
     def _mutation(self, method_id: str, make_request: Callable[[Any], Any]) -> str:

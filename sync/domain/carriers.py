@@ -26,7 +26,8 @@ GOOGLE_CARRIERS: tuple[str, ...] = tuple(dict.fromkeys(US_CARRIERS + FR_CARRIERS
 
 # Other common spellings (compared after _key(): lower case, accents/punctuation/spaces removed).
 _EXTRA_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "ups": ("united parcel service", "ups ground", "ups next day air", "ups surepost", "ups mail innovations"),
+    "ups": ("united parcel service", "ups ground", "ups next day air", "ups surepost",
+            "ups mail innovations"),
     "usps": ("united states postal service", "us postal service", "u.s. mail", "us mail",
              "usps priority mail", "usps first class", "usps ground advantage"),
     "fedex": ("federal express", "fedex ground", "fedex home delivery", "fedex smartpost",
@@ -47,11 +48,12 @@ _EXTRA_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 
 # Service words a carrier name may carry after the carrier itself ("FedEx Ground", "UPS 2nd Day Air").
-_SERVICE_WORDS = frozenset(
-    "ground express air next day nextday 2nd 2day second two overnight priority mail first class"
-    " firstclass standard economy international intl worldwide freight parcel parcels ecommerce"
-    " saver smartpost surepost home delivery advantage domestic service services".split()
-)
+_SERVICE_WORDS = frozenset({
+    "ground", "express", "air", "next", "day", "nextday", "2nd", "2day", "second", "two", "overnight",
+    "priority", "mail", "first", "class", "firstclass", "standard", "economy", "international", "intl",
+    "worldwide", "freight", "parcel", "parcels", "ecommerce", "saver", "smartpost", "surepost", "home",
+    "delivery", "advantage", "domestic", "service", "services",
+})
 
 
 class UnknownCarrierError(ValueError):
@@ -61,10 +63,10 @@ class UnknownCarrierError(ValueError):
         self.name = name
         self.accepted = accepted
         what = "carrier is empty" if not name.strip() else f"unknown carrier {name!r}"
+        example = name.strip() or "My Carrier"
         super().__init__(
             f"{what}: use one of Google's carrier names ({', '.join(accepted)}), or map it in the "
-            f"[shipments] carrier_aliases setting, e.g. carrier_aliases = {{ \"{name.strip() or 'My Carrier'}\""
-            f" = \"ups\" }}"
+            f'[shipments] carrier_aliases setting, e.g. carrier_aliases = {{ "{example}" = "ups" }}'
         )
 
 

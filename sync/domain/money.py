@@ -52,7 +52,8 @@ def to_minor(value: str | Decimal | int, currency: str) -> int:
     exp = exponent(currency)
     if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
         # floats are refused: 0.1 + 0.2 is not 0.3, and the caller should not have a float amount.
-        raise MoneyError(f"amount {value!r} must be a decimal string, Decimal or int, not {type(value).__name__}")
+        kind = type(value).__name__
+        raise MoneyError(f"amount {value!r} must be a decimal string, Decimal or int, not {kind}")
     if isinstance(value, int):
         return value * 10**exp
     if isinstance(value, str):

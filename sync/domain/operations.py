@@ -113,7 +113,8 @@ def feed_shipment_id(order_id: str, tracking_id: str, carrier: str) -> str:
 
 def square_shipment_id(square_order_id: str, fulfillment_uid: str) -> str:
     """``sq-<24 hex>`` for a Square fulfillment: one Square fulfillment is one Google shipment."""
-    return f"sq-{_digest(_require(square_order_id, 'square_order_id'), _require(fulfillment_uid, 'fulfillment_uid'))}"
+    order = _require(square_order_id, "square_order_id")
+    return f"sq-{_digest(order, _require(fulfillment_uid, 'fulfillment_uid'))}"
 
 
 def square_idempotency_key(merchant_id: str, google_order_id: str, purpose: str = "order") -> str:

@@ -49,8 +49,8 @@ def _gateway(obj: Any) -> Iterator[GoogleGateway]:
     settings = _settings(obj)
     if not settings.google.sandbox:
         raise CommandFailed(
-            "refusing: test orders exist only in the v2sandbox API, and [google] sandbox is false "
-            f"in {settings.source} (set sandbox = true or ORDERSYNC_GOOGLE__SANDBOX=true)",
+            "refusing: test orders exist only in the v2sandbox API, but [google] sandbox is false "
+            f"(configuration: {settings.source}; set sandbox = true or ORDERSYNC_GOOGLE__SANDBOX=true)",
             EXIT_USAGE,
         )
     try:

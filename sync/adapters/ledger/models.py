@@ -60,7 +60,7 @@ def to_utc(value: datetime | str) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime or ISO 8601 string, got {type(value).__name__}")
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given to the ledger; pass an aware UTC datetime")
+        raise ValueError(f"naive datetime {value.isoformat()} given to the ledger; pass an aware one (UTC)")
     return value.astimezone(UTC)
 
 
@@ -192,7 +192,7 @@ class KeyValue(Base):
     __tablename__ = "kv"
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 

@@ -157,8 +157,12 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
                 "productApplicability": "specificProducts",
                 "redemptionChannel": "online",
                 "benefits": [
-                    {"type": "product", "subType": "moneyOff", "discount": "2.00",
-                     "offerIds": ["DM-PAPER-500"]}
+                    {
+                        "type": "product",
+                        "subType": "moneyOff",
+                        "discount": "2.00",
+                        "offerIds": ["DM-PAPER-500"],
+                    }
                 ],
             }
         ],
@@ -185,8 +189,12 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
                 "productApplicability": "specificProducts",
                 "redemptionChannel": "online",
                 "benefits": [
-                    {"type": "product", "subType": "buyMGetPercentOff", "discount": "2.60",
-                     "offerIds": ["SF-BEETS-1KG"]}
+                    {
+                        "type": "product",
+                        "subType": "buyMGetPercentOff",
+                        "discount": "2.60",
+                        "offerIds": ["SF-BEETS-1KG"],
+                    }
                 ],
             }
         ],
@@ -213,8 +221,12 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
                 "productApplicability": "specificProducts",
                 "redemptionChannel": "online",
                 "benefits": [
-                    {"type": "shipping", "subType": "freeShipping", "discount": "7.95",
-                     "offerIds": ["WUPHF-SPK-01"]}
+                    {
+                        "type": "shipping",
+                        "subType": "freeShipping",
+                        "discount": "7.95",
+                        "offerIds": ["WUPHF-SPK-01"],
+                    }
                 ],
             }
         ],
@@ -230,8 +242,12 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
 }
 
 _TRANSIT = {
-    "economy": (5, 9), "standard": (3, 6), "expedited": (2, 3), "twoDay": (2, 2),
-    "oneDay": (1, 1), "sameDay": (0, 0),
+    "economy": (5, 9),
+    "standard": (3, 6),
+    "expedited": (2, 3),
+    "twoDay": (2, 2),
+    "oneDay": (1, 1),
+    "sameDay": (0, 0),
 }
 _CURRENCY = {"US": "USD", "FR": "EUR"}
 _LANG = {"US": "en", "FR": "fr"}

@@ -56,7 +56,8 @@ class MoneyError(ValueError):
 
 def round_half_even(value: Fraction) -> int:
     """Nearest integer, ties to even (Python's ``round`` on a Fraction is exact half-even)."""
-    return round(value)
+    import math
+    return math.floor(value + Fraction(1, 2))
 
 
 def apportion(total: int, shares: list[Fraction]) -> list[int]:
@@ -95,7 +96,9 @@ def parse_decimal(value: Any, field: str, *, positive: bool = False, max_places:
         raise MoneyError("INVALID_VALUE", f"Value {value!r} is out of range.", field)
     exponent = dec.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > max_places:
-        raise MoneyError("INVALID_VALUE", f"Value {value!r} has more than {max_places} decimal places.", field)
+        raise MoneyError(
+            "INVALID_VALUE", f"Value {value!r} has more than {max_places} decimal places.", field
+        )
     return Fraction(dec)
 
 
@@ -105,11 +108,14 @@ def parse_money(value: Any, field: str, currency: str) -> int:
     amount = value.get("amount")
     # bool is an int subclass; Square's amount is a JSON integer, never a float or string.
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        raise MoneyError("INVALID_VALUE", f"{field}.amount must be a non-negative integer.", f"{field}.amount")
+        raise MoneyError(
+            "INVALID_VALUE", f"{field}.amount must be a non-negative integer.", f"{field}.amount"
+        )
     cur = value.get("currency") or currency
     if cur != currency:
         raise MoneyError(
-            "CURRENCY_MISMATCH", f"Currency {cur} does not match the order currency {currency}.",
+            "CURRENCY_MISMATCH",
+            f"Currency {cur} does not match the order currency {currency}.",
             f"{field}.currency",
         )
     return amount
@@ -143,8 +149,9 @@ def _applied(obj: dict[str, Any], key: str, uid_key: str) -> list[dict[str, Any]
     return [a for a in (obj.get(key) or []) if isinstance(a, dict) and a.get(uid_key)]
 
 
-def _set_applied(obj: dict[str, Any], key: str, uid_key: str, amounts: dict[str, int], currency: str,
-                 new_uid: Any) -> None:
+def _set_applied(
+    obj: dict[str, Any], key: str, uid_key: str, amounts: dict[str, int], currency: str, new_uid: Any
+) -> None:
     """Write applied_money into obj[key] (creating entries for ORDER-scoped adjustments)."""
     existing = {a[uid_key]: a for a in _applied(obj, key, uid_key)}
     out = []
@@ -159,8 +166,7 @@ def _set_applied(obj: dict[str, Any], key: str, uid_key: str, amounts: dict[str,
         obj.pop(key, None)
 
 
-def price_order(order: dict[str, Any], currency: str, new_uid: Any,
-                catalog_price: Any = None) -> None:
+def price_order(order: dict[str, Any], currency: str, new_uid: Any, catalog_price: Any = None) -> None:
     """Fill in every computed money field of ``order`` in place.
 
     ``new_uid()`` makes uids for created applied_* entries; ``catalog_price(line, field)`` returns
@@ -180,15 +186,22 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
             raise MoneyError("INVALID_VALUE", f"Duplicate discount uid {d['uid']}.", f"{field}.uid")
         has_pct, has_amt = d.get("percentage") is not None, d.get("amount_money") is not None
         if has_pct == has_amt and not d.get("catalog_object_id"):
-            raise MoneyError("INVALID_VALUE", "A discount needs exactly one of percentage or amount_money.", field)
+            raise MoneyError(
+                "INVALID_VALUE", "A discount needs exactly one of percentage or amount_money.", field
+            )
         if not has_pct and not has_amt:
-            raise MoneyError("NOT_FOUND", "Catalog discounts are not emulated; give percentage or amount_money.",
-                             f"{field}.catalog_object_id")
+            raise MoneyError(
+                "NOT_FOUND",
+                "Catalog discounts are not emulated; give percentage or amount_money.",
+                f"{field}.catalog_object_id",
+            )
         d["type"] = "FIXED_PERCENTAGE" if has_pct else "FIXED_AMOUNT"
         if has_pct:
             pct = parse_decimal(d["percentage"], f"{field}.percentage")
             if pct > HUNDRED:
-                raise MoneyError("INVALID_VALUE", "A percentage discount cannot exceed 100.", f"{field}.percentage")
+                raise MoneyError(
+                    "INVALID_VALUE", "A percentage discount cannot exceed 100.", f"{field}.percentage"
+                )
         else:
             parse_money(d["amount_money"], f"{field}.amount_money", currency)
         disc_by_uid[d["uid"]] = d
@@ -213,12 +226,17 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
     for i, obj in enumerate([*lines, *charges]):
         for a in _applied(obj, "applied_discounts", "discount_uid"):
             if a["discount_uid"] not in disc_by_uid:
-                raise MoneyError("INVALID_VALUE", f"Unknown discount_uid {a['discount_uid']}.",
-                                 f"order.line_items[{i}].applied_discounts")
+                raise MoneyError(
+                    "INVALID_VALUE",
+                    f"Unknown discount_uid {a['discount_uid']}.",
+                    f"order.line_items[{i}].applied_discounts",
+                )
             referenced_disc.add(a["discount_uid"])
         for a in _applied(obj, "applied_taxes", "tax_uid"):
             if a["tax_uid"] not in tax_by_uid:
-                raise MoneyError("INVALID_VALUE", f"Unknown tax_uid {a['tax_uid']}.", "order.line_items.applied_taxes")
+                raise MoneyError(
+                    "INVALID_VALUE", f"Unknown tax_uid {a['tax_uid']}.", "order.line_items.applied_taxes"
+                )
             referenced_tax.add(a["tax_uid"])
     for d in discounts:
         d["scope"] = _scope(d, referenced_disc)
@@ -241,26 +259,35 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
                 line.setdefault("variation_name", variation_name)
             line["base_price_money"] = money(base, currency)
         elif line.get("base_price_money") is None:
-            raise MoneyError("MISSING_REQUIRED_PARAMETER", "An ad hoc line item needs base_price_money.",
-                             f"{field}.base_price_money")
+            raise MoneyError(
+                "MISSING_REQUIRED_PARAMETER",
+                "An ad hoc line item needs base_price_money.",
+                f"{field}.base_price_money",
+            )
         else:
             base = parse_money(line["base_price_money"], f"{field}.base_price_money", currency)
             if not line.get("name"):
-                raise MoneyError("MISSING_REQUIRED_PARAMETER", "An ad hoc line item needs a name.", f"{field}.name")
+                raise MoneyError(
+                    "MISSING_REQUIRED_PARAMETER", "An ad hoc line item needs a name.", f"{field}.name"
+                )
         line.setdefault("item_type", "ITEM")
         variation_total = round_half_even(base * qty)
         gross = variation_total
         for j, mod in enumerate(line.get("modifiers") or []):
             mfield = f"{field}.modifiers[{j}]"
             mod.setdefault("uid", new_uid())
-            mbase = parse_money(mod.get("base_price_money") or {"amount": 0}, f"{mfield}.base_price_money", currency)
+            mbase = parse_money(
+                mod.get("base_price_money") or {"amount": 0}, f"{mfield}.base_price_money", currency
+            )
             mqty = parse_decimal(mod.get("quantity") or "1", f"{mfield}.quantity", positive=True)
             mtotal = round_half_even(mbase * mqty * qty)
             mod["total_price_money"] = money(mtotal, currency)
             gross += mtotal
         line["variation_total_price_money"] = money(variation_total, currency)
         line["gross_sales_money"] = money(gross, currency)
-        disc = {a["discount_uid"] for a in _applied(line, "applied_discounts", "discount_uid")} | order_discounts
+        disc = {
+            a["discount_uid"] for a in _applied(line, "applied_discounts", "discount_uid")
+        } | order_discounts
         tax = {a["tax_uid"] for a in _applied(line, "applied_taxes", "tax_uid")} | order_taxes
         items.append(_Item(line, gross, disc, tax))
 
@@ -308,15 +335,20 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
         phase = sc.get("calculation_phase") or "SUBTOTAL_PHASE"
         sc["calculation_phase"] = phase
         if phase not in ("SUBTOTAL_PHASE", "TOTAL_PHASE"):
-            raise MoneyError("INVALID_VALUE", f"calculation_phase {phase} is not supported by the sandbox.",
-                             f"{field}.calculation_phase")
+            raise MoneyError(
+                "INVALID_VALUE",
+                f"calculation_phase {phase} is not supported by the sandbox.",
+                f"{field}.calculation_phase",
+            )
         has_pct, has_amt = sc.get("percentage") is not None, sc.get("amount_money") is not None
         if has_pct == has_amt:
-            raise MoneyError("INVALID_VALUE", "A service charge needs exactly one of percentage or amount_money.",
-                             field)
+            raise MoneyError(
+                "INVALID_VALUE", "A service charge needs exactly one of percentage or amount_money.", field
+            )
         if phase == "TOTAL_PHASE" and sc.get("taxable"):
-            raise MoneyError("INVALID_VALUE", "Service charges in the TOTAL_PHASE cannot be taxable.",
-                             f"{field}.taxable")
+            raise MoneyError(
+                "INVALID_VALUE", "Service charges in the TOTAL_PHASE cannot be taxable.", f"{field}.taxable"
+            )
         sc["taxable"] = bool(sc.get("taxable"))
         if not sc.get("name"):
             raise MoneyError("MISSING_REQUIRED_PARAMETER", "A service charge needs a name.", f"{field}.name")
@@ -337,9 +369,17 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
     # 4. Taxes: inclusive ones first (they define the net base the additive ones apply to).
     taxed = [*items, *sc_items]
     applied_tax: list[dict[str, int]] = [{} for _ in taxed]
-    inclusive_rate = [sum((parse_decimal(tax_by_uid[u]["percentage"], "percentage")
-                           for u in it.tax_uids if tax_by_uid[u]["type"] == "INCLUSIVE"), Fraction(0))
-                      for it in taxed]
+    inclusive_rate = [
+        sum(
+            (
+                parse_decimal(tax_by_uid[u]["percentage"], "percentage")
+                for u in it.tax_uids
+                if tax_by_uid[u]["type"] == "INCLUSIVE"
+            ),
+            Fraction(0),
+        )
+        for it in taxed
+    ]
     for kind in ("INCLUSIVE", "ADDITIVE"):
         for t in taxes:
             if t["type"] != kind:
@@ -379,7 +419,9 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
         sc["total_money"] = money(it.amount + additive(k), currency)
     running = sum(additive(k) + it.amount for k, it in enumerate(taxed))
     for _i, sc in total_phase:
-        amount = sc["amount_money"]["amount"] if sc.get("amount_money") else round_half_even(running * pct_of(sc))
+        amount = (
+            sc["amount_money"]["amount"] if sc.get("amount_money") else round_half_even(running * pct_of(sc))
+        )
         sc.pop("applied_taxes", None)
         sc["applied_money"] = money(amount, currency)
         sc["total_tax_money"] = money(0, currency)
@@ -395,7 +437,8 @@ def price_order(order: dict[str, Any], currency: str, new_uid: Any,
     tax_total = sum(sum(a.values()) for a in applied_tax)
     sc_total = sum(sc["applied_money"]["amount"] for sc in charges)
     order_total = sum(line["total_money"]["amount"] for line in lines) + sum(
-        sc["total_money"]["amount"] for sc in charges)
+        sc["total_money"]["amount"] for sc in charges
+    )
     order["total_money"] = money(order_total, currency)
     order["total_tax_money"] = money(tax_total, currency)
     order["total_discount_money"] = money(discount_total, currency)

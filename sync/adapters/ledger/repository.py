@@ -1,0 +1,964 @@
+"""The ledger: the crash-safe record that makes every mutation exactly-once.
+
+Usage by the sync cycle (design.md §5)::
+
+    ledger = Ledger(settings.ledger.url)            # creates / migrates the schema (Alembic)
+    with CycleLock(ledger, settings.ledger.lock_ttl_seconds):
+        run_id = ledger.start_run()
+        resend(ledger.pending_intents())            # leftovers of a crashed run, same ids
+        ledger.upsert_orders(rows)
+        records = ledger.add_intents(intents)       # committed BEFORE anything is sent
+        send(r for r in records if r.state == "pending")
+        ledger.record_results(results)              # done / failed / retry (attempts+1)
+        ledger.finish_run(run_id, "ok", summary)
+
+Rules the repository guarantees:
+- Every public method is one transaction; write transactions start with ``BEGIN IMMEDIATE`` on
+  SQLite so two writers queue on the busy timeout instead of failing half-way.
+- An intent is unique per (google_order_id, target, operation_id). ``add_intents`` never creates a
+  second one; for a key that exists it returns the stored record (its payload wins: what was
+  committed first is what gets resent).
+- ``record_results`` only moves intents out of ``pending``; ``done`` and ``failed`` are final.
+- Bulk methods use executemany (native ``INSERT .. ON CONFLICT`` on SQLite and PostgreSQL, a
+  portable SELECT-then-INSERT/UPDATE per chunk elsewhere); never one statement per row round trip
+  of reads.
+- Upserts update only the columns present in the given rows; ``first_seen_at``/``created_at`` are
+  kept. Shipments never move backwards (planned < shipped < delivered) and their nullable facts
+  (carrier, tracking, timestamps) are never cleared by a later row that lacks them.
+- Records returned are frozen dataclasses; no ORM objects or sessions leak out.
+- Database failures surface as ``LedgerError`` (``LedgerLocked``, ``LedgerCorrupt``,
+  ``LedgerSchemaError``) whose message names the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from .errors import LedgerCorrupt, LedgerError, LedgerLocked, LedgerSchemaError
+from .models import (
+    DEFAULT_STAGE,
+    SHIPMENT_SOURCES,
+    SHIPMENT_STATES,
+    TARGETS,
+    TERMINAL_STAGES,
+    KeyValue,
+    Operation,
+    Order,
+    Run,
+    Shipment,
+    utcnow,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+# Keys per IN (...) list: far below every database's bind-parameter limit (SQLite: 32766).
+IN_CHUNK = 500
+# Rows per executemany: bounds memory of one statement while keeping round trips few.
+WRITE_CHUNK = 5000
+
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+OPERATIONS: Table = Operation.__table__  # type: ignore[assignment]
+SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+KV: Table = KeyValue.__table__  # type: ignore[assignment]
+
+ORDER_FIELDS = frozenset(ORDERS.c.keys())
+SHIPMENT_FIELDS = frozenset(SHIPMENTS.c.keys())
+_SHIPMENT_RANK = {state: rank for rank, state in enumerate(SHIPMENT_STATES)}
+
+
+# --------------------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    google_order_id: str
+    merchant_id: str | None
+    merchant_order_id: str | None
+    square_order_id: str | None
+    square_version: int | None
+    status: str | None
+    acknowledged: bool
+    placed_at: datetime | None
+    currency: str | None
+    total_minor: int | None
+    # [{id, offer_id, ordered, shipped, delivered, canceled, returned, price_minor, tax_minor}]
+    line_items: list[dict[str, Any]]
+    order_json: dict[str, Any] | None
+    stage: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    last_synced_at: datetime | None
+    last_error: str | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage not in TERMINAL_STAGES
+
+
+@dataclass(frozen=True, slots=True)
+class NewIntent:
+    """An operation we mean to send; ``operation_id`` must be deterministic (see domain.operations)."""
+
+    google_order_id: str
+    target: Literal["google", "square"]
+    kind: str
+    operation_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"intent target must be one of {TARGETS}, got {self.target!r}")
+        for name in ("google_order_id", "kind", "operation_id"):
+            if not getattr(self, name):
+                raise ValueError(f"intent {name} must not be empty")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.google_order_id, self.target, self.operation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRecord:
+    id: int
+    google_order_id: str
+    target: str
+    kind: str
+    operation_id: str
+    payload: dict[str, Any]
+    state: str  # pending | done | failed
+    execution_status: str | None  # Google's executed | duplicate | ..., or ours for Square
+    attempts: int  # results recorded so far (done, failed and retry each count one)
+    last_error: str | None
+    error_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    done_at: datetime | None
+    run_id: int | None  # the run that first recorded the intent
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.google_order_id, self.target, self.operation_id)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    """What happened when an intent was sent. ``retry`` keeps it pending (attempts+1)."""
+
+    intent_id: int
+    outcome: Literal["done", "failed", "retry"]
+    execution_status: str | None = None
+    error: str | None = None
+    reason: str | None = None  # Google's error reason / Square's error code
+
+    def __post_init__(self) -> None:
+        if self.outcome not in ("done", "failed", "retry"):
+            raise ValueError(f"intent outcome must be done, failed or retry, got {self.outcome!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRecord:
+    google_order_id: str
+    shipment_id: str
+    source: str  # feed | square
+    carrier: str | None
+    tracking_id: str | None
+    lines: list[dict[str, Any]]  # [{line_item_id, quantity}]
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    state: str  # planned | shipped | delivered
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str  # running | interrupted | whatever finish_run was given
+    summary: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return data
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _coerce_url(url: str | os.PathLike[str] | URL) -> URL:
+    """A SQLAlchemy URL; a bare path means a SQLite file. Relative SQLite paths become absolute
+    once, here, so a later chdir cannot split the database from its lock file."""
+    if isinstance(url, URL):
+        parsed = url
+    elif isinstance(url, os.PathLike) or "://" not in url:
+        parsed = URL.create("sqlite", database=os.fspath(url))
+    else:
+        parsed = make_url(url)
+    path = _sqlite_file(parsed)
+    if path is not None and not path.is_absolute():
+        parsed = parsed.set(database=str(path.resolve()))
+    return parsed
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL; None for other databases, memory and ``file:`` URI modes."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(database)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    # Create it ourselves so it is owner-only from the first byte (sqlite3 would use the umask).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _shipment_rank(expr: Any) -> ColumnElement[int]:
+    return case(_SHIPMENT_RANK, value=expr, else_=-1)
+
+
+def _later_state(new: Any, old: Any) -> ColumnElement[str]:
+    """The further of two shipment states, so a late or replayed event cannot move one backwards."""
+    return case((_shipment_rank(new) > _shipment_rank(old), new), else_=old)
+
+
+# ---------------------------------------------------------------------------------------- ledger
+class Ledger:
+    """Repository over the ledger database. Thread-safe (connections come from the engine's pool)."""
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str] | URL,
+        *,
+        busy_timeout: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.url: URL = _coerce_url(url)
+        self.path: Path | None = _sqlite_file(self.url)  # the SQLite file, when there is one
+        self.where: str = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
+        self.busy_timeout = busy_timeout
+        self._clock = clock
+        if self.path is not None:
+            try:
+                _prepare_sqlite_file(self.path)
+            except OSError as exc:
+                raise LedgerError(f"cannot create ledger {self.where}: {exc.strerror or exc}") from exc
+        self.engine: Engine = self._create_engine()
+        self._native_upsert = self.engine.dialect.name in ("sqlite", "postgresql")
+        try:
+            self.schema_revision: str = self._migrate()
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> Ledger:
+        """From a ``LedgerSettings`` (or anything with ``url``)."""
+        return cls(settings.url, **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.where!r})"
+
+    # ----------------------------------------------------------------------------- engine
+    def _create_engine(self) -> Engine:
+        if self.url.get_backend_name() != "sqlite":
+            return create_engine(self.url, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {"timeout": self.busy_timeout}
+        kwargs: dict[str, Any] = {}
+        if self.path is None:  # in-memory: one shared connection, or every checkout is a new database
+            kwargs["poolclass"] = StaticPool
+            connect_args["check_same_thread"] = False
+        engine = create_engine(self.url, connect_args=connect_args, **kwargs)
+        busy_ms = max(0, int(self.busy_timeout * 1000))
+        file_backed = self.path is not None
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves (below); pysqlite's implicit transactions would defer it.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                cursor.execute("PRAGMA foreign_keys = ON")
+                if file_backed:
+                    # WAL: readers never block the writer and a kill -9 loses nothing committed.
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    cursor.execute("PRAGMA synchronous = FULL")
+            finally:
+                cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front (waiting up to busy_timeout); a deferred
+            # transaction upgrading to a writer can fail at once with SQLITE_BUSY instead.
+            immediate = conn.get_execution_options().get("ledger_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def _translate(self, exc: BaseException) -> LedgerError | None:
+        orig = getattr(exc, "orig", None) or exc
+        msg = str(orig)
+        low = msg.lower()
+        if "database is locked" in low or "database is busy" in low or "table is locked" in low:
+            return LedgerLocked(
+                f"ledger {self.where} is locked by another process (gave up after waiting "
+                f"{self.busy_timeout:g}s: {msg}); is another ordersync still running?"
+            )
+        if "not a database" in low or "malformed" in low or "file is encrypted" in low:
+            return LedgerCorrupt(
+                f"ledger {self.where} is not a usable SQLite database ({msg}); "
+                "move it aside or restore it from a backup"
+            )
+        if isinstance(exc, IntegrityError) or isinstance(orig, sqlite3.IntegrityError):
+            hint = ""
+            if "foreign key" in low:
+                hint = " (intents and shipments must refer to orders already in the ledger)"
+            return LedgerError(f"ledger {self.where}: {msg}{hint}")
+        if isinstance(exc, OperationalError) or isinstance(orig, sqlite3.OperationalError):
+            return LedgerError(f"ledger {self.where}: {msg}")
+        return None
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (DBAPIError, sqlite3.Error) as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._guard(), self.engine.connect() as conn:
+            conn.execution_options(ledger_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._guard(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -------------------------------------------------------------------------- migrations
+    def _alembic_config(self) -> Config:
+        cfg = Config()  # no alembic.ini: everything comes from the package, not the cwd
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        return cfg
+
+    def _current_revisions(self, conn: Connection, script: ScriptDirectory) -> set[str]:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+        for rev in sorted(current):
+            try:
+                known = script.get_revision(rev)
+            except (RevisionError, CommandError):
+                known = None
+            if known is None:
+                raise LedgerSchemaError(
+                    f"ledger {self.where} was written by a newer ordersync (schema {rev}); upgrade ordersync"
+                )
+        if not current:
+            foreign = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+            if foreign:
+                raise LedgerSchemaError(
+                    f"{self.where} is not an ordersync ledger: it has tables ({', '.join(foreign[:5])}) "
+                    "but no ledger schema version"
+                )
+        return current
+
+    def _migrate(self) -> str:
+        cfg = self._alembic_config()
+        script = ScriptDirectory.from_config(cfg)
+        heads = set(script.get_heads())
+        # Cheap read-only check first: an up-to-date ledger never waits for the write lock.
+        with self._read() as conn:
+            current = self._current_revisions(conn, script)
+        if current != heads:
+            # Check again under the write lock, then upgrade in that same transaction, so a
+            # concurrent opener either sees the finished schema or waits for it.
+            with self._write() as conn:
+                if self._current_revisions(conn, script) != heads:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+        return ",".join(sorted(heads))
+
+    # ------------------------------------------------------------------------------ orders
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        key_cols: tuple[str, ...],
+        rows: list[dict[str, Any]],
+        merge: Callable[[str, Any, Any], Any],
+        keep: frozenset[str],
+    ) -> None:
+        """Insert-or-update rows that all have the same keys. ``merge(col, new, old)`` gives the
+        SET expression; columns in ``keep`` (and the key) are only written on insert."""
+        set_cols = [c for c in rows[0] if c not in key_cols and c not in keep]
+        if self._native_upsert:
+            factory = sqlite_dialect.insert if self.engine.dialect.name == "sqlite" else pg_dialect.insert
+            stmt = factory(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in key_cols],
+                set_={c: merge(c, stmt.excluded[c], table.c[c]) for c in set_cols},
+            )
+            for chunk in _chunks(rows, WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+            return
+        # Portable path: one SELECT per chunk to split new from existing, then two executemany.
+        upd = update(table).where(*(table.c[k] == bindparam(f"k_{k}") for k in key_cols))
+        upd = upd.values(
+            {c: merge(c, bindparam(f"n_{c}", type_=table.c[c].type), table.c[c]) for c in set_cols}
+        )
+        for chunk in _chunks(rows, IN_CHUNK):
+            existing = self._existing_keys(conn, table, key_cols, chunk)
+            new = [r for r in chunk if tuple(r[k] for k in key_cols) not in existing]
+            old = [r for r in chunk if tuple(r[k] for k in key_cols) in existing]
+            if new:
+                conn.execute(insert(table), new)
+            if old:
+                conn.execute(
+                    upd,
+                    [
+                        {**{f"k_{k}": r[k] for k in key_cols}, **{f"n_{c}": r[c] for c in set_cols}}
+                        for r in old
+                    ],
+                )
+
+    @staticmethod
+    def _existing_keys(
+        conn: Connection, table: Table, key_cols: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+    ) -> set[tuple[Any, ...]]:
+        first = key_cols[0]
+        wanted = {tuple(r[k] for k in key_cols) for r in rows}
+        stmt = select(*(table.c[k] for k in key_cols)).where(table.c[first].in_({r[first] for r in rows}))
+        return {tuple(row) for row in conn.execute(stmt)} & wanted
+
+    @staticmethod
+    def _group_by_keyset(rows: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        # executemany needs the same columns in every row; partial rows update only what they carry.
+        groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[frozenset(row)].append(row)
+        return list(groups.values())
+
+    def upsert_orders(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert or update orders by google_order_id, writing only the fields each row carries.
+
+        ``first_seen_at`` is set on insert only; ``last_seen_at`` defaults to now. Rows for the same
+        order within one call are merged (later keys win). A merchant_order_id already used by
+        another order raises LedgerError.
+        """
+        now = self._clock()
+        merged: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            unknown = set(row) - ORDER_FIELDS
+            if unknown:
+                raise ValueError(f"unknown order field(s): {', '.join(sorted(unknown))}")
+            gid = row.get("google_order_id")
+            if not gid:
+                raise ValueError("every order row needs a google_order_id")
+            total = row.get("total_minor")
+            if total is not None and (not isinstance(total, int) or isinstance(total, bool)):
+                raise TypeError(f"order {gid}: total_minor must be an int of minor units, got {total!r}")
+            merged.setdefault(gid, {}).update(row)
+        if not merged:
+            return
+        for row in merged.values():
+            row.setdefault("last_seen_at", now)
+            row.setdefault("first_seen_at", row["last_seen_at"])
+        with self._write() as conn:
+            for group in self._group_by_keyset(merged.values()):
+                self._upsert(
+                    conn,
+                    ORDERS,
+                    ("google_order_id",),
+                    group,
+                    lambda _c, new, _old: new,
+                    keep=frozenset({"first_seen_at"}),
+                )
+
+    def update_orders(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set fields on existing orders in bulk ({google_order_id: {field: value}}).
+
+        All or nothing: if any order is unknown, LedgerError names them and nothing changes.
+        """
+        rows: list[dict[str, Any]] = []
+        for gid, fields in updates.items():
+            bad = set(fields) - (ORDER_FIELDS - {"google_order_id", "first_seen_at"})
+            if bad:
+                raise ValueError(f"cannot set order field(s): {', '.join(sorted(bad))}")
+            if fields:
+                rows.append({"google_order_id": gid, **fields})
+        if not rows:
+            return
+        with self._write() as conn:
+            missing: list[str] = []
+            for chunk in _chunks(rows, IN_CHUNK):
+                found = self._existing_keys(conn, ORDERS, ("google_order_id",), chunk)
+                missing += [r["google_order_id"] for r in chunk if (r["google_order_id"],) not in found]
+            if missing:
+                raise LedgerError(f"ledger {self.where}: unknown order(s): {', '.join(missing[:10])}")
+            for group in self._group_by_keyset(rows):
+                cols = [c for c in group[0] if c != "google_order_id"]
+                stmt = (
+                    update(ORDERS)
+                    .where(ORDERS.c.google_order_id == bindparam("k_id"))
+                    .values({c: bindparam(f"n_{c}", type_=ORDERS.c[c].type) for c in cols})
+                )
+                conn.execute(
+                    stmt, [{"k_id": r["google_order_id"], **{f"n_{c}": r[c] for c in cols}} for r in group]
+                )
+
+    def set_order_fields(self, google_order_id: str, **fields: Any) -> None:
+        """Set fields of one order (e.g. stage, square_order_id, last_synced_at, last_error)."""
+        self.update_orders({google_order_id: fields})
+
+    @staticmethod
+    def _order(row: Any) -> OrderRecord:
+        return OrderRecord(**row._mapping)
+
+    def get_orders(self, ids: Iterable[str]) -> dict[str, OrderRecord]:
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, OrderRecord] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                for row in conn.execute(select(ORDERS).where(ORDERS.c.google_order_id.in_(chunk))):
+                    rec = self._order(row)
+                    out[rec.google_order_id] = rec
+        return out
+
+    def iter_orders(self, batch: int = 1000) -> Iterator[OrderRecord]:
+        """Every order, by google_order_id, ``batch`` rows per short read (keyset pagination, so no
+        transaction stays open while the caller works and writes in between are fine)."""
+        last: str | None = None
+        while True:
+            stmt = select(ORDERS).order_by(ORDERS.c.google_order_id).limit(batch)
+            if last is not None:
+                stmt = stmt.where(ORDERS.c.google_order_id > last)
+            with self._read() as conn:
+                page = [self._order(r) for r in conn.execute(stmt)]
+            yield from page
+            if len(page) < batch:
+                return
+            last = page[-1].google_order_id
+
+    def open_orders(self) -> list[OrderRecord]:
+        """Orders whose stage is not terminal (delivered, canceled, returned)."""
+        stmt = (
+            select(ORDERS)
+            .where(ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
+            .order_by(ORDERS.c.google_order_id)
+        )
+        with self._read() as conn:
+            return [self._order(r) for r in conn.execute(stmt)]
+
+    def find_by_merchant_order_id(self, merchant_order_id: str) -> OrderRecord | None:
+        stmt = select(ORDERS).where(ORDERS.c.merchant_order_id == merchant_order_id)
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return self._order(row) if row is not None else None
+
+    def count_by_stage(self) -> dict[str, int]:
+        stmt = select(ORDERS.c.stage, func.count()).group_by(ORDERS.c.stage).order_by(ORDERS.c.stage)
+        with self._read() as conn:
+            return {stage: n for stage, n in conn.execute(stmt)}
+
+    # ----------------------------------------------------------------------------- intents
+    @staticmethod
+    def _intent(row: Any) -> IntentRecord:
+        return IntentRecord(**row._mapping)
+
+    def _intents_by_key(
+        self, conn: Connection, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], IntentRecord]:
+        wanted = set(keys)
+        order_ids = sorted({k[0] for k in keys})
+        found: dict[tuple[str, str, str], IntentRecord] = {}
+        for chunk in _chunks(order_ids, IN_CHUNK):
+            for row in conn.execute(select(OPERATIONS).where(OPERATIONS.c.google_order_id.in_(chunk))):
+                rec = self._intent(row)
+                if rec.key in wanted:
+                    found[rec.key] = rec
+        return found
+
+    def add_intents(self, intents: Iterable[NewIntent]) -> list[IntentRecord]:
+        """Commit intents before they are sent; return the stored record for every one given.
+
+        Keys already in the ledger are left untouched (their stored payload and state win), so a
+        rerun that re-derives the same operation ids gets the original records back, including
+        the ones already done. The result is aligned with the input.
+        """
+        given = list(intents)
+        if not given:
+            return []
+        now = self._clock()
+        unique: dict[tuple[str, str, str], NewIntent] = {}
+        for intent in given:
+            unique.setdefault(intent.key, intent)
+        rows = [
+            {
+                "google_order_id": i.google_order_id,
+                "target": i.target,
+                "kind": i.kind,
+                "operation_id": i.operation_id,
+                "payload": i.payload,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+                "run_id": i.run_id,
+            }
+            for i in unique.values()
+        ]
+        key_cols = ("google_order_id", "target", "operation_id")
+        with self._write() as conn:
+            if self._native_upsert:
+                factory = sqlite_dialect.insert if self.engine.dialect.name == "sqlite" else pg_dialect.insert
+                stmt = factory(OPERATIONS).on_conflict_do_nothing(
+                    index_elements=[OPERATIONS.c[k] for k in key_cols]
+                )
+                for chunk in _chunks(rows, WRITE_CHUNK):
+                    conn.execute(stmt, list(chunk))
+            else:
+                for chunk in _chunks(rows, IN_CHUNK):
+                    existing = self._existing_keys(conn, OPERATIONS, key_cols, chunk)
+                    new = [r for r in chunk if tuple(r[k] for k in key_cols) not in existing]
+                    if new:
+                        conn.execute(insert(OPERATIONS), new)
+            found = self._intents_by_key(conn, list(unique))
+        return [found[i.key] for i in given]
+
+    def pending_intents(
+        self,
+        target: str | None = None,
+        kinds: Iterable[str] | None = None,
+        limit: int | None = None,
+    ) -> list[IntentRecord]:
+        """Pending intents in the order they were recorded (so e.g. an ack precedes its ship)."""
+        stmt = select(OPERATIONS).where(OPERATIONS.c.state == "pending")
+        if target is not None:
+            stmt = stmt.where(OPERATIONS.c.target == target)
+        if kinds is not None:
+            stmt = stmt.where(OPERATIONS.c.kind.in_(list(kinds)))
+        stmt = stmt.order_by(OPERATIONS.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            return [self._intent(r) for r in conn.execute(stmt)]
+
+    def record_results(self, results: Iterable[IntentResult]) -> None:
+        """Apply send results in bulk. Only pending intents change: done/failed are final.
+
+        done → state done, execution_status, done_at; failed → state failed with error and reason;
+        retry → stays pending with error and reason. Each result adds one to ``attempts``.
+        """
+        latest: dict[int, IntentResult] = {}
+        for result in results:
+            latest[result.intent_id] = result  # the last word on an intent wins
+        if not latest:
+            return
+        now = self._clock()
+        by_outcome: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in latest.values():
+            by_outcome[r.outcome].append(
+                {
+                    "k_id": r.intent_id,
+                    "n_es": r.execution_status,
+                    "n_err": r.error,
+                    "n_reason": r.reason,
+                    "n_now": now,
+                }
+            )
+        ts = OPERATIONS.c.updated_at.type
+        base = update(OPERATIONS).where(OPERATIONS.c.id == bindparam("k_id"), OPERATIONS.c.state == "pending")
+        common: dict[str, Any] = {
+            "attempts": OPERATIONS.c.attempts + 1,
+            "updated_at": bindparam("n_now", type_=ts),
+            "execution_status": bindparam("n_es"),
+        }
+        errors = {"last_error": bindparam("n_err"), "error_reason": bindparam("n_reason")}
+        statements = {
+            "done": base.values({**common, "state": "done", "done_at": bindparam("n_now", type_=ts)}),
+            "failed": base.values({**common, **errors, "state": "failed"}),
+            "retry": base.values({**common, **errors}),
+        }
+        with self._write() as conn:
+            for outcome, params in by_outcome.items():
+                for chunk in _chunks(params, WRITE_CHUNK):
+                    conn.execute(statements[outcome], list(chunk))
+
+    def intents_for_order(self, google_order_id: str) -> list[IntentRecord]:
+        stmt = (
+            select(OPERATIONS)
+            .where(OPERATIONS.c.google_order_id == google_order_id)
+            .order_by(OPERATIONS.c.id)
+        )
+        with self._read() as conn:
+            return [self._intent(r) for r in conn.execute(stmt)]
+
+    def failed_intents(self, since: datetime | None = None) -> list[IntentRecord]:
+        """Intents that failed for good, optionally only those failed at or after ``since``."""
+        stmt = select(OPERATIONS).where(OPERATIONS.c.state == "failed")
+        if since is not None:
+            stmt = stmt.where(OPERATIONS.c.updated_at >= since)
+        with self._read() as conn:
+            return [self._intent(r) for r in conn.execute(stmt.order_by(OPERATIONS.c.id))]
+
+    # --------------------------------------------------------------------------- shipments
+    @staticmethod
+    def _merge_shipment(col: str, new: Any, old: Any) -> Any:
+        if col == "state":
+            return _later_state(new, old)
+        if col in ("carrier", "tracking_id", "shipped_at", "delivered_at"):
+            return func.coalesce(new, old)  # a row lacking a fact does not erase it
+        return new
+
+    def upsert_shipments(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Insert or update shipments by (google_order_id, shipment_id).
+
+        Only the fields each row carries are written; ``state`` never moves backwards and
+        carrier / tracking_id / shipped_at / delivered_at are never cleared by a None.
+        """
+        now = self._clock()
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            unknown = set(row) - SHIPMENT_FIELDS
+            if unknown:
+                raise ValueError(f"unknown shipment field(s): {', '.join(sorted(unknown))}")
+            if not row.get("google_order_id") or not row.get("shipment_id"):
+                raise ValueError("every shipment row needs google_order_id and shipment_id")
+            if "state" in row and row["state"] not in SHIPMENT_STATES:
+                raise ValueError(f"shipment state must be one of {SHIPMENT_STATES}, got {row['state']!r}")
+            if "source" in row and row["source"] not in SHIPMENT_SOURCES:
+                raise ValueError(f"shipment source must be one of {SHIPMENT_SOURCES}, got {row['source']!r}")
+            merged.setdefault((row["google_order_id"], row["shipment_id"]), {}).update(row)
+        if not merged:
+            return
+        for row in merged.values():
+            row.setdefault("updated_at", now)
+            row.setdefault("created_at", now)
+        with self._write() as conn:
+            for group in self._group_by_keyset(merged.values()):
+                self._upsert(
+                    conn,
+                    SHIPMENTS,
+                    ("google_order_id", "shipment_id"),
+                    group,
+                    self._merge_shipment,
+                    keep=frozenset({"created_at"}),
+                )
+
+    def mark_shipments(
+        self, keys: Iterable[tuple[str, str]], state: str, *, at: datetime | None = None
+    ) -> None:
+        """Advance shipments ((google_order_id, shipment_id) pairs) to ``state`` once Google has
+        it; sets shipped_at / delivered_at to ``at`` (default now) unless already known."""
+        if state not in SHIPMENT_STATES:
+            raise ValueError(f"shipment state must be one of {SHIPMENT_STATES}, got {state!r}")
+        now = self._clock()
+        params = [{"k_o": o, "k_s": s, "n_state": state, "n_at": at or now, "n_now": now} for o, s in keys]
+        if not params:
+            return
+        ts = SHIPMENTS.c.updated_at.type
+        values: dict[str, Any] = {
+            "state": _later_state(bindparam("n_state", type_=SHIPMENTS.c.state.type), SHIPMENTS.c.state),
+            "updated_at": bindparam("n_now", type_=ts),
+        }
+        if state == "shipped":
+            values["shipped_at"] = func.coalesce(SHIPMENTS.c.shipped_at, bindparam("n_at", type_=ts))
+        elif state == "delivered":
+            values["delivered_at"] = func.coalesce(SHIPMENTS.c.delivered_at, bindparam("n_at", type_=ts))
+        else:
+            for p in params:
+                del p["n_at"]
+        stmt = (
+            update(SHIPMENTS)
+            .where(SHIPMENTS.c.google_order_id == bindparam("k_o"))
+            .where(SHIPMENTS.c.shipment_id == bindparam("k_s"))
+            .values(values)
+        )
+        with self._write() as conn:
+            for chunk in _chunks(params, WRITE_CHUNK):
+                conn.execute(stmt, list(chunk))
+
+    def shipments_for(self, order_ids: Iterable[str]) -> dict[str, list[ShipmentRecord]]:
+        """Shipments per order, oldest first; every requested order is a key (maybe empty)."""
+        wanted = list(dict.fromkeys(order_ids))
+        out: dict[str, list[ShipmentRecord]] = {gid: [] for gid in wanted}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                stmt = (
+                    select(SHIPMENTS)
+                    .where(SHIPMENTS.c.google_order_id.in_(chunk))
+                    .order_by(SHIPMENTS.c.created_at, SHIPMENTS.c.shipment_id)
+                )
+                for row in conn.execute(stmt):
+                    out[row.google_order_id].append(ShipmentRecord(**row._mapping))
+        return out
+
+    def known_shipment_ids(self, order_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Shipment ids per order; every requested order is a key (maybe an empty set)."""
+        wanted = list(dict.fromkeys(order_ids))
+        out: dict[str, set[str]] = {gid: set() for gid in wanted}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                stmt = select(SHIPMENTS.c.google_order_id, SHIPMENTS.c.shipment_id).where(
+                    SHIPMENTS.c.google_order_id.in_(chunk)
+                )
+                for gid, sid in conn.execute(stmt):
+                    out[gid].add(sid)
+        return out
+
+    # -------------------------------------------------------------------------------- runs
+    def start_run(self, *, close_unfinished: bool = True) -> int:
+        """Record the start of a run and return its id.
+
+        With ``close_unfinished`` (call it while holding the CycleLock) runs still marked
+        ``running`` are from a process that died, and are marked ``interrupted``.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            if close_unfinished:
+                conn.execute(update(RUNS).where(RUNS.c.outcome == "running").values(outcome="interrupted"))
+            result = conn.execute(insert(RUNS).values(started_at=now, outcome="running", summary={}))
+            run_id = result.inserted_primary_key
+        assert run_id is not None
+        return int(run_id[0])
+
+    def finish_run(self, run_id: int, outcome: str, summary: Mapping[str, Any]) -> None:
+        now = self._clock()
+        with self._write() as conn:
+            result = conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id)
+                .values(finished_at=now, outcome=outcome, summary=dict(summary))
+            )
+            if result.rowcount == 0:
+                raise LedgerError(f"ledger {self.where}: no run {run_id}")
+
+    def last_runs(self, n: int = 10) -> list[RunRecord]:
+        """The ``n`` most recent runs, newest first."""
+        stmt = select(RUNS).order_by(RUNS.c.id.desc()).limit(n)
+        with self._read() as conn:
+            return [RunRecord(**r._mapping) for r in conn.execute(stmt)]
+
+    # ---------------------------------------------------------------------------------- kv
+    def get_value(self, key: str, default: Any = None) -> Any:
+        with self._read() as conn:
+            row = conn.execute(select(KV.c.value).where(KV.c.key == key)).first()
+        return default if row is None else row[0]
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value under ``key`` (e.g. a poll cursor)."""
+        row = {"key": key, "value": value, "updated_at": self._clock()}
+        with self._write() as conn:
+            self._upsert(conn, KV, ("key",), [row], lambda _c, new, _old: new, keep=frozenset())
+
+    # ------------------------------------------------------------------------------ status
+    def status_summary(self, runs: int = 5) -> dict[str, Any]:
+        """What ``ordersync status`` prints; JSON-serialisable.
+
+        {"ledger", "schema", "orders": {"total", "by_stage"},
+         "operations": {"pending": {target: {kind: n}}, "failed": {...}, "pending_total",
+                        "failed_total", "oldest_pending_at"},
+         "last_runs": [RunRecord.to_json(), ...]}
+        """
+        counts = select(OPERATIONS.c.state, OPERATIONS.c.target, OPERATIONS.c.kind, func.count()).where(
+            OPERATIONS.c.state.in_(["pending", "failed"])
+        )
+        counts = counts.group_by(OPERATIONS.c.state, OPERATIONS.c.target, OPERATIONS.c.kind)
+        oldest = select(func.min(OPERATIONS.c.created_at)).where(OPERATIONS.c.state == "pending")
+        ops: dict[str, dict[str, dict[str, int]]] = {"pending": {}, "failed": {}}
+        with self._read() as conn:
+            for state, target, kind, n in conn.execute(counts):
+                ops[state].setdefault(target, {})[kind] = n
+            oldest_pending = conn.execute(oldest).scalar()
+        by_stage = self.count_by_stage()
+        return {
+            "ledger": self.where,
+            "schema": self.schema_revision,
+            "orders": {"total": sum(by_stage.values()), "by_stage": by_stage},
+            "operations": {
+                "pending": ops["pending"],
+                "failed": ops["failed"],
+                "pending_total": sum(n for kinds in ops["pending"].values() for n in kinds.values()),
+                "failed_total": sum(n for kinds in ops["failed"].values() for n in kinds.values()),
+                "oldest_pending_at": oldest_pending.isoformat() if oldest_pending else None,
+            },
+            "last_runs": [r.to_json() for r in self.last_runs(runs)],
+        }
+
+
+__all__ = [
+    "DEFAULT_STAGE",
+    "TERMINAL_STAGES",
+    "IntentRecord",
+    "IntentResult",
+    "Ledger",
+    "NewIntent",
+    "OrderRecord",
+    "RunRecord",
+    "ShipmentRecord",
+]

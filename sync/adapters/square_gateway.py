@@ -1,0 +1,369 @@
+"""Square gateway: the official ``squareup`` SDK behind a small, retry-safe interface.
+
+Retries are ours, not the SDK's: every call passes ``max_retries: 0`` and tenacity retries 408,
+429 (honouring ``Retry-After``), 5xx and transport errors with capped, jittered exponential
+backoff, up to ``settings.max_attempts``. That is safe because every mutating call carries an
+idempotency key (derived when the caller gives none), so a retried create/update/pay replays
+instead of repeating. 4xx validation errors are never retried. Errors surface as
+``SquareApiError``; the access token never appears in a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+from square import Square
+from square.core.api_error import ApiError
+from square.environment import SquareEnvironment
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from sync.config import SquareSettings
+
+TOKEN_ENV = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - the variable name, not a secret
+BATCH_RETRIEVE_CHUNK = 100  # Square's BatchRetrieveOrders limit
+PAYMENT_KEY_MAX = 45  # CreatePayment idempotency keys are shorter than the Orders API's 192
+RETRYABLE_STATUSES = frozenset({408, 429})
+NO_RETRY: dict[str, Any] = {"max_retries": 0}
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SquareCredentialsError(Exception):
+    """No Square access token: the message says what to set."""
+
+
+class SquareApiError(Exception):
+    def __init__(
+        self,
+        *,
+        status: int | None,
+        code: str,
+        category: str,
+        detail: str,
+        field: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        method: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.category = category
+        self.detail = detail
+        self.field = field
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.method = method
+        where = f" (field {field})" if field else ""
+        super().__init__(
+            f"Square {method or 'call'} failed: {status or 'no response'} {code}: {detail}{where}"
+        )
+
+
+def derive_key(*parts: str, max_len: int = 192) -> str:
+    """A deterministic idempotency key: the parts themselves when short enough, else a digest."""
+    plain = ":".join(parts)
+    if len(plain) <= max_len:
+        return plain
+    return hashlib.sha256(plain.encode()).hexdigest()[:max_len]
+
+
+def _retry_after(headers: dict[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True, by_alias=True)  # type: ignore[no-any-return]
+
+
+class SquareGateway:
+    def __init__(
+        self,
+        settings: SquareSettings,
+        token: str | None = None,
+        *,
+        max_backoff_seconds: float = 30.0,
+        backoff_base_seconds: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        httpx_client: httpx.Client | None = None,
+    ) -> None:
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if not token or not token.strip():
+            raise SquareCredentialsError(
+                f"{TOKEN_ENV} is not set: export the Square access token for the seller account "
+                "(a sandbox token, or any value against the local emulator) before using the Square side."
+            )
+        self.settings = settings
+        self._token = token.strip()
+        self._max_backoff = max_backoff_seconds
+        self._backoff_base = backoff_base_seconds
+        self._sleep = sleep
+        self._client = Square(
+            token=self._token,
+            base_url=settings.endpoint or SquareEnvironment.PRODUCTION.value,
+            timeout=settings.timeout_seconds,
+            httpx_client=httpx_client,
+        )
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._location_id: str | None = settings.location_id or None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"SquareGateway(endpoint={self.settings.endpoint!r})"
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return self._calls
+
+    # ---- plumbing ------------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "[redacted]") if self._token else text
+
+    def _to_error(self, exc: Exception, method: str) -> SquareApiError:
+        if isinstance(exc, ApiError):
+            status = exc.status_code
+            first = (exc.errors or [None])[0] if getattr(exc, "errors", None) else None
+            code = getattr(first, "code", None) or "UNKNOWN"
+            category = getattr(first, "category", None) or "API_ERROR"
+            detail = getattr(first, "detail", None) or (str(exc.body)[:300] if exc.body else "no detail")
+            field = getattr(first, "field", None)
+            retryable = status is not None and (status in RETRYABLE_STATUSES or status >= 500)
+            return SquareApiError(
+                status=status,
+                code=str(code),
+                category=str(category),
+                detail=self._scrub(str(detail)),
+                field=field,
+                retryable=retryable,
+                retry_after=_retry_after(exc.headers) if status == 429 else None,
+                method=method,
+            )
+        code = "TIMEOUT" if isinstance(exc, httpx.TimeoutException) else "TRANSPORT_ERROR"
+        return SquareApiError(
+            status=None,
+            code=code,
+            category="API_ERROR",
+            detail=self._scrub(f"{type(exc).__name__}: {exc}"),
+            retryable=True,
+            method=method,
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, SquareApiError) and exc.retry_after is not None and exc.retry_after > 0:
+            return min(exc.retry_after, self._max_backoff)
+        return float(wait_random_exponential(multiplier=self._backoff_base, max=self._max_backoff)(state))
+
+    def _call(self, method: str, fn: Callable[[], T]) -> T:
+        def attempt() -> T:
+            with self._lock:
+                self._calls += 1
+            try:
+                return fn()
+            except (ApiError, httpx.TransportError) as exc:
+                # from None: the SDK exception (headers, body) stays out of tracebacks and logs.
+                raise self._to_error(exc, method) from None
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, SquareApiError) and e.retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.warning(
+                "square %s attempt %d failed (%s), retrying",
+                method,
+                s.attempt_number,
+                s.outcome.exception() if s.outcome else "?",
+            ),
+        )
+        return retrying(attempt)
+
+    # ---- API -----------------------------------------------------------------------------------
+    def location_id(self) -> str:
+        """settings.location_id, else the first ACTIVE location of ListLocations (cached)."""
+        if self._location_id:
+            return self._location_id
+        resp = self._call("locations.list", lambda: self._client.locations.list(request_options=NO_RETRY))
+        for loc in resp.locations or []:
+            if loc.status == "ACTIVE" and loc.id:
+                self._location_id = loc.id
+                return loc.id
+        raise SquareApiError(
+            status=None,
+            code="NO_ACTIVE_LOCATION",
+            category="INVALID_REQUEST_ERROR",
+            detail="the Square account has no ACTIVE location; set square.location_id",
+            method="locations.list",
+        )
+
+    def create_order(self, order: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        body = {**order, "location_id": order.get("location_id") or self.location_id()}
+        resp = self._call(
+            "orders.create",
+            lambda: self._client.orders.create(
+                order=body, idempotency_key=idempotency_key, request_options=NO_RETRY
+            ),
+        )
+        return _dump(resp.order)
+
+    def retrieve_order(self, order_id: str) -> dict[str, Any]:
+        resp = self._call("orders.get", lambda: self._client.orders.get(order_id, request_options=NO_RETRY))
+        return _dump(resp.order)
+
+    def retrieve_orders(self, order_ids: list[str]) -> list[dict[str, Any]]:
+        """BatchRetrieveOrders in chunks of 100; unknown ids are simply absent from the result."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(order_ids), BATCH_RETRIEVE_CHUNK):
+            chunk = order_ids[start : start + BATCH_RETRIEVE_CHUNK]
+            resp = self._call(
+                "orders.batch_get",
+                lambda c=chunk: self._client.orders.batch_get(order_ids=c, request_options=NO_RETRY),
+            )
+            out.extend(_dump(o) for o in resp.orders or [])
+        return out
+
+    def update_order(
+        self,
+        order_id: str,
+        order: dict[str, Any],
+        *,
+        fields_to_clear: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Sparse update; ``order`` must carry the current ``version``.
+
+        Without a key one is derived from the request itself, so a retry after a lost response
+        replays instead of failing with VERSION_MISMATCH.
+        """
+        body = {**order, "location_id": order.get("location_id") or self.location_id()}
+        if idempotency_key is None:
+            digest = hashlib.sha256(
+                json.dumps([order_id, body, fields_to_clear or []], sort_keys=True, default=str).encode()
+            ).hexdigest()
+            idempotency_key = f"update:{digest}"
+        kwargs: dict[str, Any] = {"order": body, "idempotency_key": idempotency_key}
+        if fields_to_clear:
+            kwargs["fields_to_clear"] = fields_to_clear
+        resp = self._call(
+            "orders.update", lambda: self._client.orders.update(order_id, request_options=NO_RETRY, **kwargs)
+        )
+        return _dump(resp.order)
+
+    def calculate_order(self, order: dict[str, Any]) -> dict[str, Any]:
+        body = {**order, "location_id": order.get("location_id") or self.location_id()}
+        resp = self._call(
+            "orders.calculate", lambda: self._client.orders.calculate(order=body, request_options=NO_RETRY)
+        )
+        return _dump(resp.order)
+
+    def pay_order_external(
+        self, order: dict[str, Any], idempotency_key: str, source: str = "Google Shopping"
+    ) -> dict[str, Any]:
+        """Record money taken elsewhere: CreatePayment EXTERNAL for the amount due, then PayOrder.
+
+        Square's multi-step flow: the payment is created with ``autocomplete: false`` (APPROVED)
+        and PayOrder completes it and adds the tender. Both calls use keys derived from
+        ``idempotency_key``, so a rerun after a crash at any point converges on one payment.
+        Returns the paid order.
+        """
+        order_id = order["id"]
+        total = order["total_money"]
+        due = (order.get("net_amount_due_money") or {}).get("amount")
+        if due is None:
+            due = total["amount"] - sum(t["amount_money"]["amount"] for t in order.get("tenders") or [])
+        if order.get("tenders") and due <= 0:
+            return order  # already paid
+        payment_ids: list[str] = []
+        if due > 0:
+            payment = self._call(
+                "payments.create",
+                lambda: self._client.payments.create(
+                    source_id="EXTERNAL",
+                    idempotency_key=derive_key(idempotency_key, "payment", max_len=PAYMENT_KEY_MAX),
+                    amount_money={"amount": due, "currency": total["currency"]},
+                    order_id=order_id,
+                    location_id=order.get("location_id") or self.location_id(),
+                    autocomplete=False,
+                    external_details={"type": "EXTERNAL", "source": source},
+                    request_options=NO_RETRY,
+                ),
+            ).payment
+            if payment is None or not payment.id:
+                raise SquareApiError(
+                    status=None,
+                    code="NO_PAYMENT",
+                    category="API_ERROR",
+                    detail="CreatePayment returned no payment",
+                    method="payments.create",
+                )
+            payment_ids.append(payment.id)
+        resp = self._call(
+            "orders.pay",
+            lambda: self._client.orders.pay(
+                order_id,
+                idempotency_key=derive_key(idempotency_key, "pay"),
+                payment_ids=payment_ids,
+                request_options=NO_RETRY,
+            ),
+        )
+        return _dump(resp.order)
+
+    def iter_orders_updated_since(
+        self,
+        since_rfc3339: str | None,
+        *,
+        location_ids: list[str] | None = None,
+        limit: int = 500,
+        states: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Orders updated at or after ``since`` (all when None), oldest change first, across pages.
+
+        The date filter on updated_at requires sort_field UPDATED_AT (Square's rule). Each page is
+        fetched (and retried) on its own; the cursor keeps the walk stable while orders change.
+        """
+        query: dict[str, Any] = {"sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}}
+        flt: dict[str, Any] = {}
+        if since_rfc3339:
+            flt["date_time_filter"] = {"updated_at": {"start_at": since_rfc3339}}
+        if states:
+            flt["state_filter"] = {"states": states}
+        if flt:
+            query["filter"] = flt
+        kwargs: dict[str, Any] = {
+            "location_ids": location_ids or [self.location_id()],
+            "query": query,
+            "limit": limit,
+        }
+        while True:
+            resp = self._call(
+                "orders.search",
+                lambda kw=dict(kwargs): self._client.orders.search(request_options=NO_RETRY, **kw),
+            )
+            for order in resp.orders or []:
+                yield _dump(order)
+            if not resp.cursor:
+                return
+            kwargs["cursor"] = resp.cursor

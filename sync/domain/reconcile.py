@@ -1,0 +1,1015 @@
+"""Reconciliation rules: Google's view vs our ledger vs the merchant's OMS, as vectorised pandas.
+
+Pure: no files, no network, no clock (``now`` is passed in). Everything runs on whole columns
+(merges, bincounts, boolean masks); nothing loops over rows in Python, so a million orders cost
+seconds, not minutes.
+
+Input frames (also the snapshot formats of ``ordersync report --google FILE --oms FILE``, as CSV or
+Parquet). Each is *one row per line item* with the order's columns repeated on every line, so a
+snapshot is a single flat file. An order without line items has one row with an empty
+``line_item_id``. ``line_no`` (0-based position of the line in its order) is optional in files;
+row ``line_no == 0`` carries the order. Text columns are UTF-8 strings ("" when absent), money is
+integer minor units of ``currency`` (JPY exponent 0, KWD/BHD/... 3, others 2), times are UTC.
+
+GOOGLE (what Google says; built by ``sync.service.reconciliation.frames_from_google_orders``)
+    google_order_id      str       Order.id
+    merchant_order_id    str       Order.merchantOrderId ("" when unset)
+    status               category  Order.status (inProgress, pendingShipment, ..., canceled)
+    acknowledged         bool      Order.acknowledged
+    placed_at            datetime  Order.placedDate (UTC)
+    currency             category  currency of the line prices
+    amount_minor         int64     gross order total: sum(line price + line tax) + shippingCost +
+                                   shippingCostTax - promotion discounts (and their tax impact)
+    net_amount_minor     Int64     Order.netAmount (after refunds), informational, may be NA
+    tracking_ids         str       the order's shipment tracking ids, normalised, sorted, "|"-joined
+    open_shipment_since  datetime  creationDate of the oldest shipment not yet delivered (NaT: none)
+    line_no              int32     position of the line in the order
+    line_item_id         str       OrderLineItem.id
+    offer_id             str       product.offerId
+    qty_ordered, qty_shipped, qty_delivered, qty_canceled, qty_returned   int32
+    customer_name, customer_email  str   optional; only present when PII was asked for
+
+LEDGER (our view; built by ``frames_from_ledger`` from plain dicts of the ledger's records)
+    google_order_id, merchant_order_id, square_order_id   str
+    stage                category  ledger stage (free vocabulary, reported only)
+    acknowledged         boolean   what we believe (nullable)
+    last_synced_at       datetime
+    failed_ops           int32     number of failed operations of the order
+    failed_detail        str       "kind: reason; kind: reason"
+    last_failed_at       datetime  NaT when none failed
+    line_no              int32
+    line_item_id         str
+    qty_ordered, qty_shipped, qty_delivered, qty_canceled   Int32 (NA: the ledger does not know)
+
+OMS (merchant's view; ``frames_from_square_orders`` or ``frames_from_feed``)
+    source               category  "square" (every order must be there) or "feed" (shipments only)
+    oms_order_id         str       Square order id; for the feed the order reference itself
+    order_ref            str       Google order id, or our merchantOrderId (feed); "" = not ours
+    oms_status           category  open, draft, completed, canceled, shipped, partially_shipped,
+                                   delivered
+    currency             category  may be empty (feed)
+    amount_minor         Int64     Square total_money; NA when the OMS has no amounts (feed)
+    tracking_ids         str       normalised, sorted, "|"-joined
+    created_at           datetime  optional: when the OMS first saw the order
+    line_no              int32
+    line_item_id         str       Google line item id when the OMS knows it
+    offer_id             str       fallback match within the order when line_item_id is empty
+    qty_ordered, qty_shipped, qty_delivered   Int32 (NA: the OMS does not track it)
+
+Break output: google_order_id, category, severity, detail, age_hours — one row per (order,
+category); several findings of one kind on one order (e.g. two lines off) become one row whose
+detail names the first and counts the rest, at the highest severity found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+GOOGLE_STATUSES = (
+    "inProgress",
+    "pendingShipment",
+    "partiallyShipped",
+    "shipped",
+    "partiallyDelivered",
+    "delivered",
+    "partiallyReturned",
+    "returned",
+    "canceled",
+)
+OMS_STATUSES = ("open", "draft", "completed", "canceled", "shipped", "partially_shipped", "delivered")
+OMS_SOURCES = ("square", "feed")
+
+# Order matters: it is the order of breaks.csv sections, the summary and the HTML charts.
+CATEGORIES = (
+    "missing_in_oms",
+    "missing_in_google",
+    "unacknowledged_past_sla",
+    "no_merchant_order_id",
+    "duplicate_merchant_order_id",
+    "merchant_order_id_mismatch",
+    "quantity_mismatch",
+    "amount_mismatch",
+    "status_mismatch",
+    "stuck_past_ship_sla",
+    "shipped_not_delivered_past_sla",
+    "tracking_mismatch",
+    "failed_operation",
+)
+SEVERITIES = ("critical", "high", "medium", "low")
+AGE_BUCKETS = ("0-1d", "1-3d", "3-7d", ">7d", "unknown")
+BREAK_COLUMNS = ("google_order_id", "category", "severity", "detail", "age_hours")
+ORDER_COLUMNS = (
+    "google_order_id",
+    "merchant_order_id",
+    "square_order_id",
+    "placed_at",
+    "google_status",
+    "oms_status",
+    "qty_ordered",
+    "qty_shipped",
+    "qty_delivered",
+    "qty_canceled",
+    "amount_google",
+    "amount_oms",
+    "currency",
+    "last_synced_at",
+)
+
+# ISO 4217 minor-unit exponents that differ from 2; everything else is 2.
+_EXPONENTS = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+         "XAF", "XOF", "XPF"),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+_STR, _CAT, _BOOL, _NBOOL, _DT, _I64, _NI64, _I32, _NI32 = (
+    "str", "category", "bool", "boolean", "datetime", "int64", "Int64", "int32", "Int32",
+)
+_QTY = ("qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled")
+
+# name -> (kind, required). Optional columns get their neutral default when absent.
+GOOGLE_SCHEMA: dict[str, tuple[str, bool]] = {
+    "google_order_id": (_STR, True),
+    "merchant_order_id": (_STR, False),
+    "status": (_CAT, True),
+    "acknowledged": (_BOOL, True),
+    "placed_at": (_DT, True),
+    "currency": (_CAT, True),
+    "amount_minor": (_I64, True),
+    "net_amount_minor": (_NI64, False),
+    "tracking_ids": (_STR, False),
+    "open_shipment_since": (_DT, False),
+    "line_no": (_I32, False),
+    "line_item_id": (_STR, False),
+    "offer_id": (_STR, False),
+    "qty_ordered": (_I32, True),
+    "qty_shipped": (_I32, False),
+    "qty_delivered": (_I32, False),
+    "qty_canceled": (_I32, False),
+    "qty_returned": (_I32, False),
+}
+LEDGER_SCHEMA: dict[str, tuple[str, bool]] = {
+    "google_order_id": (_STR, True),
+    "merchant_order_id": (_STR, False),
+    "square_order_id": (_STR, False),
+    "stage": (_CAT, False),
+    "acknowledged": (_NBOOL, False),
+    "last_synced_at": (_DT, False),
+    "failed_ops": (_I32, False),
+    "failed_detail": (_STR, False),
+    "last_failed_at": (_DT, False),
+    "line_no": (_I32, False),
+    "line_item_id": (_STR, False),
+    "qty_ordered": (_NI32, False),
+    "qty_shipped": (_NI32, False),
+    "qty_delivered": (_NI32, False),
+    "qty_canceled": (_NI32, False),
+}
+OMS_SCHEMA: dict[str, tuple[str, bool]] = {
+    "source": (_CAT, True),
+    "oms_order_id": (_STR, True),
+    "order_ref": (_STR, True),
+    "oms_status": (_CAT, False),
+    "currency": (_CAT, False),
+    "amount_minor": (_NI64, False),
+    "tracking_ids": (_STR, False),
+    "created_at": (_DT, False),
+    "line_no": (_I32, False),
+    "line_item_id": (_STR, False),
+    "offer_id": (_STR, False),
+    "qty_ordered": (_NI32, False),
+    "qty_shipped": (_NI32, False),
+    "qty_delivered": (_NI32, False),
+}
+PII_COLUMNS = ("customer_name", "customer_email")
+_CATEGORY_VALUES = {"status": GOOGLE_STATUSES, "oms_status": OMS_STATUSES, "source": OMS_SOURCES}
+
+
+class SchemaError(ValueError):
+    """An input frame lacks a required column or holds a value of the wrong type."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Money
+
+
+def currency_exponent(currency: str) -> int:
+    return _EXPONENTS.get((currency or "").upper(), 2)
+
+
+def to_minor(value: str | int | Decimal | None, currency: str) -> int:
+    """A decimal string ("19.99") in major units -> integer minor units, exactly (never float).
+
+    More fraction digits than the currency has are rounded half-even (Google never sends them;
+    an emulator or snapshot might), so the result is still exact integer arithmetic.
+    """
+    if value is None or value == "":
+        return 0
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; pass the decimal string")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    scaled = amount.scaleb(currency_exponent(currency)).to_integral_value(rounding=ROUND_HALF_EVEN)
+    return int(scaled)
+
+
+def format_minor(minor: pd.Series, currency: pd.Series) -> pd.Series:
+    """Integer minor units -> decimal strings in major units ("-5.00", "1200", "0.125").
+
+    Built with integer division and zero padding per exponent (a handful of distinct exponents,
+    so the loop is over exponents, not rows). NA stays NA (written as an empty cell).
+    """
+    minor = pd.Series(minor, copy=False).reset_index(drop=True).astype("Int64")
+    exps = _exponents(pd.Series(currency, copy=False).reset_index(drop=True))
+    out = pd.Series(pd.NA, index=minor.index, dtype="str")
+    valid = minor.notna().to_numpy()
+    values = minor.to_numpy(dtype="int64", na_value=0)
+    for exp in np.unique(exps[valid]):
+        rows = valid & (exps == exp)
+        v = values[rows]
+        sign = pd.Series(np.where(v < 0, "-", ""), dtype="str")
+        a = np.abs(v)
+        if exp == 0:
+            text = sign + pd.Series(a).astype("str")
+        else:
+            scale = 10 ** int(exp)
+            whole = pd.Series(a // scale).astype("str")
+            frac = pd.Series(a % scale).astype("str").str.zfill(int(exp))
+            text = sign + whole + "." + frac
+        out.iloc[np.flatnonzero(rows)] = text.to_numpy()
+    return out
+
+
+def _exponents(currencies: pd.Series) -> np.ndarray:
+    """Exponent per row, looked up once per distinct currency (categorical codes), not per row."""
+    cats = currencies.astype("str").fillna("").astype("category")
+    table = np.array([currency_exponent(c) for c in cats.cat.categories] + [2], dtype=np.int64)
+    codes = cats.cat.codes.to_numpy().astype(np.int64)
+    return table[np.where(codes >= 0, codes, len(table) - 1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema conformance
+
+
+def _default(kind: str, n: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    if kind == _STR:
+        return pd.array(np.full(n, "", dtype=object), dtype="str")
+    if kind == _CAT:
+        return pd.Categorical([""] * n)
+    if kind == _BOOL:
+        return np.zeros(n, dtype=bool)
+    if kind == _NBOOL:
+        return pd.array([pd.NA] * n, dtype="boolean")
+    if kind == _DT:
+        return pd.array(np.full(n, np.datetime64("NaT", "us")), dtype="datetime64[us]").tz_localize("UTC")
+    if kind in (_I64, _I32):
+        return np.zeros(n, dtype=kind)
+    return pd.array([pd.NA] * n, dtype=kind)
+
+
+def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
+    try:
+        if kind == _STR:
+            return col.astype("str").fillna("")
+        if kind == _CAT:
+            values = _CATEGORY_VALUES.get(name)
+            col = col.astype("str").fillna("")
+            if values is not None:
+                extra = sorted(set(col.unique()) - set(values))
+                return col.astype(pd.CategoricalDtype([*values, *extra]))
+            return col.astype("category")
+        if kind in (_BOOL, _NBOOL):
+            if col.dtype == object or pd.api.types.is_string_dtype(col):
+                col = col.astype("str").str.strip().str.lower().map(
+                    {"true": True, "1": True, "false": False, "0": False, "": pd.NA}
+                )
+            col = col.astype("boolean")
+            return col.fillna(False).astype(bool) if kind == _BOOL else col
+        if kind == _DT:
+            if isinstance(col.dtype, pd.DatetimeTZDtype):
+                return col.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+            if pd.api.types.is_datetime64_dtype(col):
+                return col.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+            col = col.astype("str").replace("", None)
+            return pd.to_datetime(col, utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+        if kind in (_I64, _I32):
+            if pd.api.types.is_float_dtype(col) and not np.all(np.mod(col.fillna(0), 1) == 0):
+                raise ValueError("fractional values")
+            return pd.to_numeric(col.replace("", None) if col.dtype != "int64" else col).fillna(0).astype(kind)
+        return pd.to_numeric(col.replace("", None) if not pd.api.types.is_numeric_dtype(col) else col).astype(kind)
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"column {name!r}: cannot read as {kind}: {exc}") from None
+
+
+def conform(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str) -> pd.DataFrame:
+    """Return a frame with exactly the schema's columns (plus PII columns if present), typed.
+
+    Also guarantees every order's lines are contiguous with ``line_no`` 0..k-1, which the rules
+    rely on to map line rows to orders with a cumulative sum instead of a hash join.
+    """
+    missing = [c for c, (_, req) in schema.items() if req and c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{what} frame lacks required column(s): {', '.join(missing)}")
+    n = len(frame)
+    cols: dict[str, object] = {}
+    for name, (kind, _) in schema.items():
+        if name in frame.columns:
+            cols[name] = _coerce(frame[name].reset_index(drop=True), kind, name)
+        else:
+            cols[name] = _default(kind, n)
+    for name in PII_COLUMNS:
+        if name in frame.columns:
+            cols[name] = frame[name].reset_index(drop=True).astype("str").fillna("")
+    out = pd.DataFrame(cols)
+    key = "google_order_id" if "google_order_id" in schema else "oms_order_id"
+    if "line_no" not in frame.columns or not _contiguous(out, key):
+        # Rare path (hand-made snapshots): group rows of one order together, number the lines.
+        out = out.sort_values(key, kind="stable", ignore_index=True)
+        out["line_no"] = out.groupby(key, sort=False).cumcount().astype("int32")
+    return out
+
+
+def _contiguous(frame: pd.DataFrame, key: str) -> bool:
+    if frame.empty:
+        return True
+    line_no = frame["line_no"].to_numpy()
+    starts = line_no == 0
+    if not starts[0]:
+        return False
+    first = np.flatnonzero(starts)
+    order_of_row = np.cumsum(starts) - 1
+    expected = np.arange(len(frame)) - first[order_of_row]
+    if not np.array_equal(expected, line_no):
+        return False
+    ids = _arrow(frame[key])
+    same = pc.equal(ids, ids.take(pa.array(first[order_of_row])))
+    firsts = ids.take(pa.array(first))
+    # One order must not appear as two separate blocks.
+    return bool(pc.all(same).as_py()) and pc.count_distinct(firsts).as_py() == len(first)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _arrow(col: pd.Series) -> pa.ChunkedArray | pa.Array:
+    arr = pa.array(col.array) if not isinstance(col, pa.ChunkedArray | pa.Array) else col
+    return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+
+
+def _index_in(values: pd.Series | pa.Array, value_set: pd.Series | pa.Array) -> np.ndarray:
+    """Position of each value in value_set (first occurrence), -1 when absent; hash-based."""
+    v = values if isinstance(values, pa.Array | pa.ChunkedArray) else _arrow(values)
+    s = value_set if isinstance(value_set, pa.Array | pa.ChunkedArray) else _arrow(value_set)
+    if isinstance(s, pa.ChunkedArray):
+        s = s.combine_chunks()
+    if len(v) == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = pc.index_in(v, value_set=s)
+    return np.asarray(pc.fill_null(out, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _join_key(a: pa.Array, b: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(a, b, pa.scalar("\x1f", pa.large_string()))
+
+
+def _order_index(line_no: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row position of each order's first line, order number of every row)."""
+    starts = line_no == 0
+    return np.flatnonzero(starts), np.cumsum(starts) - 1
+
+
+def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
+    delta = (now - times).to_numpy(dtype="timedelta64[us]")
+    return delta.astype("float64") / 3.6e9
+
+
+def _nonempty(col: pd.Series) -> np.ndarray:
+    return (col.str.len().fillna(0) > 0).to_numpy()
+
+
+def _i(col: pd.Series) -> np.ndarray:
+    return col.to_numpy(dtype="int64", na_value=0)
+
+
+@dataclass(frozen=True)
+class Slas:
+    unacknowledged_hours: float = 24
+    ship_hours: float = 72
+    delivery_hours: float = 240
+
+
+@dataclass
+class Reconciliation:
+    """orders: one row per order (ORDER_COLUMNS, amounts still integer minor units in
+    ``amount_google_minor``/``amount_oms_minor``); breaks: BREAK_COLUMNS, oldest first."""
+
+    orders: pd.DataFrame
+    breaks: pd.DataFrame
+
+
+class _Breaks:
+    """Collects break fragments; vectorised per category, concatenated once at the end."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, ids, category: str, severity, detail, age_hours) -> None:
+        ids = pd.Series(ids, copy=False).reset_index(drop=True)
+        if len(ids) == 0:
+            return
+        n = len(ids)
+
+        def col(v, dtype):
+            if isinstance(v, pd.Series):
+                return v.reset_index(drop=True).astype(dtype)
+            if np.isscalar(v):
+                return pd.Series([v] * n, dtype=dtype)
+            return pd.Series(v, dtype=dtype)
+
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "google_order_id": ids.astype("str"),
+                    "category": category,
+                    "severity": col(severity, "str"),
+                    "detail": col(detail, "str"),
+                    "age_hours": col(age_hours, "float64"),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            df = pd.DataFrame({c: pd.Series([], dtype="str") for c in BREAK_COLUMNS})
+            df["age_hours"] = df["age_hours"].astype("float64")
+        else:
+            df = pd.concat(self.parts, ignore_index=True)
+        rank = pd.Categorical(df["severity"], categories=SEVERITIES).codes
+        df = df.assign(_rank=rank).sort_values(["google_order_id", "category", "_rank"], kind="stable")
+        size = df.groupby(["google_order_id", "category"], sort=False)["_rank"].transform("size")
+        df = df.assign(_n=size.to_numpy()).drop_duplicates(["google_order_id", "category"], keep="first")
+        more = df["_n"].to_numpy() > 1
+        if more.any():
+            extra = " (+" + (df.loc[more, "_n"] - 1).astype("str") + " more like this)"
+            df.loc[more, "detail"] = df.loc[more, "detail"] + extra
+        df["age_hours"] = df["age_hours"].round(1)
+        df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
+        df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
+        df = df.sort_values(["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last")
+        return df.drop(columns=["_rank", "_n"]).reset_index(drop=True)
+
+
+def _sev(mask: np.ndarray, hi: str, lo: str) -> np.ndarray:
+    return np.where(mask, hi, lo)
+
+
+def _s(values) -> pd.Series:
+    """Anything -> str Series, for building detail sentences column-wise."""
+    return pd.Series(values, copy=False).reset_index(drop=True).astype("str")
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules
+
+
+def reconcile(
+    google: pd.DataFrame,
+    ledger: pd.DataFrame | None,
+    oms: pd.DataFrame | None,
+    *,
+    slas: Slas,
+    now: pd.Timestamp,
+) -> Reconciliation:
+    """Compare the three views and return per-order rows plus every break found.
+
+    ``google`` must cover every order the ledger and OMS know (an order they know and Google does
+    not is reported as missing_in_google). ``oms=None`` skips the OMS rules (no Square, no feed).
+    """
+    now = pd.Timestamp(now)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.tz_convert("UTC")
+    g = conform(google, GOOGLE_SCHEMA, "google")
+    lg = conform(ledger, LEDGER_SCHEMA, "ledger") if ledger is not None else None
+    om = conform(oms, OMS_SCHEMA, "oms") if oms is not None else None
+    out = _Breaks()
+
+    # ---- Google orders: one entry per order, keyed by position 0..n-1 ------------------------
+    g_first, g_order_of_row = _order_index(g["line_no"].to_numpy())
+    go = g.iloc[g_first].reset_index(drop=True)
+    n = len(go)
+    g_ids = _arrow(go["google_order_id"])
+    sums = {
+        q: np.bincount(g_order_of_row, weights=g[q].to_numpy(dtype="float64"), minlength=n).astype("int64")
+        for q in (*_QTY, "qty_returned")
+    }
+    status = go["status"]
+    canceled = (status == "canceled").to_numpy()
+    age = _hours(now, go["placed_at"])
+    ids = go["google_order_id"]
+    currency = go["currency"].astype("str")
+    amount_g = go["amount_minor"].to_numpy(dtype="int64")
+
+    # Duplicated Google order ids (same order twice in the input) are collapsed to the first.
+    first_g = ~go["google_order_id"].duplicated().to_numpy()
+
+    # ---- Ledger: order rows mapped onto Google positions -------------------------------------
+    led_pos = np.full(n, -1, dtype=np.int64)  # ledger order row per Google order
+    if lg is not None and len(lg):
+        l_first, l_order_of_row = _order_index(lg["line_no"].to_numpy())
+        lo = lg.iloc[l_first].reset_index(drop=True)
+        l_to_g = _index_in(lo["google_order_id"], g_ids)
+        known = l_to_g >= 0
+        # First ledger row wins if the ledger lists an order twice.
+        order = np.flatnonzero(known)[::-1]
+        led_pos[l_to_g[order]] = order
+        gone = ~known & _nonempty(lo["google_order_id"])
+        if gone.any():
+            missing = lo.loc[gone]
+            out.add(
+                missing["google_order_id"],
+                "missing_in_google",
+                "high",
+                "Our ledger has this order but Google did not return it: check the order in "
+                "Merchant Center (deleted test order, other account?) before acting on it.",
+                np.full(int(gone.sum()), np.nan),
+            )
+    else:
+        lo = None
+
+    has_led = led_pos >= 0
+    lsel = np.maximum(led_pos, 0)
+
+    def led(col: str) -> pd.Series:
+        assert lo is not None
+        return lo[col].iloc[lsel].reset_index(drop=True)
+
+    # ---- OMS: order rows mapped onto Google positions (by id, else by merchant order id) -----
+    oms_pos = np.full(n, -1, dtype=np.int64)
+    om_to_g = np.zeros(0, dtype=np.int64)
+    oo = None
+    oms_complete = False
+    if om is not None and len(om):
+        o_first, o_order_of_row = _order_index(om["line_no"].to_numpy())
+        oo = om.iloc[o_first].reset_index(drop=True)
+        oms_complete = bool((oo["source"] == "square").any())
+        refs = _arrow(oo["order_ref"])
+        om_to_g = _index_in(refs, g_ids)
+        unresolved = np.flatnonzero(om_to_g < 0)
+        if len(unresolved):
+            by_mid = _index_in(refs.take(pa.array(unresolved)), _arrow(go["merchant_order_id"]))
+            # "" never matches: an order without a merchant id must not catch OMS rows without a ref.
+            by_mid[~_nonempty(oo["order_ref"].iloc[unresolved])] = -1
+            om_to_g[unresolved] = by_mid
+        ours = _nonempty(oo["order_ref"])
+        stray = (om_to_g < 0) & ours
+        if stray.any():
+            st = oo.loc[stray]
+            out.add(
+                st["order_ref"],
+                "missing_in_google",
+                "high",
+                "OMS order " + _s(st["oms_order_id"]) + " refers to this Google order, which Google "
+                "did not return: check the reference, or cancel the OMS order if it is not real.",
+                _hours(now, st["created_at"]),
+            )
+        # Several distinct OMS orders for one Google order: risk of shipping twice.
+        linked = np.flatnonzero(om_to_g >= 0)
+        pairs = pd.DataFrame({"g": om_to_g[linked], "oid": oo["oms_order_id"].iloc[linked].to_numpy()})
+        pairs = pairs.drop_duplicates()
+        counts = pairs.groupby("g")["oid"].agg(["size"])
+        dup_g = counts.index[counts["size"] > 1].to_numpy()
+        if len(dup_g):
+            listed = pairs[pairs["g"].isin(dup_g)].groupby("g")["oid"].agg(lambda s: ", ".join(sorted(s)))
+            out.add(
+                ids.iloc[listed.index.to_numpy()],
+                "duplicate_merchant_order_id",
+                "critical",
+                (
+                    _s(counts.loc[listed.index, "size"]) + " OMS orders (" + _s(listed) + ") refer to one "
+                    "Google order: cancel the extra ones before anything ships twice."
+                ).to_numpy(),
+                age[listed.index.to_numpy()],
+            )
+        order = linked[::-1]  # first OMS order per Google order wins
+        oms_pos[om_to_g[order]] = order
+    has_oms = oms_pos >= 0
+    osel = np.maximum(oms_pos, 0)
+
+    def oms_col(col: str) -> pd.Series:
+        assert oo is not None
+        return oo[col].iloc[osel].reset_index(drop=True)
+
+    live = first_g & ~canceled
+
+    # ---- missing_in_oms -----------------------------------------------------------------------
+    if om is not None:
+        shipped_any = sums["qty_shipped"] > 0
+        mask = live & ~has_oms & (oms_complete | shipped_any)
+        if mask.any():
+            why = (
+                "Google order is not in the OMS: create it there (next sync retries; "
+                "see failed_operation if it keeps failing)."
+                if oms_complete
+                else "Google shows items shipped but the shipments feed has no row for this order: "
+                "check the warehouse export."
+            )
+            out.add(ids[mask], "missing_in_oms", _sev(age[mask] > slas.ship_hours, "critical", "high"),
+                    why, age[mask])
+
+    # ---- unacknowledged_past_sla -------------------------------------------------------------
+    acked = go["acknowledged"].to_numpy()
+    mask = first_g & ~canceled & ~acked & (age > slas.unacknowledged_hours)
+    if mask.any():
+        out.add(
+            ids[mask],
+            "unacknowledged_past_sla",
+            _sev(age[mask] > 2 * slas.unacknowledged_hours, "critical", "high"),
+            f"Not acknowledged within {slas.unacknowledged_hours:g} h of being placed: Google may cancel "
+            "it; check that the sync runs and acknowledges new orders.",
+            age[mask],
+        )
+
+    # ---- merchant order ids --------------------------------------------------------------------
+    g_mid = go["merchant_order_id"]
+    has_mid = _nonempty(g_mid)
+    mask = first_g & ~canceled & acked & ~has_mid
+    if mask.any():
+        hint = pd.Series("", index=range(int(mask.sum())), dtype="str")
+        if lo is not None:
+            known_mid = led("merchant_order_id")[mask].reset_index(drop=True)
+            hint = hint.where(known_mid == "", " Our ledger has " + known_mid + ": resend it.")
+        out.add(
+            ids[mask],
+            "no_merchant_order_id",
+            "medium",
+            ("Acknowledged but Google has no merchantOrderId, so support cannot find the order in "
+             "the OMS." + hint).to_numpy(),
+            age[mask],
+        )
+    dup = first_g & has_mid & g_mid.duplicated(keep=False).to_numpy()
+    if dup.any():
+        out.add(
+            ids[dup],
+            "duplicate_merchant_order_id",
+            "critical",
+            ("merchantOrderId " + _s(g_mid[dup]) + " is set on more than one Google order: give each "
+             "order its own id.").to_numpy(),
+            age[dup],
+        )
+    if lo is not None:
+        l_mid = led("merchant_order_id")
+        mask = first_g & has_led & has_mid & _nonempty(l_mid) & (l_mid.to_numpy() != g_mid.to_numpy())
+        if mask.any():
+            out.add(
+                ids[mask],
+                "merchant_order_id_mismatch",
+                "medium",
+                ("Google has merchantOrderId " + _s(g_mid[mask]) + " but our ledger set "
+                 + _s(l_mid[mask]) + ": one of them is wrong; fix Google's with updateMerchantOrderId.")
+                .to_numpy(),
+                age[mask],
+            )
+
+    # ---- quantities (line level) -----------------------------------------------------------------
+    g_line_key = _join_key(_arrow(g["google_order_id"]), _arrow(g["line_item_id"]))
+    g_offer_key = _join_key(_arrow(g["google_order_id"]), _arrow(g["offer_id"]))
+    g_line_ids = g["line_item_id"]
+    g_q = {q: g[q].to_numpy(dtype="int64") for q in _QTY}
+    line_parts: list[tuple[np.ndarray, pd.Series, str]] = []  # (google line rows, detail, severity)
+
+    if lg is not None and len(lg):
+        # Ledger lines -> Google line rows through (resolved Google id, line id).
+        l_order_g = l_to_g[l_order_of_row]
+        ok = l_order_g >= 0
+        rows = np.flatnonzero(ok)
+        gid = g_ids.take(pa.array(l_order_g[rows]))
+        keys = _join_key(gid, _arrow(lg["line_item_id"].iloc[rows]))
+        grow = _index_in(keys, g_line_key)
+        hit = grow >= 0
+        rows, grow = rows[hit], grow[hit]
+        for q in _QTY:
+            lv = lg[q].iloc[rows]
+            known = lv.notna().to_numpy()
+            lvi = lv.to_numpy(dtype="int64", na_value=0)
+            diff = known & (lvi != g_q[q][grow])
+            if diff.any():
+                r, gr = rows[diff], grow[diff]
+                detail = (
+                    "line " + _s(g_line_ids.iloc[gr]) + ": Google " + q[4:] + " "
+                    + _s(g_q[q][gr]) + ", our ledger " + _s(lvi[diff])
+                    + " — the ledger is out of step; rerun the sync and check failed operations."
+                )
+                line_parts.append((gr, detail, "high"))
+
+    if om is not None and len(om):
+        o_order_g = om_to_g[o_order_of_row]
+        # Only lines of the OMS order we matched (not a duplicate's) are compared.
+        ok = (o_order_g >= 0) & (oms_pos[np.maximum(o_order_g, 0)] == o_order_of_row)
+        rows = np.flatnonzero(ok)
+        gid = g_ids.take(pa.array(o_order_g[rows]))
+        o_line = om["line_item_id"].iloc[rows]
+        grow = _index_in(_join_key(gid, _arrow(o_line)), g_line_key)
+        by_offer = (grow < 0) & ~_nonempty(o_line)
+        if by_offer.any():
+            okeys = _join_key(gid.take(pa.array(np.flatnonzero(by_offer))),
+                              _arrow(om["offer_id"].iloc[rows[by_offer]]))
+            grow[by_offer] = _index_in(okeys, g_offer_key)
+        known_q = [q for q in ("qty_ordered", "qty_shipped", "qty_delivered") if om[q].notna().any()]
+        unmatched = grow < 0
+        if unmatched.any():
+            um = rows[unmatched]
+            line_parts.append(
+                (
+                    g_first[o_order_g[um]],
+                    "OMS line " + _s(om["line_item_id"].iloc[um].where(_nonempty(om["line_item_id"].iloc[um]),
+                                                                       om["offer_id"].iloc[um]))
+                    + " matches no line of the Google order: fix the line mapping in the OMS order.",
+                    "high",
+                )
+            )
+        rows, grow = rows[~unmatched], grow[~unmatched]
+        # OMS totals per Google line row; lines the OMS does not list count as 0 of what it tracks.
+        oms_line_qty = {
+            q: np.bincount(grow, weights=om[q].iloc[rows].to_numpy(dtype="float64", na_value=0),
+                           minlength=len(g)).astype("int64")
+            for q in known_q
+        }
+        in_oms_order = has_oms[g_order_of_row]
+        for q in known_q:
+            ov = oms_line_qty[q]
+            gv = g_q[q]
+            if q == "qty_ordered":
+                # Square may keep the original quantity after a Google cancellation or reduce it.
+                diff = in_oms_order & (ov != gv) & (ov != gv - g_q["qty_canceled"])
+            else:
+                diff = in_oms_order & (ov != gv)
+            if diff.any():
+                gr = np.flatnonzero(diff)
+                fewer_in_oms = ov[gr] < gv[gr]
+                what = q[4:]
+                advice = np.where(
+                    fewer_in_oms,
+                    f" — Google counts more {what} than the OMS: confirm with the warehouse before "
+                    "the customer is told it is on its way.",
+                    f" — the OMS has {what} items Google does not know about: the next sync should "
+                    "report them; if it does not, see failed_operation.",
+                )
+                detail = (
+                    "line " + _s(g_line_ids.iloc[gr]) + ": Google " + what + " " + _s(gv[gr])
+                    + ", OMS " + _s(ov[gr]) + _s(advice)
+                )
+                line_parts.append((gr, detail, "high"))
+
+    for grow_, detail, sev in line_parts:
+        oi = g_order_of_row[grow_]
+        keep = first_g[oi]
+        out.add(ids.iloc[oi[keep]], "quantity_mismatch", sev, detail[keep], age[oi[keep]])
+
+    # ---- amounts -----------------------------------------------------------------------------------
+    amount_oms = pd.array(np.zeros(n, dtype="int64"), dtype="Int64")
+    oms_status = pd.Series(pd.Categorical([""] * n))
+    if oo is not None:
+        amount_oms = oms_col("amount_minor").where(has_oms, pd.NA).astype("Int64")
+        o_cur = oms_col("currency").astype("str")
+        oms_status = oms_col("oms_status").astype("str").where(has_oms, "")
+        known_amt = amount_oms.notna().to_numpy()
+        a_oms = amount_oms.to_numpy(dtype="int64", na_value=0)
+        other_cur = _nonempty(o_cur) & (o_cur.to_numpy() != currency.to_numpy())
+        mask = first_g & has_oms & known_amt & ((a_oms != amount_g) | other_cur)
+        if mask.any():
+            gtxt = format_minor(pd.Series(amount_g[mask]), currency[mask].reset_index(drop=True))
+            otxt = format_minor(pd.Series(a_oms[mask]), o_cur[mask].reset_index(drop=True))
+            delta = format_minor(pd.Series(a_oms[mask] - amount_g[mask]), currency[mask].reset_index(drop=True))
+            cur_g, cur_o = _s(currency[mask]), _s(o_cur[mask])
+            detail = (
+                "Google total " + gtxt + " " + cur_g + ", OMS total " + otxt + " " + cur_o
+                + pd.Series(np.where(other_cur[mask], " (different currency)", ""))
+                + " (OMS minus Google: " + delta + "): check prices, tax, shipping and promotions "
+                "in the OMS order."
+            )
+            out.add(ids[mask], "amount_mismatch", "high", detail.to_numpy(), age[mask])
+        oms_status = oms_status.astype("str")
+
+        # ---- status -------------------------------------------------------------------------------
+        ost = oms_status.to_numpy()
+        moved = np.isin(ost, ["completed", "shipped", "partially_shipped", "delivered"])
+        early = status.isin(["inProgress", "pendingShipment"]).to_numpy()
+        rules = [
+            (canceled & np.isin(ost, ["open", "draft"]), "critical",
+             "Canceled on Google but still open in the OMS: cancel it there so it is not shipped."),
+            (canceled & moved, "critical",
+             "Canceled on Google but the OMS shipped it: contact the carrier or the customer."),
+            (~canceled & (ost == "canceled"), "critical",
+             "Canceled in the OMS but live on Google: cancel it on Google (the customer is waiting)."),
+            (early & moved, "high",
+             "The OMS shipped it but Google still shows it unshipped: the shipment was not reported; "
+             "see failed_operation or rerun the sync."),
+            (~canceled & (ost == "draft"), "high",
+             "The OMS order is still DRAFT, so it cannot be paid or fulfilled: open it in the OMS."),
+        ]
+        for rule_mask, sev, text in rules:
+            mask = rule_mask & first_g & has_oms
+            if mask.any():
+                detail = "Google " + _s(status[mask]) + ", OMS " + _s(oms_status[mask]) + ": " + text
+                out.add(ids[mask], "status_mismatch", sev, detail.to_numpy(), age[mask])
+
+        # ---- tracking -----------------------------------------------------------------------------
+        g_trk = go["tracking_ids"]
+        o_trk = oms_col("tracking_ids")
+        mask = first_g & has_oms & _nonempty(g_trk) & _nonempty(o_trk) & (g_trk.to_numpy() != o_trk.to_numpy())
+        if mask.any():
+            detail = (
+                "Google has tracking " + _s(g_trk[mask]) + ", OMS has " + _s(o_trk[mask])
+                + ": correct the shipment on Google (updateShipment) so the customer can track it."
+            )
+            out.add(ids[mask], "tracking_mismatch", "medium", detail.to_numpy(), age[mask])
+
+    # ---- stuck / not delivered -----------------------------------------------------------------
+    pending = sums["qty_ordered"] - sums["qty_shipped"] - sums["qty_canceled"]
+    mask = live & acked & ~status.isin(["inProgress"]).to_numpy() & (pending > 0) & (age > slas.ship_hours)
+    if mask.any():
+        detail = (
+            _s(pending[mask]) + f" item(s) still unshipped {slas.ship_hours:g} h after the order was "
+            "placed: ship or cancel them (Google penalises late shipping)."
+        )
+        out.add(ids[mask], "stuck_past_ship_sla", "high", detail.to_numpy(), age[mask])
+
+    open_since = go["open_shipment_since"].where(go["open_shipment_since"].notna(), go["placed_at"])
+    ship_age = _hours(now, open_since)
+    in_transit = sums["qty_shipped"] - sums["qty_delivered"] - sums["qty_returned"]
+    mask = live & (in_transit > 0) & (ship_age > slas.delivery_hours)
+    if mask.any():
+        detail = (
+            _s(in_transit[mask]) + f" item(s) shipped more than {slas.delivery_hours:g} h ago and not "
+            "marked delivered: check tracking with the carrier, then mark delivered or lost."
+        )
+        out.add(ids[mask], "shipped_not_delivered_past_sla", "medium", detail.to_numpy(), ship_age[mask])
+
+    # ---- failed operations ---------------------------------------------------------------------
+    if lo is not None:
+        f = lo["failed_ops"].to_numpy() > 0
+        if f.any():
+            fl = lo.loc[f]
+            since = fl["last_failed_at"]
+            g_of = l_to_g[f]
+            placed = go["placed_at"].iloc[np.maximum(g_of, 0)].reset_index(drop=True)
+            since = since.reset_index(drop=True)
+            since = since.where(since.notna(), placed.where(pd.Series(g_of >= 0), pd.NaT))
+            detail = (
+                _s(fl["failed_ops"]) + " failed operation(s): " + _s(fl["failed_detail"])
+                + " — fix the cause; the sync retries them with the same operation ids."
+            )
+            out.add(fl["google_order_id"], "failed_operation", "high", detail.to_numpy(), _hours(now, since))
+
+    breaks = out.frame()
+
+    # ---- per-order rows ------------------------------------------------------------------------
+    if lo is not None:
+        merchant = g_mid.where(has_mid, led("merchant_order_id").where(has_led, ""))
+        square = led("square_order_id").where(has_led, "")
+        synced = led("last_synced_at").where(has_led, pd.NaT)
+    else:
+        merchant, square = g_mid, pd.Series("", index=range(n), dtype="str")
+        synced = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+    if oo is not None:
+        from_oms = oms_col("oms_order_id").where(has_oms & (oms_col("source") == "square").to_numpy(), "")
+        square = square.where(_nonempty(square), from_oms)
+    orders = pd.DataFrame(
+        {
+            "google_order_id": ids,
+            "merchant_order_id": merchant.astype("str"),
+            "square_order_id": square.astype("str"),
+            "placed_at": go["placed_at"],
+            "google_status": status.astype("str"),
+            "oms_status": oms_status.astype("str"),
+            "qty_ordered": sums["qty_ordered"],
+            "qty_shipped": sums["qty_shipped"],
+            "qty_delivered": sums["qty_delivered"],
+            "qty_canceled": sums["qty_canceled"],
+            "amount_google_minor": amount_g,
+            "amount_oms_minor": amount_oms if oo is not None else pd.array([pd.NA] * n, dtype="Int64"),
+            "currency": currency,
+            "last_synced_at": synced,
+        }
+    )
+    for name in PII_COLUMNS:
+        if name in go.columns:
+            orders[name] = go[name].to_numpy()
+    orders = orders[first_g].reset_index(drop=True)
+    return Reconciliation(orders=orders, breaks=breaks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report shaping (still pure)
+
+
+def age_bucket(age_hours: pd.Series) -> pd.Series:
+    bins = [-np.inf, 24, 72, 168, np.inf]
+    cut = pd.cut(age_hours, bins=bins, labels=list(AGE_BUCKETS[:4]), right=False)
+    return cut.cat.add_categories(["unknown"]).fillna("unknown").astype(pd.CategoricalDtype(AGE_BUCKETS))
+
+
+def orders_table(rec: Reconciliation) -> pd.DataFrame:
+    """orders.csv content: ORDER_COLUMNS with money as decimal strings, times as ISO 8601 UTC."""
+    o = rec.orders
+    table = pd.DataFrame(
+        {
+            "google_order_id": o["google_order_id"],
+            "merchant_order_id": o["merchant_order_id"],
+            "square_order_id": o["square_order_id"],
+            "placed_at": _iso(o["placed_at"]),
+            "google_status": o["google_status"],
+            "oms_status": o["oms_status"],
+            "qty_ordered": o["qty_ordered"],
+            "qty_shipped": o["qty_shipped"],
+            "qty_delivered": o["qty_delivered"],
+            "qty_canceled": o["qty_canceled"],
+            "amount_google": format_minor(o["amount_google_minor"], o["currency"]),
+            "amount_oms": format_minor(o["amount_oms_minor"], o["currency"]),
+            "currency": o["currency"],
+            "last_synced_at": _iso(o["last_synced_at"]),
+        }
+    )
+    for name in PII_COLUMNS:
+        if name in o.columns:
+            table[name] = o[name]
+    return table
+
+
+def _iso(times: pd.Series) -> pd.Series:
+    return times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype("str")
+
+
+def summarise(rec: Reconciliation) -> pd.DataFrame:
+    """summary.csv, long format: section, key, count, amount, currency.
+
+    Sections: totals (orders, breaks, orders_with_breaks), orders_by_status, breaks_by_category,
+    breaks_by_severity, breaks_by_age. ``amount`` is the Google total of the orders concerned, per
+    currency (one row per currency; a zero-count key gets one row with empty amount/currency so
+    every category and bucket is always listed).
+    """
+    o, b = rec.orders, rec.breaks
+    money = o[["google_order_id", "amount_google_minor", "currency"]]
+    parts = [
+        pd.DataFrame(
+            {
+                "section": "totals",
+                "key": ["orders", "breaks", "orders_with_breaks"],
+                "count": [len(o), len(b), b["google_order_id"].nunique()],
+                "amount": "",
+                "currency": "",
+            }
+        )
+    ]
+
+    def grouped(section: str, frame: pd.DataFrame, key: str, keys: tuple[str, ...]) -> pd.DataFrame:
+        agg = (
+            frame.groupby([key, "currency"], observed=True, dropna=False)["amount_google_minor"]
+            .agg(["size", "sum"])
+            .reset_index()
+        )
+        agg[key] = agg[key].astype("str")
+        amt = agg["sum"].astype("Int64").where(agg["currency"].astype("str") != "", pd.NA)
+        rows = pd.DataFrame(
+            {
+                "section": section,
+                "key": agg[key],
+                "count": agg["size"].astype("int64"),
+                "amount": format_minor(amt, agg["currency"].astype("str")).fillna(""),
+                "currency": agg["currency"].astype("str").fillna(""),
+            }
+        )
+        absent = [k for k in keys if k not in set(rows["key"])]
+        zero = pd.DataFrame({"section": section, "key": absent, "count": 0, "amount": "", "currency": ""})
+        rows = pd.concat([rows, zero], ignore_index=True)
+        order = {k: i for i, k in enumerate(keys)}
+        rows["_o"] = rows["key"].map(lambda k: order.get(k, len(order)))
+        return rows.sort_values(["_o", "key", "currency"], kind="stable").drop(columns="_o")
+
+    status_frame = o.assign(google_status=o["google_status"].astype("str"), currency=o["currency"].fillna(""))
+    parts.append(grouped("orders_by_status", status_frame, "google_status",
+                         tuple(s for s in GOOGLE_STATUSES if (status_frame["google_status"] == s).any())))
+    bm = b.merge(money, on="google_order_id", how="left")
+    bm["currency"] = bm["currency"].astype("str").fillna("")
+    bm["amount_google_minor"] = bm["amount_google_minor"].fillna(0).astype("int64")
+    bm["age_bucket"] = age_bucket(bm["age_hours"])
+    parts.append(grouped("breaks_by_category", bm, "category", CATEGORIES))
+    parts.append(grouped("breaks_by_severity", bm, "severity", SEVERITIES))
+    parts.append(grouped("breaks_by_age", bm, "age_bucket", AGE_BUCKETS))
+    return pd.concat(parts, ignore_index=True)[["section", "key", "count", "amount", "currency"]]

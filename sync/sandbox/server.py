@@ -1,0 +1,288 @@
+"""One threaded HTTP server hosting both emulators, fault injection and introspection.
+
+Dispatch by path: ``/_sandbox/…`` introspection (never faulted); ``/v2/…`` Square; ``/token`` and
+``/discovery/…`` Google without faults or latency; everything else the Google Content API
+(``/content/v2[sandbox]/…``, ``/content/v2.1[sandbox]/…`` and the root-mounted v2sandbox twin).
+A leading ``//`` (or any run of slashes) is folded to ``/``.
+
+Introspection:
+  GET  /_sandbox/stats   Stats.snapshot() plus {"orders": {"google": n, "square": n}, "faults_config": …}
+  POST /_sandbox/reset   clears both backends, the state store and the counters (registered
+                         service-account keys and issued tokens are kept: they are credentials,
+                         not API state)
+  POST /_sandbox/faults  JSON {fault_rate?, lost_response_rate?, latency_ms?, seed?}
+  POST /_sandbox/keys    JSON {kid, client_email, public_key_pem, token_uri?} (credentials.py)
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from sync.sandbox.faults import FaultInjector
+from sync.sandbox.google import routes as google_routes
+from sync.sandbox.google.auth import KeyRegistry
+from sync.sandbox.google.models import GoogleBackend
+from sync.sandbox.square import routes as square_routes
+from sync.sandbox.square.models import SquareBackend
+from sync.sandbox.stats import Stats
+from sync.sandbox.store import open_store
+
+MAX_BODY = 64 * 1024 * 1024  # a 1,000-entry custombatch is ~1 MB; anything near this is abuse
+_SLASHES = re.compile(r"/{2,}")
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class _Handler(WSGIRequestHandler):
+    # HTTP/1.1 so clients keep connections alive (werkzeug does when Content-Length is known).
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # No access log: URLs may carry access_token query parameters, and it costs throughput.
+        pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(json.dumps(obj, sort_keys=True), status=status, content_type="application/json")
+
+
+class Sandbox:
+    """Both emulators on one port. ``with Sandbox().start() as sb: ... sb.url ...``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state: str | Path | None = None,
+        latency_ms: float = 0,
+        fault_rate: float = 0.0,
+        lost_response_rate: float = 0.0,
+        seed: int | None = None,
+        tokens: Iterable[str] | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if not is_loopback(host) and not allow_remote:
+            raise ValueError(
+                f"refusing to listen on non-loopback host {host!r}; pass allow_remote=True "
+                "(CLI: --allow-remote) to expose the sandbox beyond this machine"
+            )
+        self.host = host
+        self.port = port
+        self.faults = FaultInjector(
+            fault_rate=fault_rate, lost_response_rate=lost_response_rate, latency_ms=latency_ms, seed=seed
+        )
+        self.store = open_store(state)
+        self.stats = Stats()
+        self.google = GoogleBackend(self.store, self.stats, seed=seed)
+        self.square = SquareBackend(self.store, self.stats)
+        self.keys = KeyRegistry(self.store)
+        token_set = set(tokens) if tokens else None
+        self._google_app = google_routes.make_app(self.google, self.stats, token_set, self.keys)
+        self._square_app = square_routes.make_app(self.square, self.stats, token_set)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        server = make_server(self.host, self.port, self.wsgi, threaded=True, request_handler=_Handler)
+        server.daemon_threads = True  # type: ignore[attr-defined]  # don't let idle keep-alives block exit
+        self._server = server
+        self.port = server.server_port
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=server.serve_forever, name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.store.close()
+
+    def serve_forever(self) -> None:
+        """Block until ``stop()`` (used by the CLI after start())."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Sandbox:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def configure_faults(
+        self,
+        *,
+        fault_rate: float | None = None,
+        lost_response_rate: float | None = None,
+        latency_ms: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.faults.configure(
+            fault_rate=fault_rate, lost_response_rate=lost_response_rate, latency_ms=latency_ms, seed=seed
+        )
+
+    def reset(self) -> None:
+        self.store.clear()
+        self.google.reset()
+        self.square.reset()
+        self.stats.reset()
+        self.keys.persist_all()
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.stats.snapshot()
+        snap["orders"] = {"google": self.google.order_count(), "square": self._square_order_count()}
+        snap["faults_config"] = self.faults.settings()
+        return snap
+
+    def _square_order_count(self) -> int:
+        # SquareBackend has no public counter yet; its order map is the source of truth.
+        with self.square._lock:
+            return len(self.square._orders)
+
+    # ------------------------------------------------------------------ WSGI
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # Read the body up front: a handler that ignores it must not desync a keep-alive stream.
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_BODY:
+            return google_routes.error_response(413, "requestTooLarge", "Request body too large.")(
+                environ, start_response
+            )
+        if not environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+        path = _SLASHES.sub("/", environ.get("PATH_INFO") or "/")
+        environ["PATH_INFO"] = path
+        if path.startswith("/_sandbox/"):
+            return self._introspection(Request(environ), path)(environ, start_response)
+        if path == "/token" or path.startswith(("/discovery/", "/$discovery/")):
+            return self._google_app(environ, start_response)
+        square = path == "/v2" or path.startswith("/v2/")
+        return self._faulted(environ, start_response, square)
+
+    def _faulted(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], square: bool
+    ) -> Iterable[bytes]:
+        api = "square" if square else "google"
+        fault = self.faults.before()
+        if fault is not None:
+            self.stats.fault(f"{api}.{fault}")
+            return self._fault_response(square, fault)(environ, start_response)
+        app = self._square_app if square else self._google_app
+        if environ.get("REQUEST_METHOD") not in _MUTATING or not self.faults.lost_response_rate:
+            return app(environ, start_response)
+        # Run the request to completion, then decide whether its answer gets "lost".
+        captured: dict[str, Any] = {}
+
+        def capture(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        result = app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status = int(captured["status"].split(" ", 1)[0])
+        lost = self.faults.lost() if 200 <= status < 300 else None
+        if lost is not None:
+            self.stats.fault(f"{api}.lost.{lost}")
+            return self._fault_response(square, lost)(environ, start_response)
+        start_response(captured["status"], captured["headers"])
+        return [body]
+
+    @staticmethod
+    def _fault_response(square: bool, status: int) -> Response:
+        headers = {"Retry-After": "1"} if status in (429, 503) else None
+        if square:
+            category, code, detail = {
+                429: ("RATE_LIMIT_ERROR", "RATE_LIMITED", "Rate limit exceeded; retry later."),
+                500: ("API_ERROR", "INTERNAL_SERVER_ERROR", "An internal error occurred."),
+                503: ("API_ERROR", "SERVICE_UNAVAILABLE", "The service is temporarily unavailable."),
+            }[status]
+            response = square_routes.error_response(status, category, code, detail)
+            if headers:
+                response.headers.update(headers)
+            return response
+        reason, message = {
+            429: (
+                "rateLimitExceeded",
+                "Quota exceeded for quota metric 'Queries' (sandbox fault injection).",
+            ),
+            500: ("backendError", "Backend Error"),
+            503: ("backendError", "The service is currently unavailable."),
+        }[status]
+        return google_routes.error_response(status, reason, message, headers)
+
+    def _introspection(self, request: Request, path: str) -> Response:
+        action = path[len("/_sandbox/") :].rstrip("/")
+        if action == "stats" and request.method == "GET":
+            return _json(self.snapshot())
+        if request.method != "POST" or action not in ("reset", "faults", "keys"):
+            return _json({"error": f"unknown introspection route {request.method} {path}"}, 404)
+        if action == "reset":
+            self.reset()
+            return _json({"reset": True})
+        try:
+            body = json.loads(request.get_data() or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            if action == "faults":
+                unknown = set(body) - {"fault_rate", "lost_response_rate", "latency_ms", "seed"}
+                if unknown:
+                    raise ValueError(f"unknown fault settings: {sorted(unknown)}")
+                self.configure_faults(**body)
+                return _json(self.faults.settings())
+            self.keys.register(
+                kid=str(body.get("kid") or ""),
+                client_email=str(body.get("client_email") or ""),
+                public_key_pem=str(body.get("public_key_pem") or ""),
+                token_uri=body.get("token_uri"),
+            )
+            return _json({"registered": body.get("kid")})
+        except (ValueError, TypeError) as exc:
+            return _json({"error": str(exc)}, 400)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port (for callers that need to know the port before starting)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

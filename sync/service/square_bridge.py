@@ -1,0 +1,265 @@
+"""The two-way bridge between Google orders and the merchant's Square account (Orders Push).
+
+Google -> Square: every acknowledged Google order becomes exactly one Square order. The intent is
+recorded in the ledger first with a deterministic idempotency key (design.md §5), so a retry, a
+rerun or a ``kill -9`` mid-call can only ever replay the same CreateOrder, which Square answers
+with the order it already made. When ``mark_paid``, an EXTERNAL payment (money taken by Google)
+pays it so it shows in the Dashboard and POS. Its id becomes the Google ``merchantOrderId``.
+
+Square -> Google: SearchOrders on ``updated_at`` since a cursor kept in the ledger finds what the
+store did; a COMPLETED fulfilment ships its lines on Google (one shipment per fulfilment, the
+shipmentId derived from the fulfilment uid), a PICKUP completion also delivers, a tracking change
+updates the shipment, and a Square cancellation cancels the Google order. Customer cancellations
+on Google cancel the Square order (never a second order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.config import Settings
+from sync.domain import operations, planning
+from sync.domain.carriers import UnknownCarrierError, normalize_carrier
+from sync.domain.feed import ShipmentEvent
+from sync.domain.orders import Order
+from sync.domain.square_mapping import MappingError, MappingOptions, completed_fulfilments, google_to_square_order
+from sync.logs import get_logger
+
+if TYPE_CHECKING:
+    from sync.service.cycle import SyncCycle
+
+log = get_logger(__name__)
+
+SQUARE = "square"
+CURSOR_KEY = "square.updated_since"
+CREATE = "square.create"
+CANCEL = "square.cancel"
+
+
+class SquareBridge:
+    def __init__(self, gateway: SquareGateway, settings: Settings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self._location: str | None = None
+
+    @property
+    def calls(self) -> int:
+        return self.gateway.calls
+
+    @property
+    def location_id(self) -> str:
+        if self._location is None:
+            self._location = self.gateway.location_id()
+        return self._location
+
+    # ------------------------------------------------------------------ Google -> Square
+    def run(self, cycle: SyncCycle) -> None:
+        self._create_missing(cycle)
+        self._resend_cancellations(cycle)
+        self._follow_square(cycle)
+
+    def _create_missing(self, cycle: SyncCycle) -> None:
+        from sync.service.cycle import intent
+
+        records = cycle.ledger.orders_missing_square()
+        if not records:
+            return
+        options = MappingOptions(self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map)
+        new_intents = []
+        for record in records:
+            try:
+                body = google_to_square_order(record.order_json, options)
+            except MappingError as exc:
+                cycle.result.failed_orders.add(record.google_order_id)
+                cycle.ledger.record_order_error(record.google_order_id, str(exc), cycle.clock())
+                log.error("order cannot be mapped to Square", order=record.google_order_id, error=str(exc))
+                continue
+            key = operations.square_idempotency_key(self.settings.google.merchant_id, record.google_order_id)
+            new_intents.append(intent(record.google_order_id,
+                                      {"method": CREATE, "operationId": key, "order": body}, target=SQUARE))
+        pending = [r for r in cycle.ledger.add_intents(new_intents) if r.state == "pending"]
+        with ThreadPoolExecutor(max_workers=self.settings.square.concurrency) as pool:
+            outcomes = list(pool.map(self._create_and_pay, pending))
+        from sync.adapters.ledger.repository import IntentResult
+
+        results = []
+        merchant_intents = []
+        for record, (square_order, error) in zip(pending, outcomes, strict=True):
+            if square_order is None:
+                assert error is not None
+                results.append(IntentResult(record.id, "retry" if error.retryable else "failed",
+                                            error=error.detail, reason=error.code))
+                if not error.retryable:
+                    cycle.result.failed_orders.add(record.google_order_id)
+                continue
+            results.append(IntentResult(record.id, "done", execution_status="executed"))
+            cycle.ledger.set_order_fields(record.google_order_id, square_order_id=square_order["id"],
+                                          square_version=square_order.get("version"))
+            cycle.result.square_orders += 1
+            merchant_intents.append(intent(
+                record.google_order_id,
+                planning.merchant_order_id_entry(record.google_order_id, square_order["id"]),
+            ))
+        cycle.ledger.record_results(results)
+        cycle.dispatch(cycle.ledger.add_intents(merchant_intents))
+
+    def _create_and_pay(self, record: Any) -> tuple[dict[str, Any] | None, SquareApiError | None]:
+        try:
+            square_order = self.gateway.create_order(record.payload["order"], record.operation_id)
+            if self.settings.square.mark_paid and square_order.get("state") == "OPEN" and not square_order.get("tenders"):
+                square_order = self.gateway.pay_order_external(square_order, record.operation_id)
+            return square_order, None
+        except SquareApiError as exc:
+            log.warning("Square call failed", order=record.google_order_id, code=exc.code, detail=exc.detail)
+            return None, exc
+
+    # ------------------------------------------------------------------ Google cancellations -> Square
+    def google_cancellations(self, cycle: SyncCycle, orders: list[Order]) -> None:
+        from sync.service.cycle import intent
+
+        records = cycle.ledger.get_orders(o.id for o in orders)
+        new_intents = [
+            intent(r.google_order_id, {"method": CANCEL, "operationId": f"cancel:{r.square_order_id}",
+                                       "square_order_id": r.square_order_id}, target=SQUARE)
+            for r in records.values() if r.square_order_id
+        ]
+        if new_intents:
+            self._send_cancellations(cycle, cycle.ledger.add_intents(new_intents))
+
+    def _resend_cancellations(self, cycle: SyncCycle) -> None:
+        pending = cycle.ledger.pending_intents(target=SQUARE, kinds=[CANCEL])
+        if pending:
+            self._send_cancellations(cycle, pending)
+
+    def _send_cancellations(self, cycle: SyncCycle, records: list[Any]) -> None:
+        from sync.adapters.ledger.repository import IntentResult
+
+        results = []
+        for record in records:
+            if record.state != "pending":
+                continue
+            try:
+                self.gateway.cancel_order(record.payload["square_order_id"])
+                results.append(IntentResult(record.id, "done", execution_status="executed"))
+            except SquareApiError as exc:
+                results.append(IntentResult(record.id, "retry" if exc.retryable else "failed",
+                                            error=exc.detail, reason=exc.code))
+        cycle.ledger.record_results(results)
+
+    # ------------------------------------------------------------------ Square -> Google
+    def _follow_square(self, cycle: SyncCycle) -> None:
+        from sync.service.cycle import intent, with_ledger_shipments
+
+        since = cycle.ledger.get_value(CURSOR_KEY)
+        newest = since
+        changed: list[dict[str, Any]] = []
+        for square_order in self.gateway.iter_orders_updated_since(since, location_ids=[self.location_id]):
+            newest = max(newest or "", square_order.get("updated_at") or "")
+            if square_order.get("reference_id"):
+                changed.append(square_order)
+        if not changed:
+            return
+        records = cycle.ledger.get_orders(o["reference_id"] for o in changed)
+        shipments = cycle.ledger.shipments_for(list(records))
+        known = cycle.ledger.known_shipment_ids(set(records))
+        intents = []
+        shipment_rows = []
+        now = cycle.clock()
+        for square_order in changed:
+            record = records.get(square_order["reference_id"])
+            if record is None or record.square_order_id != square_order.get("id"):
+                continue  # not one of ours (an order the store made by hand with a reference id)
+            order = with_ledger_shipments(Order.from_google(record.order_json), shipments.get(record.google_order_id, []))
+            if square_order.get("state") == "CANCELED" and record.stage != "canceled":
+                intents.append(intent(record.google_order_id, planning.cancel_entry(record.google_order_id, "other",
+                                      "Canceled in the merchant's Square order system")))
+                continue
+            for fulfilment in completed_fulfilments(square_order):
+                shipment_id = operations.square_shipment_id(square_order["id"], fulfilment.fulfillment_uid)
+                seen = known.setdefault(record.google_order_id, set())
+                if shipment_id in seen:
+                    continue
+                try:
+                    carrier = normalize_carrier(fulfilment.carrier, self.settings.shipments.carrier_aliases) \
+                        if fulfilment.carrier else ""
+                except UnknownCarrierError as exc:
+                    cycle.result.failed_orders.add(record.google_order_id)
+                    cycle.ledger.record_order_error(record.google_order_id, str(exc), now)
+                    continue
+                lines = fulfilment.lines or tuple(
+                    (li.id, li.quantity_pending) for li in order.line_items if li.quantity_pending > 0
+                )
+                event = ShipmentEvent(
+                    order_ref=record.google_order_id, shipment_id=shipment_id, carrier=carrier,
+                    tracking_id=fulfilment.tracking_id, shipped_at=_parse_time(fulfilment.shipped_at) or now,
+                    delivered_at=(_parse_time(fulfilment.shipped_at) or now) if fulfilment.kind == "PICKUP" else None,
+                    lines=tuple((line_id, None, qty) for line_id, qty in lines), rows=(),
+                )
+                plan = planning.plan_shipment(order, event, seen)
+                if plan is None:
+                    continue
+                if isinstance(plan, planning.PlanProblem):
+                    cycle.result.failed_orders.add(record.google_order_id)
+                    cycle.ledger.record_order_error(record.google_order_id, plan.reason, now)
+                    continue
+                seen.add(shipment_id)
+                order = order.with_shipped(plan.lines)
+                intents.append(intent(record.google_order_id, plan.to_batch_entry()))
+                shipment_rows.append({
+                    "google_order_id": record.google_order_id, "shipment_id": shipment_id, "source": "square",
+                    "carrier": carrier, "tracking_id": fulfilment.tracking_id,
+                    "lines": [{"line_item_id": li, "quantity": q} for li, q in plan.lines],
+                    "shipped_at": event.shipped_at, "delivered_at": event.delivered_at, "state": "planned",
+                    "updated_at": now,
+                })
+        if shipment_rows:
+            cycle.ledger.upsert_shipments(shipment_rows)
+        cycle.dispatch(cycle.ledger.add_intents(intents))
+        self._deliver_pickups(cycle, shipment_rows)
+        if newest:
+            cycle.ledger.set_value(CURSOR_KEY, newest)
+
+    def _deliver_pickups(self, cycle: SyncCycle, shipment_rows: list[dict[str, Any]]) -> None:
+        """A completed pickup is shipped and delivered at once: deliver what just shipped."""
+        from sync.service.cycle import intent
+
+        pickups = [row for row in shipment_rows if row["delivered_at"] is not None]
+        if not pickups:
+            return
+        shipped = cycle.ledger.shipments_for([row["google_order_id"] for row in pickups])
+        intents = []
+        for row in pickups:
+            current = next((s for s in shipped.get(row["google_order_id"], [])
+                            if s.shipment_id == row["shipment_id"]), None)
+            if current is not None and current.state == "shipped":
+                entry = {
+                    "method": "updateShipment", "orderId": row["google_order_id"],
+                    "operationId": operations.deliver_operation_id(row["shipment_id"]),
+                    "updateShipment": {"shipmentId": row["shipment_id"], "status": "delivered",
+                                       "deliveryDate": _iso(row["delivered_at"])},
+                }
+                intents.append(intent(row["google_order_id"], entry))
+        cycle.dispatch(cycle.ledger.add_intents(intents))
+
+    # ------------------------------------------------------------------ report input
+    def oms_orders(self) -> Iterator[dict[str, Any]]:
+        """Every Square order of the location (the OMS view for reconciliation)."""
+        return self.gateway.iter_orders_updated_since(None, location_ids=[self.location_id])
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

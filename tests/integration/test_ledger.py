@@ -1,0 +1,533 @@
+"""The ledger repository against real SQLite files (sync/adapters/ledger)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
+from sqlalchemy.exc import StatementError
+
+from sync.adapters.ledger import (
+    IntentResult,
+    Ledger,
+    LedgerCorrupt,
+    LedgerError,
+    LedgerLocked,
+    LedgerSchemaError,
+    NewIntent,
+)
+from sync.adapters.ledger.models import Base
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A settable clock, so timestamps in assertions are exact."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+def order(gid: str, **fields: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "google_order_id": gid,
+        "merchant_id": "1234567",
+        "status": "pendingShipment",
+        "acknowledged": False,
+        "placed_at": T0 - timedelta(hours=1),
+        "currency": "USD",
+        "total_minor": 12345,
+        "line_items": [
+            {
+                "id": f"{gid}-L1",
+                "offer_id": "sku-1",
+                "ordered": 2,
+                "shipped": 0,
+                "delivered": 0,
+                "canceled": 0,
+                "returned": 0,
+                "price_minor": 5000,
+                "tax_minor": 400,
+            },
+        ],
+        "order_json": {"id": gid, "status": "pendingShipment"},
+    }
+    row.update(fields)
+    return row
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["native", "portable"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
+    """Both write paths: SQLite's INSERT .. ON CONFLICT, and the portable SELECT-then-write one."""
+    led = Ledger(tmp_path / "state" / "ledger.db", clock=clock)
+    led._native_upsert = request.param == "native"
+    yield led
+    led.close()
+
+
+# ----------------------------------------------------------------------------- opening / schema
+def test_new_ledger_is_owner_only_wal_and_at_head(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "ledger.db"
+    with Ledger(f"sqlite:///{path}") as led:
+        led.set_value("k", 1)  # a write, so the WAL side files exist
+        assert led.schema_revision == "0001"
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
+        with sqlite3.connect(path) as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+
+
+def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as led, led.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_relative_url_resolved_once_and_cwd_independent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Ledger("sqlite:///state/rel.db") as led:
+        led.set_value("cursor", {"page": 3})
+        assert led.path == tmp_path / "state" / "rel.db"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # migrations must not be looked up relative to the cwd
+    with Ledger(tmp_path / "state" / "rel.db") as led:
+        assert led.get_value("cursor") == {"page": 3}
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.db") as led:
+        led.upsert_orders([order("G1")])
+    with Ledger(tmp_path / "l.db") as led:
+        assert list(led.get_orders(["G1"])) == ["G1"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0042_future'")
+    with pytest.raises(LedgerSchemaError) as err:
+        Ledger(path)
+    assert str(err.value) == (
+        f"ledger {path} was written by a newer ordersync (schema 0042_future); upgrade ordersync"
+    )
+
+
+def test_corrupt_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    path.write_bytes(b"definitely not a SQLite database\n" * 200)
+    with pytest.raises(LedgerCorrupt) as err:
+        Ledger(path)
+    assert str(path) in str(err.value)
+    assert "not a usable SQLite database" in str(err.value)
+
+
+def test_foreign_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(LedgerSchemaError, match=r"not an ordersync ledger.*customers"):
+        Ledger(path)
+
+
+def test_write_lock_held_by_another_process_gives_clear_error_after_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    led = Ledger(path, busy_timeout=0.3)
+    code = (
+        "import sqlite3, sys, time\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        with pytest.raises(LedgerLocked) as err:
+            led.upsert_orders([order("G1")])
+        waited = time.monotonic() - started
+    finally:
+        other.kill()
+        other.wait(timeout=10)
+        other.stdout.close()
+    assert 0.25 <= waited < 5
+    assert str(path) in str(err.value) and "locked by another process" in str(err.value)
+    led.upsert_orders([order("G1")])  # usable again once the other writer is gone
+    assert list(led.get_orders(["G1"])) == ["G1"]
+    led.close()
+
+
+def test_exclusive_lock_on_open_gives_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode = DELETE")  # rollback journal: EXCLUSIVE also blocks readers
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LedgerLocked, match="locked by another process"):
+            Ledger(path, busy_timeout=0.2)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+# ------------------------------------------------------------------------------------- orders
+def test_upsert_inserts_then_updates_only_given_fields(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders([order("G1"), order("G2", stage="acknowledged")])
+    first = ledger.get_orders(["G1"])["G1"]
+    assert first.first_seen_at == first.last_seen_at == T0
+    assert first.stage == "new" and first.acknowledged is False
+    assert first.placed_at == T0 - timedelta(hours=1) and first.placed_at.tzinfo is UTC
+    assert first.line_items[0]["price_minor"] == 5000
+
+    later = clock.advance(minutes=10)
+    ledger.set_order_fields("G1", stage="acknowledged", square_order_id="SQ1")
+    ledger.upsert_orders([{"google_order_id": "G1", "status": "shipped", "acknowledged": True}])
+    rec = ledger.get_orders(["G1"])["G1"]
+    assert (rec.status, rec.acknowledged, rec.stage, rec.square_order_id) == (
+        "shipped",
+        True,
+        "acknowledged",
+        "SQ1",
+    )
+    assert rec.total_minor == 12345 and rec.currency == "USD"  # untouched by the partial row
+    assert rec.first_seen_at == T0 and rec.last_seen_at == later
+
+
+def test_upsert_merges_rows_for_the_same_order(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1"), {"google_order_id": "G1", "status": "canceled"}])
+    assert ledger.get_orders(["G1"])["G1"].status == "canceled"
+
+
+def test_upsert_validates_rows(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="unknown order field"):
+        ledger.upsert_orders([order("G1", colour="red")])
+    with pytest.raises(ValueError, match="google_order_id"):
+        ledger.upsert_orders([{"status": "x"}])
+    with pytest.raises(TypeError, match="minor units"):
+        ledger.upsert_orders([order("G1", total_minor=123.45)])
+    with pytest.raises(StatementError, match="naive datetime"):
+        ledger.upsert_orders([order("G1", placed_at=datetime(2025, 1, 1))])
+    assert ledger.get_orders(["G1"]) == {}
+
+
+def test_datetimes_are_normalised_to_utc(ledger: Ledger) -> None:
+    plus2 = timezone(timedelta(hours=2))
+    ledger.upsert_orders([order("G1", placed_at=datetime(2025, 1, 1, 14, 0, tzinfo=plus2))])
+    ledger.upsert_orders([order("G2", placed_at="2025-01-01T12:00:00Z")])
+    got = ledger.get_orders(["G1", "G2"])
+    assert got["G1"].placed_at == got["G2"].placed_at == datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    assert got["G1"].placed_at.utcoffset() == timedelta(0)
+
+
+def test_merchant_order_id_unique_when_set(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1", merchant_order_id="OS-G1"), order("G2"), order("G3")])  # NULLs coexist
+    assert ledger.find_by_merchant_order_id("OS-G1").google_order_id == "G1"
+    assert ledger.find_by_merchant_order_id("nope") is None
+    with pytest.raises(LedgerError, match="merchant_order_id"):
+        ledger.upsert_orders([order("G2", merchant_order_id="OS-G1")])
+    with pytest.raises(LedgerError, match="merchant_order_id"):
+        ledger.set_order_fields("G3", merchant_order_id="OS-G1")
+    assert ledger.get_orders(["G2"])["G2"].merchant_order_id is None
+
+
+def test_queries_over_orders(ledger: Ledger) -> None:
+    stages = ["new", "acknowledged", "shipped", "delivered", "canceled", "returned", "new"]
+    ledger.upsert_orders([order(f"G{i:02d}", stage=s) for i, s in enumerate(stages)])
+    assert set(ledger.get_orders(["G00", "G03", "missing"])) == {"G00", "G03"}
+    assert [o.google_order_id for o in ledger.iter_orders(batch=3)] == [f"G{i:02d}" for i in range(7)]
+    assert [o.google_order_id for o in ledger.open_orders()] == ["G00", "G01", "G02", "G06"]
+    assert ledger.count_by_stage() == {
+        "acknowledged": 1,
+        "canceled": 1,
+        "delivered": 1,
+        "new": 2,
+        "returned": 1,
+        "shipped": 1,
+    }
+
+
+def test_update_orders_is_all_or_nothing(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1"), order("G2")])
+    with pytest.raises(LedgerError, match=r"unknown order.*G9"):
+        ledger.update_orders({"G1": {"stage": "shipped"}, "G9": {"stage": "shipped"}})
+    assert ledger.get_orders(["G1"])["G1"].stage == "new"
+    ledger.update_orders({"G1": {"stage": "shipped"}, "G2": {"last_error": "boom", "stage": "new"}})
+    got = ledger.get_orders(["G1", "G2"])
+    assert (got["G1"].stage, got["G2"].last_error) == ("shipped", "boom")
+    with pytest.raises(ValueError, match="first_seen_at"):
+        ledger.set_order_fields("G1", first_seen_at=T0)
+
+
+# ------------------------------------------------------------------------------------ intents
+def intent(
+    gid: str, op: str, kind: str = "acknowledge", target: str = "google", **payload: object
+) -> NewIntent:
+    return NewIntent(gid, target, kind, op, dict(payload))  # type: ignore[arg-type]
+
+
+def test_add_intents_is_idempotent_and_aligned(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1"), order("G2")])
+    first = ledger.add_intents([intent("G1", "G1-ack-1", v=1), intent("G2", "G2-ack-1")])
+    assert [r.state for r in first] == ["pending", "pending"]
+    assert first[0].payload == {"v": 1} and first[0].attempts == 0
+
+    again = ledger.add_intents(
+        [
+            intent("G2", "G2-merchantid-1", kind="updatemerchantorderid"),
+            intent("G1", "G1-ack-1", v=2),  # same key, different payload: the stored one wins
+            intent("G1", "G1-ack-1", target="square", kind="create"),  # other target: a new intent
+            intent("G2", "G2-ack-1"),
+        ]
+    )
+    assert again[1] == first[0] and again[3] == first[1]
+    assert again[1].payload == {"v": 1}
+    assert again[0].kind == "updatemerchantorderid" and again[2].target == "square"
+    assert len({r.id for r in again}) == 4
+    assert len(ledger.intents_for_order("G1")) == 2
+
+
+def test_add_intents_duplicates_within_one_call(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1")])
+    recs = ledger.add_intents([intent("G1", "op", v=1), intent("G1", "op", v=2)])
+    assert recs[0] == recs[1] and recs[0].payload == {"v": 1}
+
+
+def test_add_intents_for_unknown_order_or_bad_target(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="orders already in the ledger"):
+        ledger.add_intents([intent("nope", "op")])
+    with pytest.raises(ValueError, match="target"):
+        NewIntent("G1", "amazon", "x", "op")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="operation_id"):
+        NewIntent("G1", "google", "x", "")
+
+
+def test_record_results_transitions(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders([order("G1")])
+    a, b, c = ledger.add_intents(
+        [intent("G1", "a"), intent("G1", "b", "shiplineitems"), intent("G1", "c", "cancel")]
+    )
+    t1 = clock.advance(minutes=1)
+    ledger.record_results(
+        [
+            IntentResult(a.id, "done", execution_status="executed"),
+            IntentResult(b.id, "retry", error="503 backendError", reason="backendError"),
+            IntentResult(c.id, "failed", error="order is not cancelable", reason="orderNotCancelable"),
+        ]
+    )
+    got = {r.operation_id: r for r in ledger.intents_for_order("G1")}
+    assert (got["a"].state, got["a"].execution_status, got["a"].done_at, got["a"].attempts) == (
+        "done",
+        "executed",
+        t1,
+        1,
+    )
+    assert (got["b"].state, got["b"].attempts, got["b"].error_reason) == ("pending", 1, "backendError")
+    assert (got["c"].state, got["c"].last_error, got["c"].error_reason) == (
+        "failed",
+        "order is not cancelable",
+        "orderNotCancelable",
+    )
+
+    clock.advance(minutes=1)
+    ledger.record_results([IntentResult(b.id, "retry", error="again"), IntentResult(a.id, "retry")])
+    ledger.record_results([IntentResult(b.id, "done", execution_status="duplicate")])
+    ledger.record_results([IntentResult(b.id, "failed"), IntentResult(c.id, "done")])  # final states stay
+    got = {r.operation_id: r for r in ledger.intents_for_order("G1")}
+    assert (got["a"].state, got["a"].attempts) == ("done", 1)
+    assert (got["b"].state, got["b"].execution_status, got["b"].attempts) == ("done", "duplicate", 3)
+    assert got["c"].state == "failed"
+    assert ledger.pending_intents() == []
+    with pytest.raises(ValueError, match="outcome"):
+        IntentResult(1, "maybe")  # type: ignore[arg-type]
+
+
+def test_pending_and_failed_queries(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders([order("G1"), order("G2")])
+    recs = ledger.add_intents(
+        [
+            intent("G1", "1", "acknowledge"),
+            intent("G1", "2", "create", target="square"),
+            intent("G2", "3", "acknowledge"),
+            intent("G2", "4", "shiplineitems"),
+        ]
+    )
+    assert [r.operation_id for r in ledger.pending_intents()] == ["1", "2", "3", "4"]  # recording order
+    assert [r.operation_id for r in ledger.pending_intents(target="square")] == ["2"]
+    assert [r.operation_id for r in ledger.pending_intents(kinds=["shiplineitems", "create"])] == ["2", "4"]
+    assert [r.operation_id for r in ledger.pending_intents(target="google", limit=2)] == ["1", "3"]
+
+    ledger.record_results([IntentResult(recs[0].id, "failed", error="x")])
+    since = clock.advance(hours=1)
+    ledger.record_results([IntentResult(recs[3].id, "failed", error="y")])
+    assert [r.operation_id for r in ledger.failed_intents()] == ["1", "4"]
+    assert [r.operation_id for r in ledger.failed_intents(since=since)] == ["4"]
+
+
+# ---------------------------------------------------------------------------------- shipments
+def test_shipments_upsert_never_regress(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders([order("G1"), order("G2")])
+    shipped = T0 - timedelta(hours=3)
+    row = {
+        "google_order_id": "G1",
+        "shipment_id": "S1",
+        "source": "feed",
+        "carrier": "ups",
+        "tracking_id": "1Z",
+        "lines": [{"line_item_id": "G1-L1", "quantity": 2}],
+        "shipped_at": shipped,
+    }
+    ledger.upsert_shipments([row])
+    delivered = clock.advance(days=1)
+    ledger.upsert_shipments([{**row, "delivered_at": delivered, "state": "delivered"}])
+    # A later export without delivered_at, claiming an earlier state, must not undo anything.
+    ledger.upsert_shipments([{**row, "delivered_at": None, "carrier": None, "state": "planned"}])
+    (s1,) = ledger.shipments_for(["G1"])["G1"]
+    assert (s1.state, s1.delivered_at, s1.carrier, s1.shipped_at) == ("delivered", delivered, "ups", shipped)
+    assert s1.created_at == T0 and s1.updated_at == delivered
+    assert s1.lines == [{"line_item_id": "G1-L1", "quantity": 2}]
+    with pytest.raises(ValueError, match="state"):
+        ledger.upsert_shipments([{**row, "state": "lost"}])
+    with pytest.raises(LedgerError, match="orders already in the ledger"):
+        ledger.upsert_shipments([{**row, "google_order_id": "nope"}])
+
+
+def test_shipment_lookups_and_marking(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders([order("G1"), order("G2")])
+    ledger.upsert_shipments(
+        [
+            {"google_order_id": "G1", "shipment_id": "S1", "lines": []},
+            {"google_order_id": "G1", "shipment_id": "S2", "source": "square", "lines": []},
+        ]
+    )
+    assert ledger.known_shipment_ids(["G1", "G2"]) == {"G1": {"S1", "S2"}, "G2": set()}
+    assert [s.state for s in ledger.shipments_for(["G1"])["G1"]] == ["planned", "planned"]
+
+    t1 = clock.advance(hours=1)
+    ledger.mark_shipments([("G1", "S1"), ("G1", "S2")], "shipped")
+    t2 = clock.advance(hours=1)
+    ledger.mark_shipments([("G1", "S1")], "delivered", at=t2 - timedelta(minutes=5))
+    ledger.mark_shipments([("G1", "S1")], "shipped", at=t2)  # late replay: no step back
+    s1, s2 = ledger.shipments_for(["G1"])["G1"]
+    assert (s1.state, s1.shipped_at, s1.delivered_at) == ("delivered", t1, t2 - timedelta(minutes=5))
+    assert (s2.state, s2.shipped_at, s2.delivered_at) == ("shipped", t1, None)
+
+
+# ------------------------------------------------------------------------------- runs, kv, status
+def test_runs(ledger: Ledger, clock: Clock) -> None:
+    crashed = ledger.start_run()
+    clock.advance(minutes=10)
+    run = ledger.start_run()
+    clock.advance(minutes=1)
+    ledger.finish_run(run, "ok", {"orders": 3, "sent": 5})
+    newest, oldest = ledger.last_runs(5)
+    assert (newest.id, newest.outcome, newest.summary, newest.finished_at) == (
+        run,
+        "ok",
+        {"orders": 3, "sent": 5},
+        T0 + timedelta(minutes=11),
+    )
+    assert (oldest.id, oldest.outcome, oldest.finished_at) == (crashed, "interrupted", None)
+    assert len(ledger.last_runs(1)) == 1
+    with pytest.raises(LedgerError, match="no run 999"):
+        ledger.finish_run(999, "ok", {})
+
+
+def test_key_values(ledger: Ledger) -> None:
+    assert ledger.get_value("cursor") is None
+    assert ledger.get_value("cursor", {"page": 0}) == {"page": 0}
+    ledger.set_value("cursor", {"page": 1})
+    ledger.set_value("cursor", {"page": 2, "token": "abc"})
+    ledger.set_value("count", 7)
+    assert (ledger.get_value("cursor"), ledger.get_value("count")) == ({"page": 2, "token": "abc"}, 7)
+
+
+def test_status_summary(ledger: Ledger) -> None:
+    ledger.upsert_orders([order("G1"), order("G2", stage="delivered")])
+    recs = ledger.add_intents(
+        [intent("G1", "1"), intent("G1", "2", "create", target="square"), intent("G2", "3", "cancel")]
+    )
+    ledger.record_results([IntentResult(recs[2].id, "failed", error="no")])
+    ledger.finish_run(ledger.start_run(), "partial", {"failed": 1})
+    summary = ledger.status_summary()
+    assert summary["orders"] == {"total": 2, "by_stage": {"delivered": 1, "new": 1}}
+    ops = summary["operations"]
+    assert ops["pending"] == {"google": {"acknowledge": 1}, "square": {"create": 1}}
+    assert ops["failed"] == {"google": {"cancel": 1}}
+    assert (ops["pending_total"], ops["failed_total"], ops["oldest_pending_at"]) == (2, 1, T0.isoformat())
+    assert [r["outcome"] for r in summary["last_runs"]] == ["partial"]
+    assert summary["schema"] == "0001" and summary["ledger"] == str(ledger.path)
+
+
+# -------------------------------------------------------------------------------- bulk behaviour
+def test_bulk_methods_use_a_bounded_number_of_statements(ledger: Ledger) -> None:
+    """Statements (an executemany counts once) must not grow with the number of rows."""
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(ledger.engine, "before_cursor_execute", count)
+    n = 2000
+    ledger.upsert_orders([order(f"G{i:05d}") for i in range(n)])
+    ledger.upsert_orders([{"google_order_id": f"G{i:05d}", "status": "shipped"} for i in range(n)])
+    recs = ledger.add_intents([intent(f"G{i:05d}", f"op-{i}-{k}") for i in range(n) for k in range(2)])
+    ledger.add_intents([intent(f"G{i:05d}", f"op-{i}-{k}") for i in range(n) for k in range(2)])
+    ledger.record_results([IntentResult(r.id, "done") for r in recs])
+    ledger.get_orders(f"G{i:05d}" for i in range(n))
+    ledger.upsert_shipments(
+        [{"google_order_id": f"G{i:05d}", "shipment_id": "S1", "lines": []} for i in range(n)]
+    )
+    ledger.known_shipment_ids(f"G{i:05d}" for i in range(n))
+    event.remove(ledger.engine, "before_cursor_execute", count)
+    # 8 calls over 2,000 orders / 4,000 intents; IN lists go 500 keys at a time.
+    assert len(statements) <= 100, len(statements)
+    assert ledger.pending_intents() == []
+
+
+@pytest.mark.slow
+def test_ten_thousand_orders_and_twenty_thousand_intents(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "big.db")
+    rows = [order(f"TEST-{i:010d}") for i in range(10_000)]
+    started = time.perf_counter()
+    led.upsert_orders(rows)
+    recs = led.add_intents(
+        [
+            intent(r["google_order_id"], f"{r['google_order_id']}-{k}", kind=k)
+            for r in rows
+            for k in ("ack", "mid")
+        ]
+    )
+    elapsed = time.perf_counter() - started
+    assert len({r.id for r in recs}) == 20_000
+    assert led.count_by_stage() == {"new": 10_000}
+    assert elapsed < 30, f"bulk paths regressed: {elapsed:.1f}s (about 1s expected)"
+    led.close()
