@@ -272,6 +272,28 @@ class SquareGateway:
         )
         return _dump(resp.order)
 
+    def cancel_order(self, order_id: str, *, max_conflicts: int = 3) -> dict[str, Any]:
+        """Move an order to CANCELED (its open fulfilments follow); a canceled order is left as is.
+
+        Reads the current version first; if the order changes in between (VERSION_MISMATCH) it
+        reads again, at most ``max_conflicts`` times. A COMPLETED order cannot be canceled and
+        raises SquareApiError (not retryable).
+        """
+        for attempt in range(max_conflicts + 1):
+            order = self.retrieve_order(order_id)
+            if order.get("state") == "CANCELED":
+                return order
+            try:
+                return self.update_order(
+                    order_id,
+                    {"version": order["version"], "state": "CANCELED"},
+                    idempotency_key=f"cancel:{order_id}:{order['version']}",
+                )
+            except SquareApiError as exc:
+                if exc.code != "VERSION_MISMATCH" or attempt == max_conflicts:
+                    raise
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
     def calculate_order(self, order: dict[str, Any]) -> dict[str, Any]:
         body = {**order, "location_id": order.get("location_id") or self.location_id()}
         resp = self._call(

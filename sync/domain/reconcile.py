@@ -281,7 +281,21 @@ def _default(kind: str, n: int) -> pd.api.extensions.ExtensionArray | np.ndarray
     return pd.array([pd.NA] * n, dtype=kind)
 
 
+def _already(col: pd.Series, kind: str) -> bool:
+    """True when the column already has the target dtype (the common case: our own builders)."""
+    dt = col.dtype
+    if kind == _STR:
+        return dt == "str" and not col.hasnans
+    if kind == _CAT:
+        return isinstance(dt, pd.CategoricalDtype) and not col.hasnans
+    if kind == _DT:
+        return str(dt) == "datetime64[us, UTC]"
+    return str(dt) == kind
+
+
 def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
+    if _already(col, kind):
+        return col  # no copy: conforming our own frames must not double memory
     try:
         if kind == _STR:
             return col.astype("str").fillna("")
@@ -306,11 +320,13 @@ def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
                 return col.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
             col = col.astype("str").replace("", None)
             return pd.to_datetime(col, utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+        if not pd.api.types.is_numeric_dtype(col):
+            col = pd.to_numeric(col.astype("str").str.strip().replace("", None))
+        if pd.api.types.is_float_dtype(col) and not np.all(np.mod(col.fillna(0), 1) == 0):
+            raise ValueError("fractional values")
         if kind in (_I64, _I32):
-            if pd.api.types.is_float_dtype(col) and not np.all(np.mod(col.fillna(0), 1) == 0):
-                raise ValueError("fractional values")
-            return pd.to_numeric(col.replace("", None) if col.dtype != "int64" else col).fillna(0).astype(kind)
-        return pd.to_numeric(col.replace("", None) if not pd.api.types.is_numeric_dtype(col) else col).astype(kind)
+            return col.fillna(0).astype(kind)
+        return col.astype(kind)
     except (ValueError, TypeError) as exc:
         raise SchemaError(f"column {name!r}: cannot read as {kind}: {exc}") from None
 
@@ -334,7 +350,7 @@ def conform(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str)
     for name in PII_COLUMNS:
         if name in frame.columns:
             cols[name] = frame[name].reset_index(drop=True).astype("str").fillna("")
-    out = pd.DataFrame(cols)
+    out = pd.DataFrame(cols, copy=False)
     key = "google_order_id" if "google_order_id" in schema else "oms_order_id"
     if "line_no" not in frame.columns or not _contiguous(out, key):
         # Rare path (hand-made snapshots): group rows of one order together, number the lines.
@@ -356,10 +372,12 @@ def _contiguous(frame: pd.DataFrame, key: str) -> bool:
     if not np.array_equal(expected, line_no):
         return False
     ids = _arrow(frame[key])
-    same = pc.equal(ids, ids.take(pa.array(first[order_of_row])))
+    # Every non-first line carries the same id as the row before it (slices are zero-copy).
+    same = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    same = pc.or_(same, pa.array(starts[1:]))
     firsts = ids.take(pa.array(first))
     # One order must not appear as two separate blocks.
-    return bool(pc.all(same).as_py()) and pc.count_distinct(firsts).as_py() == len(first)
+    return bool(pc.all(same).as_py() is not False) and pc.count_distinct(firsts).as_py() == len(first)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +422,64 @@ def _nonempty(col: pd.Series) -> np.ndarray:
 
 def _i(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype="int64", na_value=0)
+
+
+def _match_lines(
+    g: pd.DataFrame,
+    g_first: np.ndarray,
+    g_count: np.ndarray,
+    g_order_of_row: np.ndarray,
+    order_g: np.ndarray,
+    line_no: np.ndarray,
+    line_ids: pd.Series,
+    offer_ids: pd.Series | None,
+) -> np.ndarray:
+    """Google line row for every row of another frame (-1: no such line, or order unknown).
+
+    Fast path: the line at the same position of the order has the same line id (or, for rows
+    without one, offer id) — true when the ledger and the OMS keep Google's line order, so it is
+    an element-wise compare with no hash table. Only the rest are matched through a hash of
+    (order, line id) / (order, offer id), built on the Google rows of just those orders.
+    """
+    out = np.full(len(order_g), -1, dtype=np.int64)
+    if len(out) == 0 or len(g) == 0:
+        return out
+    og = np.maximum(order_g, 0)
+    ok = (order_g >= 0) & (line_no < g_count[og])
+    cand = np.where(ok, g_first[og] + line_no, 0)
+    cand_arr = pa.array(cand)
+    own_line = _arrow(line_ids)
+    has_line = _nonempty(line_ids)
+    same = pc.fill_null(pc.equal(own_line, _arrow(g["line_item_id"]).take(cand_arr)), False)
+    hit = ok & has_line & np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    if offer_ids is not None and not has_line.all():
+        same_offer = pc.fill_null(pc.equal(_arrow(offer_ids), _arrow(g["offer_id"]).take(cand_arr)), False)
+        hit |= ok & ~has_line & _nonempty(offer_ids) & np.asarray(
+            same_offer.to_numpy(zero_copy_only=False), dtype=bool)
+    out[hit] = cand[hit]
+    rest = np.flatnonzero(~hit & (order_g >= 0))
+    if len(rest) == 0:
+        return out
+    g_rows = np.flatnonzero(np.isin(g_order_of_row, np.unique(order_g[rest])))
+
+    def keyed(orders: np.ndarray, ids: pa.Array) -> pa.Array:
+        return _join_key(pa.array(orders, pa.int64()).cast(pa.large_string()), ids)
+
+    g_take = pa.array(g_rows)
+    g_orders = g_order_of_row[g_rows]
+    by_line = rest[has_line[rest]]
+    if len(by_line):
+        pos = _index_in(keyed(order_g[by_line], own_line.take(pa.array(by_line))),
+                        keyed(g_orders, _arrow(g["line_item_id"]).take(g_take)))
+        out[by_line] = np.where(pos >= 0, g_rows[np.maximum(pos, 0)], -1)
+    by_offer = rest[~has_line[rest]]
+    if offer_ids is not None and len(by_offer):
+        pos = _index_in(keyed(order_g[by_offer], _arrow(offer_ids).take(pa.array(by_offer))),
+                        keyed(g_orders, _arrow(g["offer_id"]).take(g_take)))
+        # An empty offer id must not match a Google line that has none either.
+        pos[~_nonempty(offer_ids.iloc[by_offer])] = -1
+        out[by_offer] = np.where(pos >= 0, g_rows[np.maximum(pos, 0)], -1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -687,29 +763,24 @@ def reconcile(
             )
 
     # ---- quantities (line level) -----------------------------------------------------------------
-    g_line_key = _join_key(_arrow(g["google_order_id"]), _arrow(g["line_item_id"]))
-    g_offer_key = _join_key(_arrow(g["google_order_id"]), _arrow(g["offer_id"]))
     g_line_ids = g["line_item_id"]
     g_q = {q: g[q].to_numpy(dtype="int64") for q in _QTY}
+    g_count = np.diff(np.append(g_first, len(g)))
     line_parts: list[tuple[np.ndarray, pd.Series, str]] = []  # (google line rows, detail, severity)
 
     if lg is not None and len(lg):
-        # Ledger lines -> Google line rows through (resolved Google id, line id).
         l_order_g = l_to_g[l_order_of_row]
-        ok = l_order_g >= 0
-        rows = np.flatnonzero(ok)
-        gid = g_ids.take(pa.array(l_order_g[rows]))
-        keys = _join_key(gid, _arrow(lg["line_item_id"].iloc[rows]))
-        grow = _index_in(keys, g_line_key)
-        hit = grow >= 0
-        rows, grow = rows[hit], grow[hit]
+        grow_all = _match_lines(g, g_first, g_count, g_order_of_row, l_order_g, lg["line_no"].to_numpy(),
+                                lg["line_item_id"], None)
+        rows = np.flatnonzero(grow_all >= 0)
+        grow = grow_all[rows]
+        del grow_all
         for q in _QTY:
-            lv = lg[q].iloc[rows]
-            known = lv.notna().to_numpy()
-            lvi = lv.to_numpy(dtype="int64", na_value=0)
+            known = lg[q].notna().to_numpy()[rows]
+            lvi = lg[q].to_numpy(dtype="int64", na_value=0)[rows]
             diff = known & (lvi != g_q[q][grow])
             if diff.any():
-                r, gr = rows[diff], grow[diff]
+                gr = grow[diff]
                 detail = (
                     "line " + _s(g_line_ids.iloc[gr]) + ": Google " + q[4:] + " "
                     + _s(g_q[q][gr]) + ", our ledger " + _s(lvi[diff])
@@ -720,16 +791,12 @@ def reconcile(
     if om is not None and len(om):
         o_order_g = om_to_g[o_order_of_row]
         # Only lines of the OMS order we matched (not a duplicate's) are compared.
-        ok = (o_order_g >= 0) & (oms_pos[np.maximum(o_order_g, 0)] == o_order_of_row)
-        rows = np.flatnonzero(ok)
-        gid = g_ids.take(pa.array(o_order_g[rows]))
-        o_line = om["line_item_id"].iloc[rows]
-        grow = _index_in(_join_key(gid, _arrow(o_line)), g_line_key)
-        by_offer = (grow < 0) & ~_nonempty(o_line)
-        if by_offer.any():
-            okeys = _join_key(gid.take(pa.array(np.flatnonzero(by_offer))),
-                              _arrow(om["offer_id"].iloc[rows[by_offer]]))
-            grow[by_offer] = _index_in(okeys, g_offer_key)
+        o_order_g = np.where(oms_pos[np.maximum(o_order_g, 0)] == o_order_of_row, o_order_g, -1)
+        grow_all = _match_lines(g, g_first, g_count, g_order_of_row, o_order_g, om["line_no"].to_numpy(),
+                                om["line_item_id"], om["offer_id"])
+        rows = np.flatnonzero(o_order_g >= 0)
+        grow = grow_all[rows]
+        del grow_all
         known_q = [q for q in ("qty_ordered", "qty_shipped", "qty_delivered") if om[q].notna().any()]
         unmatched = grow < 0
         if unmatched.any():
@@ -746,7 +813,7 @@ def reconcile(
         rows, grow = rows[~unmatched], grow[~unmatched]
         # OMS totals per Google line row; lines the OMS does not list count as 0 of what it tracks.
         oms_line_qty = {
-            q: np.bincount(grow, weights=om[q].iloc[rows].to_numpy(dtype="float64", na_value=0),
+            q: np.bincount(grow, weights=om[q].to_numpy(dtype="float64", na_value=0)[rows],
                            minlength=len(g)).astype("int64")
             for q in known_q
         }

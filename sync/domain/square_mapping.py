@@ -17,7 +17,7 @@ percentages. So the mapping works backwards from Google's numbers:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sync.domain.money import price_to_minor
@@ -41,12 +41,13 @@ def _money(minor: int, currency: str) -> dict[str, Any]:
     return {"amount": minor, "currency": currency}
 
 
-def _round_half_up(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def _square_round(value: Decimal) -> int:
+    # Square rounds money half to even ("Bankers' rounding"), once, on the exact value.
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 def tax_percentage(base_minor: int, tax_minor: int) -> str | None:
-    """A percentage string p such that round_half_up(base × p / 100) == tax, or None.
+    """A percentage string p such that Square's rounding of base × p / 100 gives tax, or None.
 
     Tries the shortest decimal first (a plain "8.25" where the numbers allow it) and lengthens it
     until the rounding lands on Google's amount.
@@ -58,7 +59,7 @@ def tax_percentage(base_minor: int, tax_minor: int) -> str | None:
     exact = Decimal(tax_minor) * 100 / Decimal(base_minor)
     for places in range(0, 9):
         candidate = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        if _round_half_up(Decimal(base_minor) * candidate / 100) == tax_minor:
+        if _square_round(Decimal(base_minor) * candidate / 100) == tax_minor:
             text = format(candidate.normalize(), "f")
             return text
     return None

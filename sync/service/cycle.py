@@ -18,7 +18,7 @@ import csv
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -375,8 +375,7 @@ class SyncCycle:
         resolved: dict[str, Order] = {}
         shipments = self.ledger.shipments_for([r.google_order_id for r in (*records.values(), *by_merchant_id.values())])
         for ref, record in (*records.items(), *by_merchant_id.items()):
-            order = Order.from_google(record.order_json)
-            resolved[ref] = with_ledger_shipments(order, shipments.get(record.google_order_id, []))
+            resolved[ref] = order_from_record(record, shipments.get(record.google_order_id, []))
         return resolved
 
     def _ship(self, state: _FeedState) -> None:
@@ -501,6 +500,14 @@ def line_item_row(li: Any) -> dict[str, Any]:
         "price_minor": li.price_minor,
         "tax_minor": li.tax_minor,
     }
+
+
+def order_from_record(record: Any, shipments: Sequence[Any]) -> Order:
+    """The order as we know it now: Google's last snapshot, our merchant id, our shipments since."""
+    order = Order.from_google(record.order_json)
+    if record.merchant_order_id and order.merchant_order_id != record.merchant_order_id:
+        order = replace(order, merchant_order_id=record.merchant_order_id)
+    return with_ledger_shipments(order, shipments)
 
 
 def with_ledger_shipments(order: Order, shipments: Sequence[Any]) -> Order:

@@ -57,7 +57,6 @@ class Warehouse:
                 ordered = int(line["quantityOrdered"]) - int(line.get("quantityCanceled", 0))
                 if ordered <= 0:
                     continue
-                carrier = CARRIERS[(index + li_index) % len(CARRIERS)]
                 # Round 1 ships one unit of every line (a partial shipment where more were ordered);
                 # round 2 ships the rest in a second parcel; rounds 2-3 report deliveries.
                 parcels = [("1", 1)] + ([("2", ordered - 1)] if ordered > 1 else [])
@@ -65,6 +64,8 @@ class Warehouse:
                     key = (order["id"], line["id"], parcel)
                     if parcel == "2" and self.round < 2:
                         continue
+                    # One parcel = one carrier and tracking id for every line in it.
+                    carrier = CARRIERS[(index + int(parcel)) % len(CARRIERS)]
                     row = self.rows.setdefault(key, {
                         "order_id": ref if index % 2 else order["id"],
                         "line_item_id": line["id"] if li_index % 2 == 0 else "",

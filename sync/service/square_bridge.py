@@ -152,7 +152,7 @@ class SquareBridge:
 
     # ------------------------------------------------------------------ Square -> Google
     def _follow_square(self, cycle: SyncCycle) -> None:
-        from sync.service.cycle import intent, with_ledger_shipments
+        from sync.service.cycle import intent, order_from_record
 
         since = cycle.ledger.get_value(CURSOR_KEY)
         newest = since
@@ -173,7 +173,7 @@ class SquareBridge:
             record = records.get(square_order["reference_id"])
             if record is None or record.square_order_id != square_order.get("id"):
                 continue  # not one of ours (an order the store made by hand with a reference id)
-            order = with_ledger_shipments(Order.from_google(record.order_json), shipments.get(record.google_order_id, []))
+            order = order_from_record(record, shipments.get(record.google_order_id, []))
             if square_order.get("state") == "CANCELED" and record.stage != "canceled":
                 intents.append(intent(record.google_order_id, planning.cancel_entry(record.google_order_id, "other",
                                       "Canceled in the merchant's Square order system")))

@@ -64,7 +64,7 @@ def test_fifty_orders_from_creation_to_delivered_with_partial_shipments(workspac
 def test_overlapping_runs_one_exits_75_and_changes_nothing(workspace: Workspace) -> None:
     ws = workspace
     ws.create_orders(20, "template2")
-    ws.sandbox.configure_faults(latency_ms=150)
+    ws.sandbox.configure_faults(latency_ms=1500)  # the first run lasts several seconds
     first = ws.popen("run", "--no-report")
     try:
         deadline = time.monotonic() + 30
@@ -115,7 +115,7 @@ def test_kill_9_mid_cycle_then_rerun_applies_everything_exactly_once(workspace: 
     assert _mutations(ws, "acknowledge") == len(all_ids)
     assert _mutations(ws, "updatemerchantorderid") == len(all_ids)
     shipped = sum(len(o.get("shipments", [])) for o in orders)
-    assert shipped == sum(len(o["lineItems"]) for o in orders[: len(ids)])  # one parcel per line in round 1
+    assert shipped == len(ids)  # round 1 packs one unit of every line into one parcel per order
     assert _mutations(ws, "shiplineitems") == shipped
     for order in orders[: len(ids)]:
         for line in order["lineItems"]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import stat
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -139,7 +136,12 @@ def test_api_guide_workflow_gives_documented_statuses(sandbox: Sandbox) -> None:
     orders.updateshipment(
         merchantId=MID,
         orderId=oid,
-        body={"operationId": "dlv-1", "shipmentId": "S1", "status": "delivered", "deliveryDate": "2024-05-01"},
+        body={
+            "operationId": "dlv-1",
+            "shipmentId": "S1",
+            "status": "delivered",
+            "deliveryDate": "2024-05-01",
+        },
     ).execute()
     order = orders.get(merchantId=MID, orderId=oid).execute()
     assert order["status"] == "partiallyDelivered"
@@ -175,37 +177,66 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
     o.setlineitemmetadata(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("meta"), "lineItemId": lines[0]["id"], "annotations": [{"key": "k", "value": "v"}]},
+        body={
+            "operationId": op("meta"),
+            "lineItemId": lines[0]["id"],
+            "annotations": [{"key": "k", "value": "v"}],
+        },
     ).execute()
     o.updatelineitemshippingdetails(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("usd"), "lineItemId": lines[0]["id"], "shipByDate": time.strftime("%Y-%m-%d")},
+        body={
+            "operationId": op("usd"),
+            "lineItemId": lines[0]["id"],
+            "shipByDate": time.strftime("%Y-%m-%d"),
+        },
     ).execute()
     o.cancellineitem(
         merchantId=MID,
         orderId=a["id"],
         body={"operationId": op("cli"), "lineItemId": lines[1]["id"], "quantity": 1, "reason": "noInventory"},
     ).execute()
-    ship = [{"lineItemId": x["id"], "quantity": x["quantityOrdered"] - (1 if i == 1 else 0)} for i, x in enumerate(lines)]
+    ship = [
+        {"lineItemId": x["id"], "quantity": x["quantityOrdered"] - (1 if i == 1 else 0)}
+        for i, x in enumerate(lines)
+    ]
     o.shiplineitems(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("ship"), "lineItems": ship, "shipmentInfos": [{"shipmentId": "SA", "carrier": "usps"}]},
+        body={
+            "operationId": op("ship"),
+            "lineItems": ship,
+            "shipmentInfos": [{"shipmentId": "SA", "carrier": "usps"}],
+        },
     ).execute()
     o.updateshipment(
-        merchantId=MID, orderId=a["id"], body={"operationId": op("upd"), "shipmentId": "SA", "status": "delivered"}
+        merchantId=MID,
+        orderId=a["id"],
+        body={"operationId": op("upd"), "shipmentId": "SA", "status": "delivered"},
     ).execute()
     o.returnlineitem(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("ret"), "lineItemId": lines[0]["id"], "quantity": 1, "reason": "productArrivedDamaged"},
+        body={
+            "operationId": op("ret"),
+            "lineItemId": lines[0]["id"],
+            "quantity": 1,
+            "reason": "productArrivedDamaged",
+        },
     ).execute()
-    rid = o.createtestreturn(merchantId=MID, orderId=a["id"], body={"items": [{"lineItemId": lines[0]["id"], "quantity": 1}]}).execute()["returnId"]
+    rid = o.createtestreturn(
+        merchantId=MID, orderId=a["id"], body={"items": [{"lineItemId": lines[0]["id"], "quantity": 1}]}
+    ).execute()["returnId"]
     o.rejectreturnlineitem(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("rej"), "lineItemId": lines[0]["id"], "quantity": 1, "reason": "damagedOrUsed"},
+        body={
+            "operationId": op("rej"),
+            "lineItemId": lines[0]["id"],
+            "quantity": 1,
+            "reason": "damagedOrUsed",
+        },
     ).execute()
     o.returnrefundlineitem(
         merchantId=MID,
@@ -222,7 +253,12 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
     o.refund(
         merchantId=MID,
         orderId=a["id"],
-        body={"operationId": op("ref"), "reason": "courtesyAdjustment", "amountPretax": {"value": "1.00", "currency": "USD"}, "amountTax": {"value": "0.00", "currency": "USD"}},
+        body={
+            "operationId": op("ref"),
+            "reason": "courtesyAdjustment",
+            "amountPretax": {"value": "1.00", "currency": "USD"},
+            "amountTax": {"value": "0.00", "currency": "USD"},
+        },
     ).execute()
     o.instorerefundlineitem(
         merchantId=MID,
@@ -237,11 +273,17 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
         },
     ).execute()
     b = new_order(svc, "template2")
-    o.cancel(merchantId=MID, orderId=b["id"], body={"operationId": op("cancel"), "reason": "customerInitiatedCancel"}).execute()
+    o.cancel(
+        merchantId=MID,
+        orderId=b["id"],
+        body={"operationId": op("cancel"), "reason": "customerInitiatedCancel"},
+    ).execute()
     c = new_order(svc, "template3")
     o.canceltestorderbycustomer(merchantId=MID, orderId=c["id"], body={"reason": "changedMind"}).execute()
     o.gettestordertemplate(merchantId=MID, templateName="TEMPLATE1A").execute()
-    o.custombatch(body={"entries": [{"batchId": 1, "merchantId": MID, "method": "get", "orderId": a["id"]}]}).execute()
+    o.custombatch(
+        body={"entries": [{"batchId": 1, "merchantId": MID, "method": "get", "orderId": a["id"]}]}
+    ).execute()
     svc.orderreturns().get(merchantId=MID, returnId=rid).execute()
     svc.orderreturns().list(merchantId=MID).execute()
 
@@ -253,9 +295,21 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
     assert {"content.orderreturns.get", "content.orderreturns.list"} <= seen
     # Every mutation above changed state exactly once.
     muts = stats(sandbox)["mutations"]
-    for name in ("acknowledge", "cancel", "cancellineitem", "refund", "returnlineitem", "instorerefundlineitem",
-                 "rejectreturnlineitem", "returnrefundlineitem", "setlineitemmetadata", "shiplineitems",
-                 "updatelineitemshippingdetails", "updatemerchantorderid", "updateshipment"):
+    for name in (
+        "acknowledge",
+        "cancel",
+        "cancellineitem",
+        "refund",
+        "returnlineitem",
+        "instorerefundlineitem",
+        "rejectreturnlineitem",
+        "returnrefundlineitem",
+        "setlineitemmetadata",
+        "shiplineitems",
+        "updatelineitemshippingdetails",
+        "updatemerchantorderid",
+        "updateshipment",
+    ):
         assert muts[f"content.orders.{name}"] == 1, name
 
     final = o.get(merchantId=MID, orderId=a["id"]).execute()
@@ -294,16 +348,24 @@ def test_templates_make_plausible_orders(shared_sandbox: Sandbox, template: str)
         assert order["promotions"]
     tmpl = svc.orders().gettestordertemplate(merchantId=MID, templateName=template.upper()).execute()
     assert tmpl["kind"] == "content#ordersGetTestOrderTemplateResponse"
-    assert tmpl["template"]["lineItems"][0]["product"]["offerId"] == order["lineItems"][0]["product"]["offerId"]
+    assert (
+        tmpl["template"]["lineItems"][0]["product"]["offerId"] == order["lineItems"][0]["product"]["offerId"]
+    )
 
 
 def test_custom_test_order_body(shared_sandbox: Sandbox) -> None:
     svc = service(shared_sandbox.url)
-    template = svc.orders().gettestordertemplate(merchantId=MID, templateName="TEMPLATE2", country="FR").execute()
+    template = (
+        svc.orders().gettestordertemplate(merchantId=MID, templateName="TEMPLATE2", country="FR").execute()
+    )
     test_order = template["template"]
     test_order["lineItems"][0]["quantityOrdered"] = 4
     test_order["lineItems"][0]["product"]["offerId"] = "CUSTOM-1"
-    oid = svc.orders().createtestorder(merchantId=MID, body={"testOrder": test_order, "country": "FR"}).execute()["orderId"]
+    oid = (
+        svc.orders()
+        .createtestorder(merchantId=MID, body={"testOrder": test_order, "country": "FR"})
+        .execute()["orderId"]
+    )
     order = svc.orders().get(merchantId=MID, orderId=oid).execute()
     li = order["lineItems"][0]
     assert li["product"]["id"] == "online:fr:FR:CUSTOM-1" and li["quantityOrdered"] == 4
@@ -319,7 +381,10 @@ def test_error_cases_are_google_shaped(sandbox: Sandbox) -> None:
     o = svc.orders()
     raw_order = new_order(svc, "template1", advance=False)
     oid, li = raw_order["id"], raw_order["lineItems"][0]
-    ship_body = {"lineItems": [{"lineItemId": li["id"], "quantity": 1}], "shipmentInfos": [{"shipmentId": "X"}]}
+    ship_body = {
+        "lineItems": [{"lineItemId": li["id"], "quantity": 1}],
+        "shipmentInfos": [{"shipmentId": "X"}],
+    }
 
     exc = http_error(o.acknowledge(merchantId=MID, orderId=oid, body={}))
     assert (exc.status_code, reason(exc)) == (400, "required") and "operationId" in exc.reason
@@ -327,16 +392,43 @@ def test_error_cases_are_google_shaped(sandbox: Sandbox) -> None:
     assert exc.status_code == 400 and "inProgress" in exc.reason
     o.advancetestorder(merchantId=MID, orderId=oid).execute()
 
-    too_many = {"lineItems": [{"lineItemId": li["id"], "quantity": li["quantityOrdered"] + 1}], "shipmentInfos": [{"shipmentId": "X"}]}
+    too_many = {
+        "lineItems": [{"lineItemId": li["id"], "quantity": li["quantityOrdered"] + 1}],
+        "shipmentInfos": [{"shipmentId": "X"}],
+    }
     exc = http_error(o.shiplineitems(merchantId=MID, orderId=oid, body={**too_many, "operationId": "s1"}))
     assert (exc.status_code, reason(exc)) == (400, "invalid") and "pending" in exc.reason
-    exc = http_error(o.cancellineitem(merchantId=MID, orderId=oid, body={"operationId": "c1", "lineItemId": li["id"], "quantity": 99, "reason": "other"}))
+    exc = http_error(
+        o.cancellineitem(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "c1", "lineItemId": li["id"], "quantity": 99, "reason": "other"},
+        )
+    )
     assert exc.status_code == 400 and "cancel" in exc.reason
-    exc = http_error(o.cancellineitem(merchantId=MID, orderId=oid, body={"operationId": "c2", "lineItemId": "NOPE", "quantity": 1, "reason": "other"}))
+    exc = http_error(
+        o.cancellineitem(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "c2", "lineItemId": "NOPE", "quantity": 1, "reason": "other"},
+        )
+    )
     assert exc.status_code == 400 and "NOPE" in exc.reason
-    exc = http_error(o.cancellineitem(merchantId=MID, orderId=oid, body={"operationId": "c3", "productId": "online:en:US:NOPE", "quantity": 1, "reason": "other"}))
+    exc = http_error(
+        o.cancellineitem(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "c3", "productId": "online:en:US:NOPE", "quantity": 1, "reason": "other"},
+        )
+    )
     assert exc.status_code == 400 and "productId" in exc.reason
-    exc = http_error(o.updateshipment(merchantId=MID, orderId=oid, body={"operationId": "u1", "shipmentId": "NOPE", "status": "delivered"}))
+    exc = http_error(
+        o.updateshipment(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "u1", "shipmentId": "NOPE", "status": "delivered"},
+        )
+    )
     assert exc.status_code == 400 and "shipmentId" in exc.reason
 
     o.shiplineitems(merchantId=MID, orderId=oid, body={**ship_body, "operationId": "s2"}).execute()
@@ -349,14 +441,34 @@ def test_error_cases_are_google_shaped(sandbox: Sandbox) -> None:
     assert o.get(merchantId=MID, orderId=oid).execute()["lineItems"][0]["quantityShipped"] == 1
 
     second = new_order(svc, "template2")
-    o.updatemerchantorderid(merchantId=MID, orderId=oid, body={"operationId": "m1", "merchantOrderId": "TAKEN"}).execute()
-    exc = http_error(o.updatemerchantorderid(merchantId=MID, orderId=second["id"], body={"operationId": "m2", "merchantOrderId": "TAKEN"}))
+    o.updatemerchantorderid(
+        merchantId=MID, orderId=oid, body={"operationId": "m1", "merchantOrderId": "TAKEN"}
+    ).execute()
+    exc = http_error(
+        o.updatemerchantorderid(
+            merchantId=MID, orderId=second["id"], body={"operationId": "m2", "merchantOrderId": "TAKEN"}
+        )
+    )
     assert (exc.status_code, reason(exc)) == (409, "conflict")
 
-    o.cancel(merchantId=MID, orderId=second["id"], body={"operationId": "x1", "reason": "noInventory"}).execute()
-    exc = http_error(o.shiplineitems(merchantId=MID, orderId=second["id"], body={"operationId": "x2", "lineItems": [{"lineItemId": second["lineItems"][0]["id"], "quantity": 1}], "shipmentInfos": [{"shipmentId": "Y"}]}))
+    o.cancel(
+        merchantId=MID, orderId=second["id"], body={"operationId": "x1", "reason": "noInventory"}
+    ).execute()
+    exc = http_error(
+        o.shiplineitems(
+            merchantId=MID,
+            orderId=second["id"],
+            body={
+                "operationId": "x2",
+                "lineItems": [{"lineItemId": second["lineItems"][0]["id"], "quantity": 1}],
+                "shipmentInfos": [{"shipmentId": "Y"}],
+            },
+        )
+    )
     assert exc.status_code == 400 and "canceled" in exc.reason
-    exc = http_error(o.cancel(merchantId=MID, orderId=second["id"], body={"operationId": "x3", "reason": "noInventory"}))
+    exc = http_error(
+        o.cancel(merchantId=MID, orderId=second["id"], body={"operationId": "x3", "reason": "noInventory"})
+    )
     assert exc.status_code == 400
 
     exc = http_error(o.get(merchantId=MID, orderId="TEST-0000-00-0000"))
@@ -366,7 +478,11 @@ def test_error_cases_are_google_shaped(sandbox: Sandbox) -> None:
     exc = http_error(o.get(merchantId="7654321", orderId=oid))  # another account's order
     assert exc.status_code == 404
 
-    exc = http_error(service(sandbox.url, label="v2").orders().createtestorder(merchantId=MID, body={"templateName": "template1"}))
+    exc = http_error(
+        service(sandbox.url, label="v2")
+        .orders()
+        .createtestorder(merchantId=MID, body={"templateName": "template1"})
+    )
     assert (exc.status_code, reason(exc)) == (403, "forbidden") and "sandbox" in exc.reason
     status, headers, body = raw(sandbox, "GET", f"/content/v2/{MID}/orders/{oid}", token=None)
     assert status == 401 and body["error"]["errors"][0]["reason"] == "required"
@@ -382,21 +498,47 @@ def test_duplicate_operation_ids(sandbox: Sandbox) -> None:
     oid, li = order["id"], order["lineItems"][0]
     body = {"operationId": "op-1", "lineItemId": li["id"], "quantity": 1, "reason": "noInventory"}
     assert o.cancellineitem(merchantId=MID, orderId=oid, body=body).execute()["executionStatus"] == "executed"
-    assert o.cancellineitem(merchantId=MID, orderId=oid, body=body).execute()["executionStatus"] == "duplicate"
+    assert (
+        o.cancellineitem(merchantId=MID, orderId=oid, body=body).execute()["executionStatus"] == "duplicate"
+    )
     assert o.get(merchantId=MID, orderId=oid).execute()["lineItems"][0]["quantityCanceled"] == 1
     exc = http_error(o.cancellineitem(merchantId=MID, orderId=oid, body={**body, "quantity": 2}))
     assert (exc.status_code, reason(exc)) == (409, "duplicate") and "op-1" in exc.reason
     # The same id via custombatch is the same request → duplicate too.
-    entry = {"batchId": 1, "merchantId": MID, "orderId": oid, "method": "cancelLineItem", "operationId": "op-1",
-             "cancelLineItem": {"lineItemId": li["id"], "quantity": 1, "reason": "noInventory"}}
+    entry = {
+        "batchId": 1,
+        "merchantId": MID,
+        "orderId": oid,
+        "method": "cancelLineItem",
+        "operationId": "op-1",
+        "cancelLineItem": {"lineItemId": li["id"], "quantity": 1, "reason": "noInventory"},
+    }
     out = o.custombatch(body={"entries": [entry]}).execute()["entries"][0]
     assert out["executionStatus"] == "duplicate"
     # operationIds are per order: the same id on another order is a new operation.
     other = new_order(svc)
-    assert o.acknowledge(merchantId=MID, orderId=other["id"], body={"operationId": "op-1"}).execute()["executionStatus"] == "executed"
+    assert (
+        o.acknowledge(merchantId=MID, orderId=other["id"], body={"operationId": "op-1"}).execute()[
+            "executionStatus"
+        ]
+        == "executed"
+    )
     # A failed request does not consume its operationId.
-    http_error(o.cancellineitem(merchantId=MID, orderId=oid, body={"operationId": "op-2", "lineItemId": li["id"], "quantity": 99, "reason": "noInventory"}))
-    assert o.cancellineitem(merchantId=MID, orderId=oid, body={"operationId": "op-2", "lineItemId": li["id"], "quantity": 1, "reason": "noInventory"}).execute()["executionStatus"] == "executed"
+    http_error(
+        o.cancellineitem(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "op-2", "lineItemId": li["id"], "quantity": 99, "reason": "noInventory"},
+        )
+    )
+    assert (
+        o.cancellineitem(
+            merchantId=MID,
+            orderId=oid,
+            body={"operationId": "op-2", "lineItemId": li["id"], "quantity": 1, "reason": "noInventory"},
+        ).execute()["executionStatus"]
+        == "executed"
+    )
     assert stats(sandbox)["mutations"]["content.orders.cancellineitem"] == 2
 
 
@@ -418,13 +560,21 @@ def test_pagination_survives_acknowledging_between_pages(sandbox: Sandbox) -> No
         seen += page
         # Ack this page (the poll loop) and, concurrently, one order not yet seen by us.
         workers = [
-            threading.Thread(target=lambda i=i: sandbox.google.mutate(MID, i, "acknowledge", {"operationId": "a"}))
+            threading.Thread(
+                target=lambda i=i: sandbox.google.mutate(MID, i, "acknowledge", {"operationId": "a"})
+            )
             for i in page
         ]
         unseen = sorted(all_ids - set(seen) - acked_elsewhere)
         if unseen:
             acked_elsewhere.add(unseen[-1])
-            workers.append(threading.Thread(target=lambda: sandbox.google.mutate(MID, unseen[-1], "acknowledge", {"operationId": "a"})))
+            workers.append(
+                threading.Thread(
+                    target=lambda u=unseen[-1]: sandbox.google.mutate(
+                        MID, u, "acknowledge", {"operationId": "a"}
+                    )
+                )
+            )
         for w in workers:
             w.start()
         for w in workers:
@@ -460,7 +610,9 @@ def test_list_filters_ordering_and_caps(sandbox: Sandbox) -> None:
     assert [x["id"] for x in completed] == [ids[3]]
     both = o.list(merchantId=MID, statuses=["CANCELED", "PENDING_SHIPMENT"]).execute()["resources"]
     assert len(both) == 4
-    status, _, body = raw(sandbox, "GET", f"/content/v2sandbox/{MID}/orders?statuses=pendingShipment&statuses=canceled")
+    status, _, body = raw(
+        sandbox, "GET", f"/content/v2sandbox/{MID}/orders?statuses=pendingShipment&statuses=canceled"
+    )
     assert status == 200 and len(body["resources"]) == 4
     status, _, body = raw(sandbox, "GET", f"/content/v2sandbox/{MID}/orders?statuses=bogus")
     assert status == 400
@@ -479,15 +631,25 @@ def test_custombatch_entries_errors_and_stats(sandbox: Sandbox) -> None:
     svc = service(sandbox.url)
     o = svc.orders()
     a, b = new_order(svc), new_order(svc, "template2")
-    o.updatemerchantorderid(merchantId=MID, orderId=b["id"], body={"operationId": "m", "merchantOrderId": "MB"}).execute()
+    o.updatemerchantorderid(
+        merchantId=MID, orderId=b["id"], body={"operationId": "m", "merchantOrderId": "MB"}
+    ).execute()
     entries = [
         {"batchId": 1, "merchantId": MID, "orderId": a["id"], "method": "acknowledge", "operationId": "ack"},
         {"batchId": 2, "merchantId": MID, "orderId": a["id"], "method": "acknowledge", "operationId": "ack"},
         {"batchId": 3, "merchantId": MID, "orderId": "TEST-0000-00-0000", "method": "get"},
         {"batchId": 4, "merchantId": MID, "merchantOrderId": "MB", "method": "getByMerchantOrderId"},
-        {"batchId": 5, "merchantId": MID, "orderId": a["id"], "method": "shipLineItems", "operationId": "sh",
-         "shipLineItems": {"lineItems": [{"lineItemId": a["lineItems"][0]["id"], "quantity": 1}],
-                           "shipmentInfos": [{"shipmentId": "B1", "carrier": "ups", "trackingId": "T"}]}},
+        {
+            "batchId": 5,
+            "merchantId": MID,
+            "orderId": a["id"],
+            "method": "shipLineItems",
+            "operationId": "sh",
+            "shipLineItems": {
+                "lineItems": [{"lineItemId": a["lineItems"][0]["id"], "quantity": 1}],
+                "shipmentInfos": [{"shipmentId": "B1", "carrier": "ups", "trackingId": "T"}],
+            },
+        },
         {"batchId": 6, "merchantId": MID, "orderId": a["id"], "method": "cancel"},
         {"batchId": 7, "merchantId": "nope", "orderId": a["id"], "method": "get"},
         {"batchId": 8, "merchantId": MID, "orderId": a["id"], "method": "get"},
@@ -545,11 +707,17 @@ def test_lost_response_applies_the_mutation(sandbox: Sandbox) -> None:
     svc = service(sandbox.url)
     order = new_order(svc)
     sandbox.configure_faults(lost_response_rate=1.0)
-    exc = http_error(svc.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "lost-1"}))
+    exc = http_error(
+        svc.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "lost-1"})
+    )
     assert exc.status_code in (500, 503)
     sandbox.configure_faults(lost_response_rate=0.0)
     assert svc.orders().get(merchantId=MID, orderId=order["id"]).execute()["acknowledged"] is True
-    retry = svc.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "lost-1"}).execute()
+    retry = (
+        svc.orders()
+        .acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "lost-1"})
+        .execute()
+    )
     assert retry["executionStatus"] == "duplicate"
     snap = stats(sandbox)
     assert snap["mutations"]["content.orders.acknowledge"] == 1
@@ -579,7 +747,9 @@ def test_service_account_token_flow(tmp_path: Path) -> None:
         assert stats(sb)["requests"]["oauth2.token"] == 2
         # A key the sandbox never saw is refused with an OAuth error, not a token.
         other = tmp_path / "other.json"
-        forged = dict(info, private_key=json.loads(_unregistered_key_file(tmp_path).read_text())["private_key"])
+        forged = dict(
+            info, private_key=json.loads(_unregistered_key_file(tmp_path).read_text())["private_key"]
+        )
         other.write_text(json.dumps(forged))
         bad = service_account.Credentials.from_service_account_file(str(other), scopes=[SCOPE])
         with pytest.raises(google.auth.exceptions.RefreshError, match="invalid_grant"):
@@ -601,7 +771,9 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         svc = service(sb.url)
         order = new_order(svc)
         svc.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "a1"}).execute()
-        svc.orders().updatemerchantorderid(merchantId=MID, orderId=order["id"], body={"operationId": "m1", "merchantOrderId": "P-1"}).execute()
+        svc.orders().updatemerchantorderid(
+            merchantId=MID, orderId=order["id"], body={"operationId": "m1", "merchantOrderId": "P-1"}
+        ).execute()
         key_file = tmp_path / "sa.json"
         write_service_account(key_file, sb.url)
         before = svc.orders().get(merchantId=MID, orderId=order["id"]).execute()
@@ -611,9 +783,16 @@ def test_state_survives_restart(tmp_path: Path) -> None:
         svc2 = service(sb2.url, creds=creds)  # the key registered before the restart still works
         after = svc2.orders().get(merchantId=MID, orderId=order["id"]).execute()
         assert after == before
-        again = svc2.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "a1"}).execute()
+        again = (
+            svc2.orders()
+            .acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "a1"})
+            .execute()
+        )
         assert again["executionStatus"] == "duplicate"
-        assert svc2.orders().getbymerchantorderid(merchantId=MID, merchantOrderId="P-1").execute()["order"]["id"] == order["id"]
+        assert (
+            svc2.orders().getbymerchantorderid(merchantId=MID, merchantOrderId="P-1").execute()["order"]["id"]
+            == order["id"]
+        )
         assert stats(sb2)["orders"]["google"] == 1
         assert raw(sb2, "POST", "/_sandbox/reset", token=None)[0] == 200
         assert stats(sb2)["orders"]["google"] == 0
@@ -625,14 +804,22 @@ def test_routing_variants_and_discovery(sandbox: Sandbox) -> None:
     oid = sandbox.google.create_test_order(MID, template_name="template1")
     status, _, body = raw(sandbox, "GET", f"//content/v2sandbox/{MID}/orders/{oid}")
     assert status == 200 and body["id"] == oid
-    root = build("content", "v2", credentials=Credentials(token="t"), static_discovery=True, cache_discovery=False,
-                 client_options={"api_endpoint": f"{sandbox.url}/"})
+    root = build(
+        "content",
+        "v2",
+        credentials=Credentials(token="t"),
+        static_discovery=True,
+        cache_discovery=False,
+        client_options={"api_endpoint": f"{sandbox.url}/"},
+    )
     assert root.orders().get(merchantId=MID, orderId=oid).execute()["id"] == oid
     assert raw(sandbox, "GET", f"/content/v2sandbox/{MID}/products")[0] == 404
     assert raw(sandbox, "DELETE", f"/content/v2sandbox/{MID}/orders/{oid}")[0] == 405
 
     status, _, doc = raw(sandbox, "GET", "/discovery/v1/apis/content/v2sandbox/rest", token=None)
-    assert status == 200 and doc["rootUrl"] == f"{sandbox.url}/" and doc["servicePath"] == "content/v2sandbox/"
+    assert (
+        status == 200 and doc["rootUrl"] == f"{sandbox.url}/" and doc["servicePath"] == "content/v2sandbox/"
+    )
     svc = build_from_document(doc, credentials=Credentials(token="t"))
     assert svc.orders().get(merchantId=MID, orderId=oid).execute()["id"] == oid
     auth = svc.accounts().authinfo().execute()
@@ -643,7 +830,11 @@ def test_routing_variants_and_discovery(sandbox: Sandbox) -> None:
 
 def test_v21_orders(sandbox: Sandbox) -> None:
     status, _, doc = raw(sandbox, "GET", "/discovery/v1/apis/content/v2.1sandbox/rest", token=None)
-    assert status == 200 and doc["version"] == "v2.1" and "custombatch" not in doc["resources"]["orders"]["methods"]
+    assert (
+        status == 200
+        and doc["version"] == "v2.1"
+        and "custombatch" not in doc["resources"]["orders"]["methods"]
+    )
     svc = build_from_document(doc, credentials=Credentials(token="t"))
     o = svc.orders()
     oid = o.createtestorder(merchantId=MID, body={"templateName": "template4"}).execute()["orderId"]
@@ -651,12 +842,49 @@ def test_v21_orders(sandbox: Sandbox) -> None:
     order = o.get(merchantId=MID, orderId=oid).execute()
     assert "netPriceAmount" in order and "netAmount" not in order
     li = order["lineItems"][0]
-    exc = http_error(o.shiplineitems(merchantId=MID, orderId=oid, body={"operationId": "s", "shipmentId": "F", "lineItems": [{"lineItemId": li["id"], "quantity": 1}]}))
+    exc = http_error(
+        o.shiplineitems(
+            merchantId=MID,
+            orderId=oid,
+            body={
+                "operationId": "s",
+                "shipmentId": "F",
+                "lineItems": [{"lineItemId": li["id"], "quantity": 1}],
+            },
+        )
+    )
     assert exc.status_code == 400 and "shipmentInfos" in exc.reason
-    o.shiplineitems(merchantId=MID, orderId=oid, body={"operationId": "s", "lineItems": [{"lineItemId": li["id"], "quantity": 1}], "shipmentInfos": [{"shipmentId": "F", "carrier": "ups", "trackingId": "1"}]}).execute()
+    o.shiplineitems(
+        merchantId=MID,
+        orderId=oid,
+        body={
+            "operationId": "s",
+            "lineItems": [{"lineItemId": li["id"], "quantity": 1}],
+            "shipmentInfos": [{"shipmentId": "F", "carrier": "ups", "trackingId": "1"}],
+        },
+    ).execute()
     assert o.captureOrder(merchantId=MID, orderId=oid, body={}).execute() == {"executionStatus": "executed"}
-    o.refunditem(merchantId=MID, orderId=oid, body={"operationId": "r", "reason": "productArrivedDamaged", "items": [{"lineItemId": li["id"], "quantity": 1, "fullRefund": True}]}).execute()
-    o.refundorder(merchantId=MID, orderId=oid, body={"operationId": "ro", "reason": "other", "amount": {"priceAmount": {"value": "1.00", "currency": "USD"}, "taxAmount": {"value": "0.00", "currency": "USD"}}}).execute()
+    o.refunditem(
+        merchantId=MID,
+        orderId=oid,
+        body={
+            "operationId": "r",
+            "reason": "productArrivedDamaged",
+            "items": [{"lineItemId": li["id"], "quantity": 1, "fullRefund": True}],
+        },
+    ).execute()
+    o.refundorder(
+        merchantId=MID,
+        orderId=oid,
+        body={
+            "operationId": "ro",
+            "reason": "other",
+            "amount": {
+                "priceAmount": {"value": "1.00", "currency": "USD"},
+                "taxAmount": {"value": "0.00", "currency": "USD"},
+            },
+        },
+    ).execute()
     order = o.get(merchantId=MID, orderId=oid).execute()
     assert order["status"] == "shipped" and len(order["refunds"]) == 2
     # template4: 15.49 + 1.24 tax + 4.00 shipping + 0.32 tax = 21.05; minus 16.73 (item) and 1.00.

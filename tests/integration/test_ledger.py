@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -275,6 +276,33 @@ def test_queries_over_orders(ledger: Ledger) -> None:
     }
 
 
+def test_queries_the_cycle_and_square_bridge_use(ledger: Ledger, clock: Clock) -> None:
+    ledger.upsert_orders(
+        [
+            order("G1", merchant_order_id="OS-G1", placed_at=T0 - timedelta(days=3), stage="delivered"),
+            order("G2", merchant_order_id="OS-G2", placed_at=T0 - timedelta(days=2)),
+            order("G3", placed_at=T0 - timedelta(days=1), square_order_id="SQ3"),
+            order("G4", placed_at=T0, stage="canceled"),
+        ]
+    )
+    found = ledger.find_by_merchant_order_ids(["OS-G1", "OS-G2", "OS-nope"])
+    assert {k: v.google_order_id for k, v in found.items()} == {"OS-G1": "G1", "OS-G2": "G2"}
+    assert [o.google_order_id for o in ledger.orders_missing_square()] == ["G2"]  # open and no Square id
+    assert ledger.oldest_open_placed_at() == T0 - timedelta(days=2)
+
+    at = clock.advance(minutes=5)
+    assert ledger.record_order_error("G2", "cannot map SKU sku-1") is True
+    assert ledger.record_order_error("never-stored", "malformed") is False
+    rec = ledger.get_orders(["G2"])["G2"]
+    assert (rec.last_error, rec.last_error_at) == ("cannot map SKU sku-1", at)
+
+    ledger.update_orders({"G2": {"stage": "shipped", "square_order_id": "SQ2"}, "G3": {"stage": "returned"}})
+    assert ledger.orders_missing_square() == []
+    assert ledger.oldest_open_placed_at() == T0 - timedelta(days=2)
+    ledger.set_order_fields("G2", stage="delivered")
+    assert ledger.oldest_open_placed_at() is None
+
+
 def test_update_orders_is_all_or_nothing(ledger: Ledger) -> None:
     ledger.upsert_orders([order("G1"), order("G2")])
     with pytest.raises(LedgerError, match=r"unknown order.*G9"):
@@ -478,13 +506,19 @@ def test_status_summary(ledger: Ledger) -> None:
     ledger.record_results([IntentResult(recs[2].id, "failed", error="no")])
     ledger.finish_run(ledger.start_run(), "partial", {"failed": 1})
     summary = ledger.status_summary()
-    assert summary["orders"] == {"total": 2, "by_stage": {"delivered": 1, "new": 1}}
-    ops = summary["operations"]
-    assert ops["pending"] == {"google": {"acknowledge": 1}, "square": {"create": 1}}
-    assert ops["failed"] == {"google": {"cancel": 1}}
-    assert (ops["pending_total"], ops["failed_total"], ops["oldest_pending_at"]) == (2, 1, T0.isoformat())
+    assert (summary["orders_total"], summary["orders_by_stage"]) == (2, {"delivered": 1, "new": 1})
+    assert summary["operations"] == {
+        "failed google.cancel": 1,
+        "pending google.acknowledge": 1,
+        "pending square.create": 1,
+    }
+    assert summary["pending_operations"] == {"google": {"acknowledge": 1}, "square": {"create": 1}}
+    assert summary["failed_operations"] == {"google": {"cancel": 1}}
+    assert (summary["pending_total"], summary["failed_total"]) == (2, 1)
+    assert summary["oldest_pending_at"] == T0.isoformat()
     assert [r["outcome"] for r in summary["last_runs"]] == ["partial"]
     assert summary["schema"] == "0001" and summary["ledger"] == str(ledger.path)
+    json.dumps(summary)  # `ordersync status --json` prints it as is
 
 
 # -------------------------------------------------------------------------------- bulk behaviour

@@ -46,8 +46,15 @@ class FaultPlan:
     def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             with self._lock:
-                fault = next((f for f in self.pending if environ["REQUEST_METHOD"] == f.method
-                              and environ["PATH_INFO"].endswith(f.path_suffix)), None)
+                fault = next(
+                    (
+                        f
+                        for f in self.pending
+                        if environ["REQUEST_METHOD"] == f.method
+                        and environ["PATH_INFO"].endswith(f.path_suffix)
+                    ),
+                    None,
+                )
                 if fault is not None:
                     self.pending.remove(fault)
             if fault is None:
@@ -73,8 +80,12 @@ class Env:
 
     def gateway(self, **settings: Any) -> SquareGateway:
         base = {"endpoint": self.url, "max_attempts": 4, "timeout_seconds": 5.0}
-        return SquareGateway(SquareSettings(**{**base, **settings}), token=TOKEN, max_backoff_seconds=10.0,
-                             sleep=self.sleeps.append)
+        return SquareGateway(
+            SquareSettings(**{**base, **settings}),
+            token=TOKEN,
+            max_backoff_seconds=10.0,
+            sleep=self.sleeps.append,
+        )
 
 
 def _serve(tokens: set[str] | None = None) -> Iterator[Env]:
@@ -106,12 +117,14 @@ def usd(amount: int) -> dict[str, Any]:
 
 
 def new_order(ref: str = "G-1", **extra: Any) -> dict[str, Any]:
-    return {"reference_id": ref,
-            "line_items": [{"name": "Widget", "quantity": "3", "base_price_money": usd(1333)}],
-            "taxes": [{"uid": "tax", "name": "Sales tax", "percentage": "8.875", "scope": "ORDER"}],
-            "service_charges": [{"uid": "ship", "name": "Shipping", "amount_money": usd(499), "taxable": False}],
-            "fulfillments": [{"type": "SHIPMENT", "shipment_details": {"recipient": {"display_name": "Jo"}}}],
-            **extra}
+    return {
+        "reference_id": ref,
+        "line_items": [{"name": "Widget", "quantity": "3", "base_price_money": usd(1333)}],
+        "taxes": [{"uid": "tax", "name": "Sales tax", "percentage": "8.875", "scope": "ORDER"}],
+        "service_charges": [{"uid": "ship", "name": "Shipping", "amount_money": usd(499), "taxable": False}],
+        "fulfillments": [{"type": "SHIPMENT", "shipment_details": {"recipient": {"display_name": "Jo"}}}],
+        **extra,
+    }
 
 
 # ---- credentials, locations ---------------------------------------------------------------------
@@ -143,7 +156,11 @@ def test_create_order_is_idempotent_and_priced(square_server: Env, gw: SquareGat
     assert square_server.stats.mutations["square.orders.create"] == 1
     with pytest.raises(SquareApiError) as info:
         gw.create_order(new_order(ref="G-2"), key)
-    assert (info.value.status, info.value.code, info.value.retryable) == (400, "IDEMPOTENCY_KEY_REUSED", False)
+    assert (info.value.status, info.value.code, info.value.retryable) == (
+        400,
+        "IDEMPOTENCY_KEY_REUSED",
+        False,
+    )
 
 
 def test_money_edge_cases_through_the_sdk(gw: SquareGateway) -> None:
@@ -154,15 +171,26 @@ def test_money_edge_cases_through_the_sdk(gw: SquareGateway) -> None:
     250 fixed: base 849 + 851 = 1700 -> 124.85 / 125.15 -> 125 / 125. Nets 724 and 726.
     Inclusive tax on 724: 724 * 10/110 = 65.82 -> 66, totals unchanged: 724 + 726 = 1450.
     """
-    order = gw.calculate_order({
-        "line_items": [
-            {"name": "a", "quantity": "1", "base_price_money": usd(999), "applied_taxes": [{"tax_uid": "vat"}]},
-            {"name": "b", "quantity": "7", "base_price_money": usd(143)},
-        ],
-        "discounts": [{"uid": "pct", "name": "15", "percentage": "15", "scope": "ORDER"},
-                      {"uid": "fix", "name": "2.50", "amount_money": usd(250), "scope": "ORDER"}],
-        "taxes": [{"uid": "vat", "name": "VAT", "percentage": "10", "type": "INCLUSIVE", "scope": "LINE_ITEM"}],
-    })
+    order = gw.calculate_order(
+        {
+            "line_items": [
+                {
+                    "name": "a",
+                    "quantity": "1",
+                    "base_price_money": usd(999),
+                    "applied_taxes": [{"tax_uid": "vat"}],
+                },
+                {"name": "b", "quantity": "7", "base_price_money": usd(143)},
+            ],
+            "discounts": [
+                {"uid": "pct", "name": "15", "percentage": "15", "scope": "ORDER"},
+                {"uid": "fix", "name": "2.50", "amount_money": usd(250), "scope": "ORDER"},
+            ],
+            "taxes": [
+                {"uid": "vat", "name": "VAT", "percentage": "10", "type": "INCLUSIVE", "scope": "LINE_ITEM"}
+            ],
+        }
+    )
     a, b = order["line_items"]
     assert [d["applied_money"]["amount"] for d in a["applied_discounts"]] == [150, 125]
     assert [d["applied_money"]["amount"] for d in b["applied_discounts"]] == [150, 125]
@@ -171,8 +199,17 @@ def test_money_edge_cases_through_the_sdk(gw: SquareGateway) -> None:
 
 
 def test_retrieve_orders_in_chunks_of_100(square_server: Env, gw: SquareGateway) -> None:
-    ids = [square_server.backend.create_order({"order": {"location_id": LOC, "line_items": [
-        {"name": "x", "quantity": "1", "base_price_money": usd(1)}]}})["order"]["id"] for _ in range(105)]
+    ids = [
+        square_server.backend.create_order(
+            {
+                "order": {
+                    "location_id": LOC,
+                    "line_items": [{"name": "x", "quantity": "1", "base_price_money": usd(1)}],
+                }
+            }
+        )["order"]["id"]
+        for _ in range(105)
+    ]
     got = gw.retrieve_orders([*ids, "missing-id"])
     assert sorted(o["id"] for o in got) == sorted(ids)
     assert square_server.stats.requests["square.orders.batch_get"] == 2
@@ -182,16 +219,22 @@ def test_retrieve_orders_in_chunks_of_100(square_server: Env, gw: SquareGateway)
 def test_update_order_versions_and_no_retry_on_4xx(square_server: Env, gw: SquareGateway) -> None:
     order = gw.create_order(new_order(), "upd-1")
     uid = order["fulfillments"][0]["uid"]
-    updated = gw.update_order(order["id"], {"version": 1, "fulfillments": [
-        {"uid": uid, "state": "RESERVED"}]})
+    updated = gw.update_order(
+        order["id"], {"version": 1, "fulfillments": [{"uid": uid, "state": "RESERVED"}]}
+    )
     assert updated["version"] == 2 and updated["fulfillments"][0]["state"] == "RESERVED"
     calls = gw.calls
     with pytest.raises(SquareApiError) as info:
         gw.update_order(order["id"], {"version": 1, "reference_id": "stale"})
-    assert (info.value.status, info.value.code, info.value.field) == (400, "VERSION_MISMATCH", "order.version")
+    assert (info.value.status, info.value.code, info.value.field) == (
+        400,
+        "VERSION_MISMATCH",
+        "order.version",
+    )
     assert not info.value.retryable and gw.calls == calls + 1 and square_server.sleeps == []
-    cleared = gw.update_order(order["id"], {"version": 2}, fields_to_clear=["reference_id"],
-                              idempotency_key="clear-1")
+    cleared = gw.update_order(
+        order["id"], {"version": 2}, fields_to_clear=["reference_id"], idempotency_key="clear-1"
+    )
     assert cleared["version"] == 3 and "reference_id" not in cleared
 
 
@@ -221,7 +264,9 @@ def test_pay_order_external_is_exactly_once(square_server: Env, gw: SquareGatewa
     assert dict(square_server.stats.mutations) == mutations
 
 
-def test_pay_order_external_converges_after_a_crash_between_calls(square_server: Env, gw: SquareGateway) -> None:
+def test_pay_order_external_converges_after_a_crash_between_calls(
+    square_server: Env, gw: SquareGateway
+) -> None:
     order = gw.create_order(new_order(), "pay-crash")
     square_server.faults.add(Fault("POST", "/pay", 503), times=4)
     with pytest.raises(SquareApiError) as info:
@@ -234,7 +279,9 @@ def test_pay_order_external_converges_after_a_crash_between_calls(square_server:
 
 
 def test_zero_total_order_is_paid_without_a_payment(square_server: Env, gw: SquareGateway) -> None:
-    order = gw.create_order({"line_items": [{"name": "free", "quantity": "1", "base_price_money": usd(0)}]}, "z")
+    order = gw.create_order(
+        {"line_items": [{"name": "free", "quantity": "1", "base_price_money": usd(0)}]}, "z"
+    )
     paid = gw.pay_order_external(order, "zero")
     assert paid["tenders"] == [] or "tenders" not in paid
     assert paid["version"] == 2 and square_server.stats.mutations["square.payments.create"] == 0
@@ -250,8 +297,11 @@ def test_iter_orders_updated_since_walks_all_pages(square_server: Env, gw: Squar
     assert rest == [o["id"] for o in orders[3:]] + [orders[0]["id"]]
     assert square_server.stats.requests["square.orders.search"] == 3
     since = orders[5]["updated_at"]
-    assert [o["id"] for o in gw.iter_orders_updated_since(since)] == [orders[5]["id"], orders[6]["id"],
-                                                                     orders[0]["id"]]
+    assert [o["id"] for o in gw.iter_orders_updated_since(since)] == [
+        orders[5]["id"],
+        orders[6]["id"],
+        orders[0]["id"],
+    ]
     assert [o["id"] for o in gw.iter_orders_updated_since(since, states=["COMPLETED"])] == []
 
 
@@ -282,8 +332,11 @@ def test_transport_errors_are_retried_and_mapped(square_server: Env) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again before use: connection refused
-    gw = SquareGateway(SquareSettings(endpoint=f"http://127.0.0.1:{port}", max_attempts=3), token=TOKEN,
-                       sleep=square_server.sleeps.append)
+    gw = SquareGateway(
+        SquareSettings(endpoint=f"http://127.0.0.1:{port}", max_attempts=3),
+        token=TOKEN,
+        sleep=square_server.sleeps.append,
+    )
     with pytest.raises(SquareApiError) as info:
         gw.create_order(new_order(location_id=LOC), "t-1")
     assert info.value.status is None and info.value.code == "TRANSPORT_ERROR" and info.value.retryable
@@ -301,11 +354,36 @@ def test_token_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None
         with pytest.raises(SquareApiError) as info:
             gw.location_id()
         exc = info.value
-        assert (exc.status, exc.code, exc.category, exc.retryable) == (401, "UNAUTHORIZED", "AUTHENTICATION_ERROR",
-                                                                       False)
+        assert (exc.status, exc.code, exc.category, exc.retryable) == (
+            401,
+            "UNAUTHORIZED",
+            "AUTHENTICATION_ERROR",
+            False,
+        )
         assert exc.__cause__ is None and exc.__suppress_context__
         for text in (str(exc), repr(exc), repr(gw), caplog.text, str(vars(exc))):
             assert TOKEN not in text
         assert "retrying" in caplog.text  # the 503 was logged, without the token
     finally:
         gen.close()
+
+
+def test_cancel_order(square_server: Env, gw: SquareGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    order = gw.create_order(new_order(), "cancel-1")
+    gw.update_order(order["id"], {"version": 1, "reference_id": "bumped"})  # now at version 2
+    real_retrieve = gw.retrieve_order
+    stale = iter([order])  # the first read is stale (version 1): a VERSION_MISMATCH, then a re-read
+    monkeypatch.setattr(gw, "retrieve_order", lambda oid: next(stale, None) or real_retrieve(oid))
+    canceled = gw.cancel_order(order["id"])
+    assert canceled["state"] == "CANCELED" and canceled["version"] == 3
+    assert canceled["fulfillments"][0]["state"] == "CANCELED" and canceled["closed_at"]
+    assert gw.cancel_order(order["id"])["version"] == 3
+    assert square_server.stats.mutations["square.orders.update"] == 2
+    done = gw.create_order(new_order(fulfillments=[]), "cancel-2")
+    done = gw.pay_order_external(done, "cancel-2")
+    assert done["state"] == "OPEN"  # paying alone does not complete an order
+    done = gw.update_order(done["id"], {"version": done["version"], "state": "COMPLETED"})
+    assert done["state"] == "COMPLETED" and done["closed_at"]
+    with pytest.raises(SquareApiError) as info:
+        gw.cancel_order(done["id"])
+    assert (info.value.status, info.value.retryable) == (400, False)

@@ -20,8 +20,8 @@ Rules the repository guarantees:
   committed first is what gets resent).
 - ``record_results`` only moves intents out of ``pending``; ``done`` and ``failed`` are final.
 - Bulk methods use executemany (native ``INSERT .. ON CONFLICT`` on SQLite and PostgreSQL, a
-  portable SELECT-then-INSERT/UPDATE per chunk elsewhere); never one statement per row round trip
-  of reads.
+  portable SELECT-then-INSERT/UPDATE per chunk elsewhere) and IN lists of 500 keys: statements
+  grow with the number of chunks, never one per row.
 - Upserts update only the columns present in the given rows; ``first_seen_at``/``created_at`` are
   kept. Shipments never move backwards (planned < shipped < delivered) and their nullable facts
   (carrier, tracking, timestamps) are never cleared by a later row that lacks them.
@@ -32,6 +32,7 @@ Rules the repository guarantees:
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections import defaultdict
@@ -40,14 +41,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -83,6 +78,12 @@ from .models import (
     Shipment,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # Keys per IN (...) list: far below every database's bind-parameter limit (SQLite: 32766).
@@ -122,6 +123,7 @@ class OrderRecord:
     last_seen_at: datetime
     last_synced_at: datetime | None
     last_error: str | None
+    last_error_at: datetime | None
 
     @property
     def is_open(self) -> bool:
@@ -264,6 +266,19 @@ def _prepare_sqlite_file(path: Path) -> None:
     os.close(fd)
 
 
+@contextmanager
+def _alembic_quiet() -> Iterator[None]:
+    # Alembic logs its set-up at INFO on every open; the app's log should show real upgrades only
+    # (we log those ourselves). Warnings and errors still get through.
+    logger = logging.getLogger("alembic")
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
 def _shipment_rank(expr: Any) -> ColumnElement[int]:
     return case(_SHIPMENT_RANK, value=expr, else_=-1)
 
@@ -403,11 +418,17 @@ class Ledger:
 
     # -------------------------------------------------------------------------- migrations
     def _alembic_config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()  # no alembic.ini: everything comes from the package, not the cwd
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
         return cfg
 
     def _current_revisions(self, conn: Connection, script: ScriptDirectory) -> set[str]:
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script.revision import RevisionError
+        from alembic.util import CommandError
+
         current = set(MigrationContext.configure(conn).get_current_heads())
         for rev in sorted(current):
             try:
@@ -428,20 +449,34 @@ class Ledger:
         return current
 
     def _migrate(self) -> str:
-        cfg = self._alembic_config()
-        script = ScriptDirectory.from_config(cfg)
-        heads = set(script.get_heads())
-        # Cheap read-only check first: an up-to-date ledger never waits for the write lock.
-        with self._read() as conn:
-            current = self._current_revisions(conn, script)
-        if current != heads:
+        # Alembic is imported here, quietly: importing alembic.command logs plugin set-up at INFO.
+        with _alembic_quiet():
+            from alembic import command
+            from alembic.script import ScriptDirectory
+
+            cfg = self._alembic_config()
+            script = ScriptDirectory.from_config(cfg)
+            heads = set(script.get_heads())
+            target = ",".join(sorted(heads))
+            # Cheap read-only check first: an up-to-date ledger never waits for the write lock.
+            with self._read() as conn:
+                current = self._current_revisions(conn, script)
+            if current == heads:
+                return target
             # Check again under the write lock, then upgrade in that same transaction, so a
             # concurrent opener either sees the finished schema or waits for it.
             with self._write() as conn:
-                if self._current_revisions(conn, script) != heads:
+                current = self._current_revisions(conn, script)
+                if current != heads:
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
-        return ",".join(sorted(heads))
+                    log.info(
+                        "ledger %s schema upgraded from %s to %s",
+                        self.where,
+                        ",".join(sorted(current)) or "empty",
+                        target,
+                    )
+        return target
 
     # ------------------------------------------------------------------------------ orders
     def _upsert(
@@ -619,6 +654,44 @@ class Ledger:
         with self._read() as conn:
             row = conn.execute(stmt).first()
         return self._order(row) if row is not None else None
+
+    def find_by_merchant_order_ids(self, merchant_order_ids: Iterable[str]) -> dict[str, OrderRecord]:
+        """Orders by merchant_order_id (feed rows may name our id instead of Google's)."""
+        wanted = list(dict.fromkeys(merchant_order_ids))
+        out: dict[str, OrderRecord] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                for row in conn.execute(select(ORDERS).where(ORDERS.c.merchant_order_id.in_(chunk))):
+                    rec = self._order(row)
+                    out[rec.merchant_order_id] = rec  # type: ignore[index]  # matched, so not None
+        return out
+
+    def orders_missing_square(self) -> list[OrderRecord]:
+        """Open orders without a Square order yet (the Square bridge creates them)."""
+        stmt = (
+            select(ORDERS)
+            .where(ORDERS.c.square_order_id.is_(None), ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
+            .order_by(ORDERS.c.google_order_id)
+        )
+        with self._read() as conn:
+            return [self._order(r) for r in conn.execute(stmt)]
+
+    def oldest_open_placed_at(self) -> datetime | None:
+        """placed_at of the oldest open order: how far back to look for cancellations."""
+        stmt = select(func.min(ORDERS.c.placed_at)).where(ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
+        with self._read() as conn:
+            return conn.execute(stmt).scalar()
+
+    def record_order_error(self, google_order_id: str, error: str, at: datetime | None = None) -> bool:
+        """Note why an order could not be processed. False if the order is not in the ledger (an
+        order too malformed to store): the caller's log is then the only record."""
+        stmt = (
+            update(ORDERS)
+            .where(ORDERS.c.google_order_id == google_order_id)
+            .values(last_error=error, last_error_at=at or self._clock())
+        )
+        with self._write() as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def count_by_stage(self) -> dict[str, int]:
         stmt = select(ORDERS.c.stage, func.count()).group_by(ORDERS.c.stage).order_by(ORDERS.c.stage)
@@ -920,10 +993,10 @@ class Ledger:
     def status_summary(self, runs: int = 5) -> dict[str, Any]:
         """What ``ordersync status`` prints; JSON-serialisable.
 
-        {"ledger", "schema", "orders": {"total", "by_stage"},
-         "operations": {"pending": {target: {kind: n}}, "failed": {...}, "pending_total",
-                        "failed_total", "oldest_pending_at"},
-         "last_runs": [RunRecord.to_json(), ...]}
+        {"ledger", "schema", "orders_total", "orders_by_stage": {stage: n},
+         "operations": {"pending google.acknowledge": n, "failed square.create": n, ...},  # display
+         "pending_operations" / "failed_operations": {target: {kind: n}}, "pending_total",
+         "failed_total", "oldest_pending_at", "last_runs": [RunRecord.to_json(), ...]}
         """
         counts = select(OPERATIONS.c.state, OPERATIONS.c.target, OPERATIONS.c.kind, func.count()).where(
             OPERATIONS.c.state.in_(["pending", "failed"])
@@ -931,22 +1004,24 @@ class Ledger:
         counts = counts.group_by(OPERATIONS.c.state, OPERATIONS.c.target, OPERATIONS.c.kind)
         oldest = select(func.min(OPERATIONS.c.created_at)).where(OPERATIONS.c.state == "pending")
         ops: dict[str, dict[str, dict[str, int]]] = {"pending": {}, "failed": {}}
+        flat: dict[str, int] = {}
         with self._read() as conn:
             for state, target, kind, n in conn.execute(counts):
                 ops[state].setdefault(target, {})[kind] = n
+                flat[f"{state} {target}.{kind}"] = n
             oldest_pending = conn.execute(oldest).scalar()
         by_stage = self.count_by_stage()
         return {
             "ledger": self.where,
             "schema": self.schema_revision,
-            "orders": {"total": sum(by_stage.values()), "by_stage": by_stage},
-            "operations": {
-                "pending": ops["pending"],
-                "failed": ops["failed"],
-                "pending_total": sum(n for kinds in ops["pending"].values() for n in kinds.values()),
-                "failed_total": sum(n for kinds in ops["failed"].values() for n in kinds.values()),
-                "oldest_pending_at": oldest_pending.isoformat() if oldest_pending else None,
-            },
+            "orders_total": sum(by_stage.values()),
+            "orders_by_stage": by_stage,
+            "operations": dict(sorted(flat.items())),
+            "pending_operations": ops["pending"],
+            "failed_operations": ops["failed"],
+            "pending_total": sum(n for kinds in ops["pending"].values() for n in kinds.values()),
+            "failed_total": sum(n for kinds in ops["failed"].values() for n in kinds.values()),
+            "oldest_pending_at": oldest_pending.isoformat() if oldest_pending else None,
             "last_runs": [r.to_json() for r in self.last_runs(runs)],
         }
 

@@ -263,6 +263,7 @@ class GoogleBackend:
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._orders: dict[str, dict[str, Any]] = {}
+        self._json: dict[tuple[str, str], str] = {}
         self._returns: dict[str, dict[str, Any]] = {}
         self._accounts: dict[str, _Account] = {}
         self._load()
@@ -282,6 +283,7 @@ class GoogleBackend:
         """Forget everything (the caller clears the store)."""
         with self._lock:
             self._orders.clear()
+            self._json.clear()
             self._returns.clear()
             self._accounts.clear()
             self._account(DEFAULT_MERCHANT_ID)
@@ -308,6 +310,9 @@ class GoogleBackend:
         bisect.insort(acc.return_keys, (ret["_created"], ret["orderReturnId"]))
 
     def _save(self, rec: dict[str, Any]) -> None:
+        oid = rec["order"]["id"]
+        self._json.pop((oid, "v2"), None)
+        self._json.pop((oid, "v2.1"), None)
         self.store.put(K_ORDER, rec["order"]["id"], rec)
 
     def ensure_account(self, merchant_id: str) -> str:
@@ -338,14 +343,27 @@ class GoogleBackend:
         raise GoogleError(500, "backendError", "Could not allocate a unique id.")
 
     # ------------------------------------------------------------------ reads
+    def _order_json(self, rec: dict[str, Any], version: str) -> str:
+        """The order's JSON, cached until it changes: reads are the hot path of every client."""
+        key = (rec["order"]["id"], version)
+        text = self._json.get(key)
+        if text is None:
+            order = (
+                order_v21(rec["order"], rec.get("refundedTax", "0")) if version == "v2.1" else rec["order"]
+            )
+            text = self._json[key] = json.dumps(order, separators=(",", ":"))
+        return text
+
     def _render(self, rec: dict[str, Any], version: str) -> dict[str, Any]:
-        if version == "v2.1":
-            return _clone(order_v21(rec["order"], rec.get("refundedTax", "0")))
-        return _clone(rec["order"])
+        return json.loads(self._order_json(rec, version))  # a private copy for the caller
 
     def get_order(self, merchant_id: str, order_id: str, *, version: str = "v2") -> dict[str, Any]:
         with self._lock:
             return self._render(self._rec(merchant_id, order_id), version)
+
+    def get_order_json(self, merchant_id: str, order_id: str, *, version: str = "v2") -> str:
+        with self._lock:
+            return self._order_json(self._rec(merchant_id, order_id), version)
 
     def get_by_merchant_order_id(
         self, merchant_id: str, merchant_order_id: str, *, version: str = "v2"
@@ -371,7 +389,8 @@ class GoogleBackend:
         max_results: int | None = None,
         page_token: str | None = None,
         version: str = "v2",
-    ) -> tuple[list[dict[str, Any]], str | None]:
+        as_json: bool = False,
+    ) -> tuple[list[Any], str | None]:
         """One page, keyset-paginated on (placedDate, id) so concurrent changes never skip orders."""
         wanted: set[str] | None = None
         if statuses:
@@ -391,7 +410,7 @@ class GoogleBackend:
         end = parse_time(placed_date_end, "placedDateEnd").timestamp() if placed_date_end else None
         size = _page_size(max_results)
         after = _decode_token(page_token, order_by) if page_token else None
-        out: list[dict[str, Any]] = []
+        out: list[Any] = []
         with self._lock:
             keys = self._account(merchant_id).keys
             if desc:
@@ -420,7 +439,7 @@ class GoogleBackend:
                 if len(out) == size:
                     more = True
                     break
-                out.append(self._render(rec, version))
+                out.append(self._order_json(rec, version) if as_json else self._render(rec, version))
                 last = key
         token = _encode_token(last, order_by) if more and last else None
         return out, token

@@ -422,6 +422,10 @@ class SquareBackend:
             self._idempotency.clear()
             self._catalog = dict(CATALOG)
 
+    def order_count(self) -> int:
+        with self._lock:
+            return len(self._orders)
+
     def add_catalog_item(
         self, object_id: str, name: str, price: int, variation_name: str = "Regular"
     ) -> None:
@@ -625,20 +629,22 @@ class SquareBackend:
             )
 
     def _maybe_complete(self, order: dict[str, Any], now: str) -> None:
-        if order["state"] == "OPEN" and self._completable(order):
+        # Automatic completion needs fulfilments that were actually completed; a paid order
+        # without fulfilments stays OPEN until an UpdateOrder completes it.
+        fulfillments = order.get("fulfillments") or []
+        if (
+            order["state"] == "OPEN"
+            and self._completable(order)
+            and any(f["state"] == "COMPLETED" for f in fulfillments)
+        ):
             order["state"] = "COMPLETED"
             order["closed_at"] = now
 
     @staticmethod
     def _completable(order: dict[str, Any]) -> bool:
-        fulfillments = order.get("fulfillments") or []
-        paid = order.get("tenders") and order["net_amount_due_money"]["amount"] <= 0
-        return bool(
-            paid
-            and fulfillments
-            and all(f["state"] in _FULFILLMENT_TERMINAL for f in fulfillments)
-            and any(f["state"] == "COMPLETED" for f in fulfillments)
-        )
+        """Paid in full (tenders recorded) and every fulfilment in a terminal state."""
+        paid = "tenders" in order and order["net_amount_due_money"]["amount"] <= 0
+        return paid and all(f["state"] in _FULFILLMENT_TERMINAL for f in order.get("fulfillments") or [])
 
     # ---- API: locations --------------------------------------------------------------------------
     def list_locations(self) -> dict[str, Any]:

@@ -56,8 +56,7 @@ class MoneyError(ValueError):
 
 def round_half_even(value: Fraction) -> int:
     """Nearest integer, ties to even (Python's ``round`` on a Fraction is exact half-even)."""
-    import math
-    return math.floor(value + Fraction(1, 2))
+    return round(value)
 
 
 def apportion(total: int, shares: list[Fraction]) -> list[int]:

@@ -25,6 +25,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
+        transactional_ddl=True,  # SQLite's DDL is transactional: an upgrade lands whole or not at all
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("last_seen_at", UTC_TS, nullable=False),
         sa.Column("last_synced_at", UTC_TS, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("last_error_at", UTC_TS, nullable=True),
         sa.PrimaryKeyConstraint("google_order_id", name="pk_orders"),
     )
     op.create_index("ux_orders_merchant_order_id", "orders", ["merchant_order_id"], unique=True)
