@@ -408,7 +408,8 @@ def _join_key(a: pa.Array, b: pa.Array) -> pa.Array:
 def _order_index(line_no: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row position of each order's first line, order number of every row)."""
     starts = line_no == 0
-    return np.flatnonzero(starts), np.cumsum(starts) - 1
+    # int32 positions: half the memory of int64 for the multi-million-row line frames.
+    return np.flatnonzero(starts).astype(np.int32), (np.cumsum(starts, dtype=np.int32) - 1)
 
 
 def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
@@ -417,7 +418,22 @@ def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
 
 
 def _nonempty(col: pd.Series) -> np.ndarray:
-    return (col.str.len().fillna(0) > 0).to_numpy()
+    lengths = pc.fill_null(pc.binary_length(_arrow(col)), 0)
+    return np.asarray(pc.greater(lengths, 0).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _order_columns(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], first: np.ndarray) -> pd.DataFrame:
+    """The order-level columns (everything but line columns) of each order's first row."""
+    line_cols = {"line_no", "line_item_id", "offer_id", *_QTY, "qty_returned"}
+    cols = [c for c in frame.columns if c not in line_cols]
+    return frame[cols].iloc[first].reset_index(drop=True)
+
+
+def _per_order_sum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    # Lines are contiguous per order, so a segmented sum is exact integer maths with no hashing.
+    if len(first) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.add.reduceat(values.astype(np.int64, copy=False), first)
 
 
 def _i(col: pd.Series) -> np.ndarray:
@@ -587,13 +603,10 @@ def reconcile(
 
     # ---- Google orders: one entry per order, keyed by position 0..n-1 ------------------------
     g_first, g_order_of_row = _order_index(g["line_no"].to_numpy())
-    go = g.iloc[g_first].reset_index(drop=True)
+    go = _order_columns(g, GOOGLE_SCHEMA, g_first)
     n = len(go)
     g_ids = _arrow(go["google_order_id"])
-    sums = {
-        q: np.bincount(g_order_of_row, weights=g[q].to_numpy(dtype="float64"), minlength=n).astype("int64")
-        for q in (*_QTY, "qty_returned")
-    }
+    sums = {q: _per_order_sum(g[q].to_numpy(), g_first) for q in (*_QTY, "qty_returned")}
     status = go["status"]
     canceled = (status == "canceled").to_numpy()
     age = _hours(now, go["placed_at"])
@@ -608,7 +621,7 @@ def reconcile(
     led_pos = np.full(n, -1, dtype=np.int64)  # ledger order row per Google order
     if lg is not None and len(lg):
         l_first, l_order_of_row = _order_index(lg["line_no"].to_numpy())
-        lo = lg.iloc[l_first].reset_index(drop=True)
+        lo = _order_columns(lg, LEDGER_SCHEMA, l_first)
         l_to_g = _index_in(lo["google_order_id"], g_ids)
         known = l_to_g >= 0
         # First ledger row wins if the ledger lists an order twice.
@@ -642,7 +655,7 @@ def reconcile(
     oms_complete = False
     if om is not None and len(om):
         o_first, o_order_of_row = _order_index(om["line_no"].to_numpy())
-        oo = om.iloc[o_first].reset_index(drop=True)
+        oo = _order_columns(om, OMS_SCHEMA, o_first)
         oms_complete = bool((oo["source"] == "square").any())
         refs = _arrow(oo["order_ref"])
         om_to_g = _index_in(refs, g_ids)
@@ -764,7 +777,7 @@ def reconcile(
 
     # ---- quantities (line level) -----------------------------------------------------------------
     g_line_ids = g["line_item_id"]
-    g_q = {q: g[q].to_numpy(dtype="int64") for q in _QTY}
+    g_q = {q: g[q].to_numpy() for q in _QTY}  # int32 views, no copies
     g_count = np.diff(np.append(g_first, len(g)))
     line_parts: list[tuple[np.ndarray, pd.Series, str]] = []  # (google line rows, detail, severity)
 
@@ -777,7 +790,7 @@ def reconcile(
         del grow_all
         for q in _QTY:
             known = lg[q].notna().to_numpy()[rows]
-            lvi = lg[q].to_numpy(dtype="int64", na_value=0)[rows]
+            lvi = lg[q].to_numpy(dtype="int32", na_value=0)[rows]
             diff = known & (lvi != g_q[q][grow])
             if diff.any():
                 gr = grow[diff]

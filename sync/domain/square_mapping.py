@@ -137,6 +137,8 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
             "uid": line["id"],
             "quantity": str(quantity),
             "note": f"offerId {product.get('offerId', '')}".strip(),
+            # Lets reconciliation (and people reading the order in Square) find the Google line.
+            "metadata": {"google_line_item_id": line["id"], "offer_id": str(product.get("offerId", ""))},
         }
         catalog_id = (options.sku_map or {}).get(product.get("offerId", ""))
         if catalog_id:

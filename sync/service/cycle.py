@@ -250,12 +250,17 @@ class SyncCycle:
             self._refresh_stages(touched)
 
     def _refresh_stages(self, order_ids: Iterable[str]) -> None:
+        """Recompute each order's line quantities and stage from the snapshot plus our shipments."""
         records = self.ledger.get_orders(order_ids)
         shipments = self.ledger.shipments_for(list(records))
+        updates: dict[str, dict[str, Any]] = {}
         for order_id, record in records.items():
-            stage = stage_of(record, shipments.get(order_id, []))
-            if stage != record.stage:
-                self.ledger.set_order_fields(order_id, stage=stage)
+            lines = confirmed_line_items(record, shipments.get(order_id, []))
+            stage = stage_of(replace(record, line_items=lines), shipments.get(order_id, []))
+            if stage != record.stage or lines != record.line_items:
+                updates[order_id] = {"stage": stage, "line_items": lines}
+        if updates:
+            self.ledger.update_orders(updates)
 
     # ------------------------------------------------------------------ step 1: leftovers
     def _resend_pending(self) -> None:
@@ -518,6 +523,29 @@ def with_ledger_shipments(order: Order, shipments: Sequence[Any]) -> Order:
             continue
         order = order.with_shipped([(line["line_item_id"], line["quantity"]) for line in shipment.lines])
     return order
+
+
+def confirmed_line_items(record: Any, shipments: Sequence[Any]) -> list[dict[str, Any]]:
+    """Google's last counters plus the shipments and deliveries Google confirmed to us since."""
+    order = Order.from_google(record.order_json)
+    snapshot = {s.id: s.status for s in order.shipments}
+    shipped: dict[str, int] = defaultdict(int)
+    delivered: dict[str, int] = defaultdict(int)
+    for shipment in shipments:
+        if shipment.state not in ("shipped", "delivered"):
+            continue
+        for line in shipment.lines:
+            if shipment.shipment_id not in snapshot:
+                shipped[line["line_item_id"]] += line["quantity"]
+            if shipment.state == "delivered" and snapshot.get(shipment.shipment_id) != "delivered":
+                delivered[line["line_item_id"]] += line["quantity"]
+    rows = []
+    for li in order.line_items:
+        row = line_item_row(li)
+        row["quantity_shipped"] += shipped.get(li.id, 0)
+        row["quantity_delivered"] += delivered.get(li.id, 0)
+        rows.append(row)
+    return rows
 
 
 def stage_of(record: Any, shipments: Sequence[Any]) -> str:

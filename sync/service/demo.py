@@ -28,6 +28,7 @@ FEED_COLUMNS = ["order_id", "line_item_id", "offer_id", "quantity", "carrier", "
                 "delivered_at", "shipment_id"]
 MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
+SANDBOX_TOKEN = "sandbox-demo-token"  # the in-process Square emulator accepts any bearer token
 
 
 def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
@@ -110,7 +111,7 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         warehouse = Warehouse(work_dir / "feeds")
         outcome = None
         for round_no in range(1, MAX_ROUNDS + 1):
-            outcome = run_once(settings, report=False, google_credentials=credentials)
+            outcome = run_once(settings, report=False, google_credentials=credentials, square_token=SANDBOX_TOKEN)
             echo(f"cycle {round_no}: {outcome.cycle.line()}")
             orders = [google.get_order(order_id) for order_id in order_ids]
             if all(o["status"] in ("delivered", "canceled") for o in orders):
@@ -118,7 +119,7 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
             warehouse.advance(orders, f"2026-11-{20 + round_no:02d}T10:00:00Z")
         final = [google.get_order(order_id) for order_id in order_ids]
         delivered = sum(o["status"] == "delivered" for o in final)
-        outcome = run_once(settings, report=True, google_credentials=credentials)
+        outcome = run_once(settings, report=True, google_credentials=credentials, square_token=SANDBOX_TOKEN)
         stats = sandbox.stats.snapshot()
 
     echo(f"{delivered} of {len(order_ids)} orders delivered; Google saw {stats['requests_total']} requests "

@@ -166,12 +166,17 @@ def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> 
 def write_live_report(settings: Settings, ledger: Ledger, google: GoogleGateway, square: Any,
                       *, out_dir: str | None = None, save_inputs: bool = False,
                       include_pii: bool | None = None) -> tuple[Path, int]:
-    from sync.service.reconciliation import write_report
+    from sync.service.reconciliation import frames_from_feed, frames_from_square_orders, write_report
 
     reports = settings.reports
     if include_pii is not None and include_pii != reports.include_pii:
         reports = reports.model_copy(update={"include_pii": include_pii})
-    oms = square.oms_orders() if square is not None else None
+    # The merchant's own view: Square when it is the order system, else what the warehouse reported.
+    oms = None
+    if square is not None:
+        oms = frames_from_square_orders(square.oms_orders())
+    elif settings.shipments.feeds:
+        oms = frames_from_feed(row for feed in read_feeds(settings.shipments.feeds) for _, row in feed.rows)
     result = write_report(
         google.iter_orders(),
         (ledger_row_dict(r) for r in ledger.iter_orders()),
@@ -182,7 +187,7 @@ def write_live_report(settings: Settings, ledger: Ledger, google: GoogleGateway,
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
     )
-    return result.path, result.break_count
+    return result.path, result.breaks
 
 
 def ledger_row_dict(record: Any) -> dict[str, Any]:
@@ -246,6 +251,3 @@ def ledger_status(settings: Settings) -> dict[str, Any]:
     finally:
         ledger.close()
 
-
-def feed_files(settings: Settings) -> list[Any]:
-    return read_feeds(settings.shipments.feeds)

@@ -890,3 +890,19 @@ def test_v21_orders(sandbox: Sandbox) -> None:
     # template4: 15.49 + 1.24 tax + 4.00 shipping + 0.32 tax = 21.05; minus 16.73 (item) and 1.00.
     assert (order["netPriceAmount"]["value"], order["netTaxAmount"]["value"]) == ("3.00", "0.32")
     assert raw(sandbox, "POST", "/content/v2.1sandbox/orders/batch", {"entries": []})[0] == 404
+
+
+def test_latency_applies_to_apis_only_and_square_faults_use_square_shape(sandbox: Sandbox) -> None:
+    sandbox.configure_faults(latency_ms=80)
+    t0 = time.perf_counter()
+    assert raw(sandbox, "GET", f"/content/v2sandbox/{MID}/orders")[0] == 200
+    assert time.perf_counter() - t0 >= 0.08
+    t0 = time.perf_counter()
+    assert raw(sandbox, "GET", "/_sandbox/stats", token=None)[0] == 200
+    assert time.perf_counter() - t0 < 0.08
+    sandbox.configure_faults(latency_ms=0, fault_rate=1.0, seed=11)
+    status, headers, body = raw(sandbox, "GET", "/v2/locations")
+    assert status in (429, 500, 503)
+    assert headers.get("retry-after") == ("1" if status in (429, 503) else None)
+    assert body["errors"][0]["category"] in ("RATE_LIMIT_ERROR", "API_ERROR")
+    assert stats(sandbox)["faults"] == {f"square.{status}": 1}
