@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
-from sync.domain.operations import feed_shipment_id
+from sync.domain.operations import feed_shipment_id, tracking_key
 from sync.domain.orders import parse_datetime
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("order_id", "quantity", "carrier", "tracking_id", "shipped_at")
@@ -195,10 +195,6 @@ def parse_rows(
     return good, bad
 
 
-def _tracking_key(tracking_id: str) -> str:
-    return re.sub(r"[^0-9A-Z]", "", tracking_id.upper())
-
-
 def _where(row: FeedRow) -> str:
     return f"{row.source}:{row.line_no}"
 
@@ -222,7 +218,7 @@ def group_shipments(rows: Iterable[FeedRow]) -> tuple[list[ShipmentEvent], list[
     """
     groups: dict[tuple[str, str, str], list[FeedRow]] = {}
     for row in rows:
-        key = ((row.order_ref, "tracking", _tracking_key(row.tracking_id)) if row.tracking_id
+        key = ((row.order_ref, "tracking", tracking_key(row.tracking_id)) if row.tracking_id
                else (row.order_ref, "shipment", row.shipment_id or ""))
         groups.setdefault(key, []).append(row)
 

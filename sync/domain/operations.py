@@ -93,8 +93,8 @@ def cancel_operation_id(line_item_id: str | None = None, canceled_total: int | N
     return f"{PREFIX}:cancel-line:{_require(line_item_id, 'line_item_id')}:{canceled_total}"
 
 
-def _tracking_key(tracking_id: str) -> str:
-    # "1Z 999-AA1" and "1z999aa1" are the same parcel in two exports.
+def tracking_key(tracking_id: str) -> str:
+    """The comparable form of a tracking id: "1Z 999-AA1" and "1z999aa1" are the same parcel."""
     return re.sub(r"[^0-9A-Z]", "", tracking_id.upper())
 
 
@@ -105,7 +105,7 @@ def feed_shipment_id(order_id: str, tracking_id: str, carrier: str) -> str:
     (carriers.normalize_carrier) so "FedEx Ground" and "fedex" give the same id.
     """
     order = _require(order_id, "order_id")
-    tracking = _tracking_key(_require(tracking_id, "tracking_id"))
+    tracking = tracking_key(_require(tracking_id, "tracking_id"))
     if not tracking:
         raise ValueError(f"tracking_id {tracking_id!r} has no letters or digits")
     return f"fd-{_digest(order, _require(carrier, 'carrier').casefold(), tracking)}"

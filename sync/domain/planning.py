@@ -107,15 +107,11 @@ class DeliverPlan:
                 "updateShipment": self._body()}
 
 
-def _tracking_key(tracking_id: str) -> str:
-    return "".join(ch for ch in tracking_id.upper() if ch.isascii() and ch.isalnum())
-
-
 def _already_applied(order: Order, event: ShipmentEvent, planned_or_applied: set[str]) -> bool:
     known = {s.id for s in order.shipments} | set(planned_or_applied)
     if event.shipment_id in known:
         return True
-    key = _tracking_key(event.tracking_id)
+    key = operations.tracking_key(event.tracking_id)
     if event.shipment_id_explicit or not key or not event.carrier:
         return False  # the merchant named the shipment (only that name counts), or no parcel to match
     # A derived id depends on how the feed named the order (Google id or merchantOrderId); the same
@@ -124,7 +120,7 @@ def _already_applied(order: Order, event: ShipmentEvent, planned_or_applied: set
         if operations.feed_shipment_id(ref, event.tracking_id, event.carrier) in known:
             return True
     return any(
-        _tracking_key(s.tracking_id) == key and s.carrier.casefold() == event.carrier.casefold()
+        operations.tracking_key(s.tracking_id) == key and s.carrier.casefold() == event.carrier.casefold()
         for s in order.shipments
     )
 

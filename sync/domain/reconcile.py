@@ -422,7 +422,7 @@ def _nonempty(col: pd.Series) -> np.ndarray:
     return np.asarray(pc.greater(lengths, 0).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _order_columns(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], first: np.ndarray) -> pd.DataFrame:
+def _order_columns(frame: pd.DataFrame, first: np.ndarray) -> pd.DataFrame:
     """The order-level columns (everything but line columns) of each order's first row."""
     line_cols = {"line_no", "line_item_id", "offer_id", *_QTY, "qty_returned"}
     cols = [c for c in frame.columns if c not in line_cols]
@@ -434,10 +434,6 @@ def _per_order_sum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     if len(first) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.add.reduceat(values.astype(np.int64, copy=False), first)
-
-
-def _i(col: pd.Series) -> np.ndarray:
-    return col.to_numpy(dtype="int64", na_value=0)
 
 
 def _match_lines(
@@ -603,7 +599,7 @@ def reconcile(
 
     # ---- Google orders: one entry per order, keyed by position 0..n-1 ------------------------
     g_first, g_order_of_row = _order_index(g["line_no"].to_numpy())
-    go = _order_columns(g, GOOGLE_SCHEMA, g_first)
+    go = _order_columns(g, g_first)
     n = len(go)
     g_ids = _arrow(go["google_order_id"])
     sums = {q: _per_order_sum(g[q].to_numpy(), g_first) for q in (*_QTY, "qty_returned")}
@@ -621,7 +617,7 @@ def reconcile(
     led_pos = np.full(n, -1, dtype=np.int64)  # ledger order row per Google order
     if lg is not None and len(lg):
         l_first, l_order_of_row = _order_index(lg["line_no"].to_numpy())
-        lo = _order_columns(lg, LEDGER_SCHEMA, l_first)
+        lo = _order_columns(lg, l_first)
         l_to_g = _index_in(lo["google_order_id"], g_ids)
         known = l_to_g >= 0
         # First ledger row wins if the ledger lists an order twice.
@@ -655,7 +651,7 @@ def reconcile(
     oms_complete = False
     if om is not None and len(om):
         o_first, o_order_of_row = _order_index(om["line_no"].to_numpy())
-        oo = _order_columns(om, OMS_SCHEMA, o_first)
+        oo = _order_columns(om, o_first)
         oms_complete = bool((oo["source"] == "square").any())
         refs = _arrow(oo["order_ref"])
         om_to_g = _index_in(refs, g_ids)
@@ -827,7 +823,7 @@ def reconcile(
         # OMS totals per Google line row; lines the OMS does not list count as 0 of what it tracks.
         oms_line_qty = {
             q: np.bincount(grow, weights=om[q].to_numpy(dtype="float64", na_value=0)[rows],
-                           minlength=len(g)).astype("int64")
+                           minlength=len(g)).astype(np.int32)
             for q in known_q
         }
         in_oms_order = has_oms[g_order_of_row]

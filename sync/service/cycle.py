@@ -29,7 +29,7 @@ from sync.adapters.ledger.repository import IntentRecord, IntentResult, Ledger, 
 from sync.config import Settings
 from sync.domain import feed as feed_rules
 from sync.domain import operations, planning
-from sync.domain.orders import Order, OrderDataError
+from sync.domain.orders import Order, OrderDataError, Shipment, ShipmentLine
 from sync.logs import get_logger
 from sync.service.square_bridge import SquareBridge
 
@@ -430,10 +430,10 @@ class SyncCycle:
             order = orders.get(event.order_ref)
             if order is None:
                 continue
-            record = next((s for s in shipments.get(order.id, []) if s.shipment_id == event.shipment_id), None)
+            record = matching_shipment(shipments.get(order.id, []), event)
             if record is None or record.state != "shipped":
                 continue  # not shipped yet (or already delivered): a later cycle picks it up
-            plan = planning.plan_delivery(order, event.shipment_id, event.delivered_at)
+            plan = planning.plan_delivery(order, record.shipment_id, event.delivered_at)
             if plan is not None:
                 intents.append(intent(order.id, plan.to_batch_entry()))
         self.dispatch(self._record(intents))
@@ -516,13 +516,35 @@ def order_from_record(record: Any, shipments: Sequence[Any]) -> Order:
 
 
 def with_ledger_shipments(order: Order, shipments: Sequence[Any]) -> Order:
-    """Google's last snapshot plus the shipments we planned or made since it was taken."""
+    """Google's last snapshot plus the shipments we planned or made since it was taken.
+
+    They join ``order.shipments`` too, so a parcel shipped from one source (a Square fulfilment)
+    is recognised by carrier and tracking id when another source (the feed) reports it.
+    """
     in_snapshot = {s.id for s in order.shipments}
+    added: list[Shipment] = []
     for shipment in shipments:
         if shipment.shipment_id in in_snapshot or shipment.state == "failed":
             continue
-        order = order.with_shipped([(line["line_item_id"], line["quantity"]) for line in shipment.lines])
-    return order
+        lines = [(line["line_item_id"], line["quantity"]) for line in shipment.lines]
+        order = order.with_shipped(lines)
+        added.append(Shipment(
+            id=shipment.shipment_id, carrier=shipment.carrier or "", tracking_id=shipment.tracking_id or "",
+            status="delivered" if shipment.state == "delivered" else "shipped",
+            creation_date=shipment.shipped_at, delivery_date=shipment.delivered_at,
+            lines=tuple(ShipmentLine(li, q) for li, q in lines),
+        ))
+    return replace(order, shipments=order.shipments + tuple(added)) if added else order
+
+
+def matching_shipment(shipments: Sequence[Any], event: feed_rules.ShipmentEvent) -> Any | None:
+    """The ledger shipment an event speaks of: by id, else by carrier and tracking id."""
+    by_id = next((s for s in shipments if s.shipment_id == event.shipment_id), None)
+    if by_id is not None or event.shipment_id_explicit or not event.tracking_id:
+        return by_id
+    key = operations.tracking_key(event.tracking_id)
+    return next((s for s in shipments if s.tracking_id and operations.tracking_key(s.tracking_id) == key
+                 and (s.carrier or "").casefold() == event.carrier.casefold()), None)
 
 
 def confirmed_line_items(record: Any, shipments: Sequence[Any]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 from google.oauth2 import service_account
 
 from sync.adapters.google_gateway import GoogleGateway
+from sync.adapters.square_gateway import SquareGateway
 from sync.config import GoogleSettings, LedgerSettings, ReportsSettings, Settings, ShipmentsSettings, SquareSettings
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
@@ -91,6 +92,43 @@ def parcel_delivery_round(parcel: str) -> int:
     return 2 if parcel == "1" else 3
 
 
+class SquareStore:
+    """Plays the shop staff in Square: each order leaves as one parcel, completed in Square.
+
+    Square has no "delivered" for shipments, so deliveries come as a carrier feed naming the same
+    tracking ids; ordersync matches them to the parcels Square shipped.
+    """
+
+    def __init__(self, square: SquareGateway, feed_dir: Path) -> None:
+        self.square = square
+        self.feed_dir = feed_dir
+        self.parcels: list[dict[str, str]] = []
+
+    def ship(self, orders: list[dict[str, Any]], stamp: str) -> None:
+        for index, order in enumerate(orders):
+            square_order = self.square.retrieve_order(order["merchantOrderId"])
+            tracking = f"1ZSQ{order['id'][-6:].replace('-', '')}"
+            fulfilment = square_order["fulfillments"][0]
+            self.square.update_order(square_order["id"], {
+                "version": square_order["version"],
+                "fulfillments": [{"uid": fulfilment["uid"], "state": "COMPLETED",
+                                  "shipment_details": {"carrier": CARRIERS[index % len(CARRIERS)],
+                                                       "tracking_number": tracking}}],
+            })
+            for line in order["lineItems"]:
+                self.parcels.append({
+                    "order_id": order["id"], "line_item_id": line["id"], "quantity": str(line["quantityOrdered"]),
+                    "carrier": CARRIERS[index % len(CARRIERS)], "tracking_id": tracking, "shipped_at": stamp,
+                })
+
+    def report_deliveries(self, stamp: str) -> None:
+        path = self.feed_dir / "shipments-deliveries.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, FEED_COLUMNS, restval="")
+            writer.writeheader()
+            writer.writerows({**parcel, "delivered_at": stamp} for parcel in self.parcels)
+
+
 def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[str], None] = print) -> int:
     if work_dir.exists():
         shutil.rmtree(work_dir)
@@ -109,14 +147,21 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         echo(f"created and advanced {len(order_ids)} test orders")
 
         warehouse = Warehouse(work_dir / "feeds")
-        outcome = None
+        store = SquareStore(SquareGateway(settings.square, token=SANDBOX_TOKEN), work_dir / "feeds") if square else None
         for round_no in range(1, MAX_ROUNDS + 1):
             outcome = run_once(settings, report=False, google_credentials=credentials, square_token=SANDBOX_TOKEN)
             echo(f"cycle {round_no}: {outcome.cycle.line()}")
             orders = [google.get_order(order_id) for order_id in order_ids]
             if all(o["status"] in ("delivered", "canceled") for o in orders):
                 break
-            warehouse.advance(orders, f"2026-11-{20 + round_no:02d}T10:00:00Z")
+            stamp = f"2026-11-{20 + round_no:02d}T10:00:00Z"
+            if store is None:
+                warehouse.advance(orders, stamp)
+            elif round_no == 1:
+                store.ship(orders, stamp)
+                echo(f"the store completed {len(orders)} fulfilments in Square")
+            else:
+                store.report_deliveries(stamp)
         final = [google.get_order(order_id) for order_id in order_ids]
         delivered = sum(o["status"] == "delivered" for o in final)
         outcome = run_once(settings, report=True, google_credentials=credentials, square_token=SANDBOX_TOKEN)
