@@ -15,6 +15,9 @@ excluding generation (reported separately). Peak RSS is sampled while the reconc
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import gc
 import json
 import os
 import resource
@@ -34,23 +37,34 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync.config import ReportsSettings  # noqa: E402
-from sync.domain import reconcile as rules  # noqa: E402
-from sync.service.reconciliation import write_report  # noqa: E402
+from sync.config import ReportsSettings
+from sync.domain import reconcile as rules
+from sync.service.reconciliation import write_report
 
 NOW = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 CURRENCIES = np.array(["USD", "EUR", "GBP", "JPY", "KWD"])
 INJECTED = (
-    "missing_in_oms", "missing_in_google", "unacknowledged_past_sla", "no_merchant_order_id",
-    "duplicate_merchant_order_id", "merchant_order_id_mismatch", "quantity_mismatch", "amount_mismatch",
-    "status_mismatch", "stuck_past_ship_sla", "shipped_not_delivered_past_sla", "tracking_mismatch",
+    "missing_in_oms",
+    "missing_in_google",
+    "unacknowledged_past_sla",
+    "no_merchant_order_id",
+    "duplicate_merchant_order_id",
+    "merchant_order_id_mismatch",
+    "quantity_mismatch",
+    "amount_mismatch",
+    "status_mismatch",
+    "stuck_past_ship_sla",
+    "shipped_not_delivered_past_sla",
+    "tracking_mismatch",
     "failed_operation",
 )
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
     text = pc.utf8_lpad(pa.array(numbers, pa.int64()).cast(pa.large_string()), 9, "0")
-    return pc.binary_join_element_wise(pa.scalar(prefix, pa.large_string()), text, pa.scalar("", pa.large_string()))
+    return pc.binary_join_element_wise(
+        pa.scalar(prefix, pa.large_string()), text, pa.scalar("", pa.large_string())
+    )
 
 
 def _str(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
@@ -75,7 +89,6 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     acked = np.ones(n, dtype=bool)
     amount = rng.integers(100, 500_000, n)
     currency = CURRENCIES[rng.integers(0, len(CURRENCIES), n)]
-    g_mid = np.array(["SQ-"] * n, dtype=object)  # completed below via arrow
     l_mid_override: dict[int, str] = {}
     g_mid_override: dict[int, str] = {}
     oms_status_override = np.full(n, None, dtype=object)
@@ -105,8 +118,11 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     for i in chosen["no_merchant_order_id"]:
         g_mid_override[i] = ""
     half = per // 2
-    a_set, b_set = chosen["duplicate_merchant_order_id"][:half], chosen["duplicate_merchant_order_id"][half:2 * half]
-    c_set = chosen["duplicate_merchant_order_id"][2 * half:]
+    a_set, b_set = (
+        chosen["duplicate_merchant_order_id"][:half],
+        chosen["duplicate_merchant_order_id"][half : 2 * half],
+    )
+    c_set = chosen["duplicate_merchant_order_id"][2 * half :]
     for a, b in zip(a_set, b_set, strict=True):
         g_mid_override[b] = l_mid_override[b] = f"SQ-{a:09d}"
     expected |= {(ids_np[i], "duplicate_merchant_order_id") for i in chosen["duplicate_merchant_order_id"]}
@@ -182,9 +198,13 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "acknowledged": pd.array(np.ones(len(order_of_row), dtype=bool), dtype="boolean"),
             "last_synced_at": np.full(len(order_of_row), (now - pd.Timedelta(hours=1)).to_datetime64()),
             "failed_ops": failed[order_of_row],
-            "failed_detail": _str(pc.if_else(pa.array(failed[order_of_row] > 0),
-                                             pa.scalar("shipLineItems: carrier rejected", pa.large_string()),
-                                             pa.scalar("", pa.large_string()))),
+            "failed_detail": _str(
+                pc.if_else(
+                    pa.array(failed[order_of_row] > 0),
+                    pa.scalar("shipLineItems: carrier rejected", pa.large_string()),
+                    pa.scalar("", pa.large_string()),
+                )
+            ),
             "line_no": line_no,
             "line_item_id": google["line_item_id"],
             "qty_ordered": pd.array(ordered, dtype="Int32"),
@@ -196,7 +216,9 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     )
     ledger["last_synced_at"] = ledger["last_synced_at"].dt.tz_localize("UTC")
 
-    o_status = np.where(status == "canceled", "canceled", np.where(status == "pendingShipment", "open", "completed"))
+    o_status = np.where(
+        status == "canceled", "canceled", np.where(status == "pendingShipment", "open", "completed")
+    )
     o_status = np.where(oms_status_override != None, oms_status_override, o_status)  # noqa: E711
     o_trk = trk.to_numpy(zero_copy_only=False).copy()
     for i, v in oms_trk_override.items():
@@ -231,9 +253,18 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     dup = dup_src.assign(oms_order_id="SQ-DUP-" + dup_src["oms_order_id"])
     strays = pd.DataFrame(
         {
-            "source": "square", "oms_order_id": extra_ids, "order_ref": extra_refs, "oms_status": "open",
-            "currency": "USD", "amount_minor": 100, "tracking_ids": "", "line_no": 0, "line_item_id": "L1",
-            "offer_id": "", "qty_ordered": 1, "qty_shipped": 0,
+            "source": "square",
+            "oms_order_id": extra_ids,
+            "order_ref": extra_refs,
+            "oms_status": "open",
+            "currency": "USD",
+            "amount_minor": 100,
+            "tracking_ids": "",
+            "line_no": 0,
+            "line_item_id": "L1",
+            "offer_id": "",
+            "qty_ordered": 1,
+            "qty_shipped": 0,
         }
     )
     oms = pd.concat([oms, dup, rules.conform(strays, rules.OMS_SCHEMA, "oms")], ignore_index=True)
@@ -265,6 +296,11 @@ def child(n: int, seed: int) -> dict:
     t0 = time.perf_counter()
     google, ledger, oms, expected = generate(n, seed)
     gen_s = time.perf_counter() - t0
+    # Hand the generator's garbage back so the RSS figures are about the reconciliation.
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     rss_before = psutil.Process().memory_info().rss
     settings = ReportsSettings()
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
@@ -272,7 +308,8 @@ def child(n: int, seed: int) -> dict:
         result = write_report(google, ledger, oms, settings=settings, now=NOW, out_dir=Path(tmp))
         run_s = time.perf_counter() - t1
         breaks = pd.read_csv(result.path / "breaks.csv", dtype="str", keep_default_na=False)
-        lines = sum(1 for _ in open(result.path / "orders.csv", encoding="utf-8")) - 1
+        with open(result.path / "orders.csv", encoding="utf-8") as fh:
+            lines = sum(1 for _ in fh) - 1
     got = set(zip(breaks["google_order_id"], breaks["category"], strict=True))
     return {
         "orders": n,
@@ -302,18 +339,27 @@ def main() -> int:
         print(json.dumps(child(args.child, args.seed)))
         return 0
     ok = True
-    print(f"{'orders':>9} {'lines':>9} {'gen s':>7} {'recon s':>8} {'orders/s':>9} {'RSS MB before':>13} "
-          f"{'peak MB':>8} {'breaks':>7}  exact")
+    print(
+        f"{'orders':>9} {'lines':>9} {'gen s':>7} {'recon s':>8} {'orders/s':>9} {'RSS MB before':>13} "
+        f"{'peak MB':>8} {'breaks':>7}  exact"
+    )
     for n in args.orders or [10_000, 100_000, 1_000_000]:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n), "--seed", str(args.seed)],
-                              capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
         if proc.returncode:
             print(proc.stderr, file=sys.stderr)
             return 1
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         ok &= r["exact"]
-        print(f"{r['orders']:>9} {r['lines']:>9} {r['generate_s']:>7} {r['reconcile_s']:>8} {r['orders_per_s']:>9} "
-              f"{r['rss_before_mb']:>13} {r['peak_rss_during_mb']:>8} {r['breaks_found']:>7}  {r['exact']}")
+        print(
+            f"{r['orders']:>9} {r['lines']:>9} {r['generate_s']:>7} {r['reconcile_s']:>8} "
+            f"{r['orders_per_s']:>9} "
+            f"{r['rss_before_mb']:>13} {r['peak_rss_during_mb']:>8} {r['breaks_found']:>7}  {r['exact']}"
+        )
         if not r["exact"]:
             print(f"   missed {r['missed']} unexpected {r['unexpected']}")
     return 0 if ok else 1

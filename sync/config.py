@@ -114,25 +114,46 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].partition("__")
-        overrides.setdefault(section.lower(), {})[key.lower()] = _env_value(raw)
+        section, key = section.lower(), key.lower()
+        overrides.setdefault(section, {})[key] = raw if _wants_text(section, key) else _env_value(raw)
     return overrides
 
 
-def _describe(errors: list[dict[str, Any]], source: str, env_keys: set[tuple[str, str]]) -> str:
+def _wants_text(section: str, key: str) -> bool:
+    """A plain-string setting takes its environment value as written: a merchant id like 1234567
+    or a reports dir like 2026 must not turn into a TOML number (and then fail as a non-string)."""
+    model = getattr(Settings.model_fields.get(section), "annotation", None)
+    field = (getattr(model, "model_fields", None) or {}).get(key)
+    return field is not None and field.annotation in (str, str | None)
+
+
+def _describe(
+    errors: list[dict[str, Any]],
+    source: str,
+    env_keys: set[tuple[str, str]],
+    file_sections: frozenset[str] = frozenset(),
+) -> str:
     lines = []
     for err in errors:
         loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc)
         where = source
         if len(loc) >= 2 and (loc[0], loc[1]) in env_keys:
             where = f"environment variable {ENV_PREFIX}{loc[0].upper()}__{loc[1].upper()}"
-        if err["type"] == "extra_forbidden":
+        elif len(loc) == 1 and loc[0] not in file_sections:
+            names = sorted(f"{ENV_PREFIX}{s.upper()}__{k.upper()}" for s, k in env_keys if s == loc[0])
+            if names:
+                where = f"environment variable {', '.join(names)}"
+        if len(loc) == 1 and err["type"] == "extra_forbidden":
+            known = ", ".join(n for n in Settings.model_fields if n != "source")
+            msg = f"unknown section (known sections: {known})"
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
             msg = err["msg"]
             if "input" in err and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
-        lines.append(f"{where}: [{loc[0]}] {'.'.join(loc[1:]) or key}: {msg}")
+        key = f" {'.'.join(loc[1:])}" if len(loc) > 1 else ""
+        lines.append(f"{where}: [{loc[0]}]{key}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -174,11 +195,12 @@ def load_settings(
 
     overrides = _env_overrides(environ)
     env_keys = {(s, k) for s, keys in overrides.items() for k in keys}
+    file_sections = frozenset(data)
     for section, keys in overrides.items():
         current = data.get(section)
         data[section] = {**(current if isinstance(current, dict) else {}), **keys}
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc.errors(), source, env_keys)) from None
+        raise ConfigError(_describe(exc.errors(), source, env_keys, file_sections)) from None
     return settings.model_copy(update={"source": source})

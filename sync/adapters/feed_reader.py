@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+
 @dataclass(frozen=True)
 class FileProblem:
     source: str
@@ -47,6 +48,15 @@ def _has_bad_text(values: Iterable[str | None]) -> bool:
     return any(v is not None and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
 
 
+def _first_line(lines: list[str], after: int, last: int) -> int:
+    """The 1-based number of the first non-empty line in (after, last]: where a record starts
+    (the csv module skips wholly empty lines before it)."""
+    for number in range(after + 1, last + 1):
+        if lines[number - 1].strip("\r\n"):
+            return number
+    return last
+
+
 def read_feed_file(path: Path) -> FeedFile:
     source = str(path)
     try:
@@ -55,7 +65,8 @@ def read_feed_file(path: Path) -> FeedFile:
         return FeedFile(source, [], problems=[FileProblem(source, 0, f"cannot read file: {exc.strerror}")])
     # Decode leniently so one badly encoded row cannot hide the good ones; flag the bad rows.
     text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.DictReader(text.splitlines(keepends=True), restkey="__extra__", strict=True)
+    lines = text.splitlines(keepends=True)
+    reader = csv.DictReader(lines, restkey="__extra__", strict=True)
     try:
         fieldnames = [name.strip() for name in (reader.fieldnames or [])]
     except csv.Error as exc:
@@ -66,15 +77,19 @@ def read_feed_file(path: Path) -> FeedFile:
         return feed
     reader.fieldnames = fieldnames
     rows: Iterator[dict[str, str]] = iter(reader)
+    # Line numbers come from the underlying csv.reader (DictReader's lags behind on errors), and a
+    # record spanning lines (a quoted newline) is reported at the line where it starts.
+    end = reader.reader.line_num
     while True:
         try:
             row = next(rows)
         except StopIteration:
             break
         except csv.Error as exc:
-            feed.problems.append(FileProblem(source, reader.line_num, f"malformed CSV: {exc}"))
+            start, end = _first_line(lines, end, reader.reader.line_num), reader.reader.line_num
+            feed.problems.append(FileProblem(source, start, f"malformed CSV: {exc}"))
             continue
-        line_no = reader.line_num
+        line_no, end = _first_line(lines, end, reader.reader.line_num), reader.reader.line_num
         extra = row.pop("__extra__", None)
         values = [v for v in row.values() if isinstance(v, str)]
         raw = ",".join(v or "" for v in values).encode("utf-8", "replace").decode("utf-8")
@@ -82,7 +97,9 @@ def read_feed_file(path: Path) -> FeedFile:
             feed.problems.append(FileProblem(source, line_no, "row is not valid UTF-8 text", raw))
             continue
         if extra:
-            feed.problems.append(FileProblem(source, line_no, f"row has {len(extra)} more field(s) than the header", raw))
+            feed.problems.append(
+                FileProblem(source, line_no, f"row has {len(extra)} more field(s) than the header", raw)
+            )
             continue
         if all(not (v or "").strip() for v in values):
             continue  # blank line in an export: not an error

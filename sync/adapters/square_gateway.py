@@ -68,6 +68,11 @@ class SquareApiError(Exception):
             f"Square {method or 'call'} failed: {status or 'no response'} {code}: {detail}{where}"
         )
 
+    @property
+    def is_auth(self) -> bool:
+        """Square refused the access token itself: an operator fixes SQUARE_ACCESS_TOKEN, no retry helps."""
+        return self.status == 401 or self.category == "AUTHENTICATION_ERROR"
+
 
 def derive_key(*parts: str, max_len: int = 192) -> str:
     """A deterministic idempotency key: the parts themselves when short enough, else a digest."""

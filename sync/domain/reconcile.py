@@ -124,15 +124,40 @@ ORDER_COLUMNS = (
 # ISO 4217 minor-unit exponents that differ from 2; everything else is 2.
 _EXPONENTS = {
     **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
-         "XAF", "XOF", "XPF"),
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
         0,
     ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
 }
 
 _STR, _CAT, _BOOL, _NBOOL, _DT, _I64, _NI64, _I32, _NI32 = (
-    "str", "category", "bool", "boolean", "datetime", "int64", "Int64", "int32", "Int32",
+    "str",
+    "category",
+    "bool",
+    "boolean",
+    "datetime",
+    "int64",
+    "Int64",
+    "int32",
+    "Int32",
 )
 _QTY = ("qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled")
 
@@ -308,8 +333,11 @@ def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
             return col.astype("category")
         if kind in (_BOOL, _NBOOL):
             if col.dtype == object or pd.api.types.is_string_dtype(col):
-                col = col.astype("str").str.strip().str.lower().map(
-                    {"true": True, "1": True, "false": False, "0": False, "": pd.NA}
+                col = (
+                    col.astype("str")
+                    .str.strip()
+                    .str.lower()
+                    .map({"true": True, "1": True, "false": False, "0": False, "": pd.NA})
                 )
             col = col.astype("boolean")
             return col.fillna(False).astype(bool) if kind == _BOOL else col
@@ -366,11 +394,10 @@ def _contiguous(frame: pd.DataFrame, key: str) -> bool:
     starts = line_no == 0
     if not starts[0]:
         return False
-    first = np.flatnonzero(starts)
-    order_of_row = np.cumsum(starts) - 1
-    expected = np.arange(len(frame)) - first[order_of_row]
-    if not np.array_equal(expected, line_no):
+    # Numbering restarts at 0 and otherwise counts up by one (bool arrays only, no int temps).
+    if not np.all(starts[1:] | (line_no[1:] == line_no[:-1] + 1)):
         return False
+    first = np.flatnonzero(starts)
     ids = _arrow(frame[key])
     # Every non-first line carries the same id as the row before it (slices are zero-copy).
     same = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
@@ -422,6 +449,12 @@ def _nonempty(col: pd.Series) -> np.ndarray:
     return np.asarray(pc.greater(lengths, 0).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise string inequality in Arrow (no million Python str objects)."""
+    eq = pc.fill_null(pc.equal(_arrow(a), _arrow(b)), False)
+    return ~np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _order_columns(frame: pd.DataFrame, first: np.ndarray) -> pd.DataFrame:
     """The order-level columns (everything but line columns) of each order's first row."""
     line_cols = {"line_no", "line_item_id", "offer_id", *_QTY, "qty_returned"}
@@ -466,8 +499,12 @@ def _match_lines(
     hit = ok & has_line & np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
     if offer_ids is not None and not has_line.all():
         same_offer = pc.fill_null(pc.equal(_arrow(offer_ids), _arrow(g["offer_id"]).take(cand_arr)), False)
-        hit |= ok & ~has_line & _nonempty(offer_ids) & np.asarray(
-            same_offer.to_numpy(zero_copy_only=False), dtype=bool)
+        hit |= (
+            ok
+            & ~has_line
+            & _nonempty(offer_ids)
+            & np.asarray(same_offer.to_numpy(zero_copy_only=False), dtype=bool)
+        )
     out[hit] = cand[hit]
     rest = np.flatnonzero(~hit & (order_g >= 0))
     if len(rest) == 0:
@@ -481,13 +518,17 @@ def _match_lines(
     g_orders = g_order_of_row[g_rows]
     by_line = rest[has_line[rest]]
     if len(by_line):
-        pos = _index_in(keyed(order_g[by_line], own_line.take(pa.array(by_line))),
-                        keyed(g_orders, _arrow(g["line_item_id"]).take(g_take)))
+        pos = _index_in(
+            keyed(order_g[by_line], own_line.take(pa.array(by_line))),
+            keyed(g_orders, _arrow(g["line_item_id"]).take(g_take)),
+        )
         out[by_line] = np.where(pos >= 0, g_rows[np.maximum(pos, 0)], -1)
     by_offer = rest[~has_line[rest]]
     if offer_ids is not None and len(by_offer):
-        pos = _index_in(keyed(order_g[by_offer], _arrow(offer_ids).take(pa.array(by_offer))),
-                        keyed(g_orders, _arrow(g["offer_id"]).take(g_take)))
+        pos = _index_in(
+            keyed(order_g[by_offer], _arrow(offer_ids).take(pa.array(by_offer))),
+            keyed(g_orders, _arrow(g["offer_id"]).take(g_take)),
+        )
         # An empty offer id must not match a Google line that has none either.
         pos[~_nonempty(offer_ids.iloc[by_offer])] = -1
         out[by_offer] = np.where(pos >= 0, g_rows[np.maximum(pos, 0)], -1)
@@ -558,7 +599,9 @@ class _Breaks:
         df["age_hours"] = df["age_hours"].round(1)
         df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
         df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
-        df = df.sort_values(["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last")
+        df = df.sort_values(
+            ["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last"
+        )
         return df.drop(columns=["_rank", "_n"]).reset_index(drop=True)
 
 
@@ -675,7 +718,10 @@ def reconcile(
             )
         # Several distinct OMS orders for one Google order: risk of shipping twice.
         linked = np.flatnonzero(om_to_g >= 0)
-        pairs = pd.DataFrame({"g": om_to_g[linked], "oid": oo["oms_order_id"].iloc[linked].to_numpy()})
+        # Only Google orders referenced by more than one OMS row can have duplicates: look at those.
+        multi = np.bincount(om_to_g[linked], minlength=n) > 1
+        suspects = linked[multi[om_to_g[linked]]]
+        pairs = pd.DataFrame({"g": om_to_g[suspects], "oid": oo["oms_order_id"].iloc[suspects].to_numpy()})
         pairs = pairs.drop_duplicates()
         counts = pairs.groupby("g")["oid"].agg(["size"])
         dup_g = counts.index[counts["size"] > 1].to_numpy()
@@ -714,8 +760,13 @@ def reconcile(
                 else "Google shows items shipped but the shipments feed has no row for this order: "
                 "check the warehouse export."
             )
-            out.add(ids[mask], "missing_in_oms", _sev(age[mask] > slas.ship_hours, "critical", "high"),
-                    why, age[mask])
+            out.add(
+                ids[mask],
+                "missing_in_oms",
+                _sev(age[mask] > slas.ship_hours, "critical", "high"),
+                why,
+                age[mask],
+            )
 
     # ---- unacknowledged_past_sla -------------------------------------------------------------
     acked = go["acknowledged"].to_numpy()
@@ -743,8 +794,10 @@ def reconcile(
             ids[mask],
             "no_merchant_order_id",
             "medium",
-            ("Acknowledged but Google has no merchantOrderId, so support cannot find the order in "
-             "the OMS." + hint).to_numpy(),
+            (
+                "Acknowledged but Google has no merchantOrderId, so support cannot find the order in "
+                "the OMS." + hint
+            ).to_numpy(),
             age[mask],
         )
     dup = first_g & has_mid & g_mid.duplicated(keep=False).to_numpy()
@@ -753,21 +806,27 @@ def reconcile(
             ids[dup],
             "duplicate_merchant_order_id",
             "critical",
-            ("merchantOrderId " + _s(g_mid[dup]) + " is set on more than one Google order: give each "
-             "order its own id.").to_numpy(),
+            (
+                "merchantOrderId " + _s(g_mid[dup]) + " is set on more than one Google order: give each "
+                "order its own id."
+            ).to_numpy(),
             age[dup],
         )
     if lo is not None:
         l_mid = led("merchant_order_id")
-        mask = first_g & has_led & has_mid & _nonempty(l_mid) & (l_mid.to_numpy() != g_mid.to_numpy())
+        mask = first_g & has_led & has_mid & _nonempty(l_mid) & _differs(l_mid, g_mid)
         if mask.any():
             out.add(
                 ids[mask],
                 "merchant_order_id_mismatch",
                 "medium",
-                ("Google has merchantOrderId " + _s(g_mid[mask]) + " but our ledger set "
-                 + _s(l_mid[mask]) + ": one of them is wrong; fix Google's with updateMerchantOrderId.")
-                .to_numpy(),
+                (
+                    "Google has merchantOrderId "
+                    + _s(g_mid[mask])
+                    + " but our ledger set "
+                    + _s(l_mid[mask])
+                    + ": one of them is wrong; fix Google's with updateMerchantOrderId."
+                ).to_numpy(),
                 age[mask],
             )
 
@@ -779,8 +838,9 @@ def reconcile(
 
     if lg is not None and len(lg):
         l_order_g = l_to_g[l_order_of_row]
-        grow_all = _match_lines(g, g_first, g_count, g_order_of_row, l_order_g, lg["line_no"].to_numpy(),
-                                lg["line_item_id"], None)
+        grow_all = _match_lines(
+            g, g_first, g_count, g_order_of_row, l_order_g, lg["line_no"].to_numpy(), lg["line_item_id"], None
+        )
         rows = np.flatnonzero(grow_all >= 0)
         grow = grow_all[rows]
         del grow_all
@@ -791,8 +851,14 @@ def reconcile(
             if diff.any():
                 gr = grow[diff]
                 detail = (
-                    "line " + _s(g_line_ids.iloc[gr]) + ": Google " + q[4:] + " "
-                    + _s(g_q[q][gr]) + ", our ledger " + _s(lvi[diff])
+                    "line "
+                    + _s(g_line_ids.iloc[gr])
+                    + ": Google "
+                    + q[4:]
+                    + " "
+                    + _s(g_q[q][gr])
+                    + ", our ledger "
+                    + _s(lvi[diff])
                     + " — the ledger is out of step; rerun the sync and check failed operations."
                 )
                 line_parts.append((gr, detail, "high"))
@@ -801,8 +867,16 @@ def reconcile(
         o_order_g = om_to_g[o_order_of_row]
         # Only lines of the OMS order we matched (not a duplicate's) are compared.
         o_order_g = np.where(oms_pos[np.maximum(o_order_g, 0)] == o_order_of_row, o_order_g, -1)
-        grow_all = _match_lines(g, g_first, g_count, g_order_of_row, o_order_g, om["line_no"].to_numpy(),
-                                om["line_item_id"], om["offer_id"])
+        grow_all = _match_lines(
+            g,
+            g_first,
+            g_count,
+            g_order_of_row,
+            o_order_g,
+            om["line_no"].to_numpy(),
+            om["line_item_id"],
+            om["offer_id"],
+        )
         rows = np.flatnonzero(o_order_g >= 0)
         grow = grow_all[rows]
         del grow_all
@@ -813,8 +887,12 @@ def reconcile(
             line_parts.append(
                 (
                     g_first[o_order_g[um]],
-                    "OMS line " + _s(om["line_item_id"].iloc[um].where(_nonempty(om["line_item_id"].iloc[um]),
-                                                                       om["offer_id"].iloc[um]))
+                    "OMS line "
+                    + _s(
+                        om["line_item_id"]
+                        .iloc[um]
+                        .where(_nonempty(om["line_item_id"].iloc[um]), om["offer_id"].iloc[um])
+                    )
                     + " matches no line of the Google order: fix the line mapping in the OMS order.",
                     "high",
                 )
@@ -822,8 +900,9 @@ def reconcile(
         rows, grow = rows[~unmatched], grow[~unmatched]
         # OMS totals per Google line row; lines the OMS does not list count as 0 of what it tracks.
         oms_line_qty = {
-            q: np.bincount(grow, weights=om[q].to_numpy(dtype="float64", na_value=0)[rows],
-                           minlength=len(g)).astype(np.int32)
+            q: np.bincount(
+                grow, weights=om[q].to_numpy(dtype="float64", na_value=0)[rows], minlength=len(g)
+            ).astype(np.int32)
             for q in known_q
         }
         in_oms_order = has_oms[g_order_of_row]
@@ -847,8 +926,15 @@ def reconcile(
                     "report them; if it does not, see failed_operation.",
                 )
                 detail = (
-                    "line " + _s(g_line_ids.iloc[gr]) + ": Google " + what + " " + _s(gv[gr])
-                    + ", OMS " + _s(ov[gr]) + _s(advice)
+                    "line "
+                    + _s(g_line_ids.iloc[gr])
+                    + ": Google "
+                    + what
+                    + " "
+                    + _s(gv[gr])
+                    + ", OMS "
+                    + _s(ov[gr])
+                    + _s(advice)
                 )
                 line_parts.append((gr, detail, "high"))
 
@@ -856,6 +942,10 @@ def reconcile(
         oi = g_order_of_row[grow_]
         keep = first_g[oi]
         out.add(ids.iloc[oi[keep]], "quantity_mismatch", sev, detail[keep], age[oi[keep]])
+
+    # The line phase is the widest; hand its freed Arrow pages back before the next one.
+    del g_q
+    pa.default_memory_pool().release_unused()
 
     # ---- amounts -----------------------------------------------------------------------------------
     amount_oms = pd.array(np.zeros(n, dtype="int64"), dtype="Int64")
@@ -866,38 +956,66 @@ def reconcile(
         oms_status = oms_col("oms_status").astype("str").where(has_oms, "")
         known_amt = amount_oms.notna().to_numpy()
         a_oms = amount_oms.to_numpy(dtype="int64", na_value=0)
-        other_cur = _nonempty(o_cur) & (o_cur.to_numpy() != currency.to_numpy())
+        other_cur = _nonempty(o_cur) & _differs(o_cur, currency)
         mask = first_g & has_oms & known_amt & ((a_oms != amount_g) | other_cur)
         if mask.any():
             gtxt = format_minor(pd.Series(amount_g[mask]), currency[mask].reset_index(drop=True))
             otxt = format_minor(pd.Series(a_oms[mask]), o_cur[mask].reset_index(drop=True))
-            delta = format_minor(pd.Series(a_oms[mask] - amount_g[mask]), currency[mask].reset_index(drop=True))
+            delta = format_minor(
+                pd.Series(a_oms[mask] - amount_g[mask]), currency[mask].reset_index(drop=True)
+            )
             cur_g, cur_o = _s(currency[mask]), _s(o_cur[mask])
             detail = (
-                "Google total " + gtxt + " " + cur_g + ", OMS total " + otxt + " " + cur_o
+                "Google total "
+                + gtxt
+                + " "
+                + cur_g
+                + ", OMS total "
+                + otxt
+                + " "
+                + cur_o
                 + pd.Series(np.where(other_cur[mask], " (different currency)", ""))
-                + " (OMS minus Google: " + delta + "): check prices, tax, shipping and promotions "
+                + " (OMS minus Google: "
+                + delta
+                + "): check prices, tax, shipping and promotions "
                 "in the OMS order."
             )
             out.add(ids[mask], "amount_mismatch", "high", detail.to_numpy(), age[mask])
         oms_status = oms_status.astype("str")
 
         # ---- status -------------------------------------------------------------------------------
-        ost = oms_status.to_numpy()
-        moved = np.isin(ost, ["completed", "shipped", "partially_shipped", "delivered"])
+        def ost(*values: str) -> np.ndarray:
+            return oms_status.isin(values).to_numpy()
+
+        moved = ost("completed", "shipped", "partially_shipped", "delivered")
         early = status.isin(["inProgress", "pendingShipment"]).to_numpy()
         rules = [
-            (canceled & np.isin(ost, ["open", "draft"]), "critical",
-             "Canceled on Google but still open in the OMS: cancel it there so it is not shipped."),
-            (canceled & moved, "critical",
-             "Canceled on Google but the OMS shipped it: contact the carrier or the customer."),
-            (~canceled & (ost == "canceled"), "critical",
-             "Canceled in the OMS but live on Google: cancel it on Google (the customer is waiting)."),
-            (early & moved, "high",
-             "The OMS shipped it but Google still shows it unshipped: the shipment was not reported; "
-             "see failed_operation or rerun the sync."),
-            (~canceled & (ost == "draft"), "high",
-             "The OMS order is still DRAFT, so it cannot be paid or fulfilled: open it in the OMS."),
+            (
+                canceled & ost("open", "draft"),
+                "critical",
+                "Canceled on Google but still open in the OMS: cancel it there so it is not shipped.",
+            ),
+            (
+                canceled & moved,
+                "critical",
+                "Canceled on Google but the OMS shipped it: contact the carrier or the customer.",
+            ),
+            (
+                ~canceled & ost("canceled"),
+                "critical",
+                "Canceled in the OMS but live on Google: cancel it on Google (the customer is waiting).",
+            ),
+            (
+                early & moved,
+                "high",
+                "The OMS shipped it but Google still shows it unshipped: the shipment was not reported; "
+                "see failed_operation or rerun the sync.",
+            ),
+            (
+                ~canceled & ost("draft"),
+                "high",
+                "The OMS order is still DRAFT, so it cannot be paid or fulfilled: open it in the OMS.",
+            ),
         ]
         for rule_mask, sev, text in rules:
             mask = rule_mask & first_g & has_oms
@@ -908,10 +1026,13 @@ def reconcile(
         # ---- tracking -----------------------------------------------------------------------------
         g_trk = go["tracking_ids"]
         o_trk = oms_col("tracking_ids")
-        mask = first_g & has_oms & _nonempty(g_trk) & _nonempty(o_trk) & (g_trk.to_numpy() != o_trk.to_numpy())
+        mask = first_g & has_oms & _nonempty(g_trk) & _nonempty(o_trk) & _differs(g_trk, o_trk)
         if mask.any():
             detail = (
-                "Google has tracking " + _s(g_trk[mask]) + ", OMS has " + _s(o_trk[mask])
+                "Google has tracking "
+                + _s(g_trk[mask])
+                + ", OMS has "
+                + _s(o_trk[mask])
                 + ": correct the shipment on Google (updateShipment) so the customer can track it."
             )
             out.add(ids[mask], "tracking_mismatch", "medium", detail.to_numpy(), age[mask])
@@ -948,12 +1069,15 @@ def reconcile(
             since = since.reset_index(drop=True)
             since = since.where(since.notna(), placed.where(pd.Series(g_of >= 0), pd.NaT))
             detail = (
-                _s(fl["failed_ops"]) + " failed operation(s): " + _s(fl["failed_detail"])
+                _s(fl["failed_ops"])
+                + " failed operation(s): "
+                + _s(fl["failed_detail"])
                 + " — fix the cause; the sync retries them with the same operation ids."
             )
             out.add(fl["google_order_id"], "failed_operation", "high", detail.to_numpy(), _hours(now, since))
 
     breaks = out.frame()
+    pa.default_memory_pool().release_unused()
 
     # ---- per-order rows ------------------------------------------------------------------------
     if lo is not None:
@@ -1001,9 +1125,9 @@ def age_bucket(age_hours: pd.Series) -> pd.Series:
     return cut.cat.add_categories(["unknown"]).fillna("unknown").astype(pd.CategoricalDtype(AGE_BUCKETS))
 
 
-def orders_table(rec: Reconciliation) -> pd.DataFrame:
-    """orders.csv content: ORDER_COLUMNS with money as decimal strings, times as ISO 8601 UTC."""
-    o = rec.orders
+def orders_table(o: pd.DataFrame) -> pd.DataFrame:
+    """orders.csv content for ``Reconciliation.orders`` (or a slice of it, to write in chunks):
+    ORDER_COLUMNS with money as decimal strings, times as ISO 8601 UTC."""
     table = pd.DataFrame(
         {
             "google_order_id": o["google_order_id"],
@@ -1078,9 +1202,22 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
         rows["_o"] = rows["key"].map(lambda k: order.get(k, len(order)))
         return rows.sort_values(["_o", "key", "currency"], kind="stable").drop(columns="_o")
 
-    status_frame = o.assign(google_status=o["google_status"].astype("str"), currency=o["currency"].fillna(""))
-    parts.append(grouped("orders_by_status", status_frame, "google_status",
-                         tuple(s for s in GOOGLE_STATUSES if (status_frame["google_status"] == s).any())))
+    status_frame = pd.DataFrame(
+        {
+            "google_status": o["google_status"].astype("category"),
+            "currency": o["currency"].fillna("").astype("category"),
+            "amount_google_minor": o["amount_google_minor"],
+        },
+        copy=False,
+    )
+    parts.append(
+        grouped(
+            "orders_by_status",
+            status_frame,
+            "google_status",
+            tuple(s for s in GOOGLE_STATUSES if s in set(status_frame["google_status"].cat.categories)),
+        )
+    )
     bm = b.merge(money, on="google_order_id", how="left")
     bm["currency"] = bm["currency"].astype("str").fillna("")
     bm["amount_google_minor"] = bm["amount_google_minor"].fillna(0).astype("int64")

@@ -9,7 +9,7 @@ percentages. So the mapping works backwards from Google's numbers:
 * each product promotion becomes one LINE_ITEM-scoped FIXED_AMOUNT discount per line it touches,
   its amount allocated across the lines in proportion to their price (largest remainder, exact);
 * each line's tax becomes its own LINE_ITEM-scoped ADDITIVE tax whose percentage is chosen so that
-  Square's rounding of (discounted line price × percentage) gives Google's tax amount exactly;
+  Square's rounding of (discounted line price x percentage) gives Google's tax amount exactly;
   where no percentage can (a tax on a zero base), the tax travels as a non-taxable service charge;
 * shipping, shipping tax and shipping promotions become non-taxable TOTAL_PHASE service charges.
 """
@@ -47,7 +47,7 @@ def _square_round(value: Decimal) -> int:
 
 
 def tax_percentage(base_minor: int, tax_minor: int) -> str | None:
-    """A percentage string p such that Square's rounding of base × p / 100 gives tax, or None.
+    """A percentage string p such that Square's rounding of base x p / 100 gives tax, or None.
 
     Tries the shortest decimal first (a plain "8.25" where the numbers allow it) and lengthens it
     until the rounding lands on Google's amount.
@@ -93,14 +93,16 @@ def _recipient(order: dict[str, Any]) -> dict[str, Any]:
     if address:
         street = list(address.get("streetAddress") or [])
         recipient["address"] = {
-            k: v for k, v in {
+            k: v
+            for k, v in {
                 "address_line_1": street[0] if street else None,
                 "address_line_2": street[1] if len(street) > 1 else None,
                 "locality": address.get("locality"),
                 "administrative_district_level_1": address.get("region"),
                 "postal_code": address.get("postalCode"),
                 "country": address.get("country"),
-            }.items() if v
+            }.items()
+            if v
         }
     return recipient
 
@@ -111,7 +113,9 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
     if not order_id:
         raise MappingError("Google order has no id")
     if len(order_id) > REFERENCE_ID_MAX:
-        raise MappingError(f"order {order_id}: id longer than Square's reference_id limit ({REFERENCE_ID_MAX})")
+        raise MappingError(
+            f"order {order_id}: id longer than Square's reference_id limit ({REFERENCE_ID_MAX})"
+        )
     lines = order.get("lineItems") or []
     if not lines:
         raise MappingError(f"order {order_id}: no lineItems")
@@ -128,10 +132,14 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
         tax_minor, _ = price_to_minor(line.get("tax")) if line.get("tax") else (0, line_currency)
         currency = currency or line_currency
         if line_currency != currency:
-            raise MappingError(f"order {order_id}: line items in several currencies ({currency}, {line_currency})")
+            raise MappingError(
+                f"order {order_id}: line items in several currencies ({currency}, {line_currency})"
+            )
         if price_minor % quantity:
-            raise MappingError(f"order {order_id} line {line.get('id')}: price {price_minor} not divisible by "
-                               f"quantity {quantity}")
+            raise MappingError(
+                f"order {order_id} line {line.get('id')}: price {price_minor} not divisible by "
+                f"quantity {quantity}"
+            )
         product = line.get("product") or {}
         item: dict[str, Any] = {
             "uid": line["id"],
@@ -153,7 +161,9 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
     discounts, line_discount = _discounts(order, lines, prices, currency)
     taxes: list[dict[str, Any]] = []
     service_charges: list[dict[str, Any]] = []
-    for index, (item, price, tax, off) in enumerate(zip(line_items, prices, taxes_minor, line_discount, strict=True)):
+    for index, (item, price, tax, off) in enumerate(
+        zip(line_items, prices, taxes_minor, line_discount, strict=True)
+    ):
         if off:
             item["applied_discounts"] = [{"discount_uid": uid} for uid in off]
         if tax == 0:
@@ -161,26 +171,53 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
         base = price - sum(off.values())
         percentage = tax_percentage(base, tax)
         if percentage is None:
-            service_charges.append({
-                "uid": f"tax-{index}", "name": f"Tax ({item['uid']})", "amount_money": _money(tax, currency),
-                "calculation_phase": "TOTAL_PHASE", "taxable": False,
-            })
+            service_charges.append(
+                {
+                    "uid": f"tax-{index}",
+                    "name": f"Tax ({item['uid']})",
+                    "amount_money": _money(tax, currency),
+                    "calculation_phase": "TOTAL_PHASE",
+                    "taxable": False,
+                }
+            )
             continue
         uid = f"tax-{index}"
-        taxes.append({"uid": uid, "name": "Sales tax", "percentage": percentage, "scope": "LINE_ITEM",
-                      "type": "ADDITIVE"})
+        taxes.append(
+            {
+                "uid": uid,
+                "name": "Sales tax",
+                "percentage": percentage,
+                "scope": "LINE_ITEM",
+                "type": "ADDITIVE",
+            }
+        )
         item["applied_taxes"] = [{"tax_uid": uid}]
 
     shipping, _ = price_to_minor(order.get("shippingCost")) if order.get("shippingCost") else (0, currency)
-    shipping_tax, _ = price_to_minor(order.get("shippingCostTax")) if order.get("shippingCostTax") else (0, currency)
+    shipping_tax, _ = (
+        price_to_minor(order.get("shippingCostTax")) if order.get("shippingCostTax") else (0, currency)
+    )
     shipping -= _shipping_discount(order)
     if shipping:
-        service_charges.append({"uid": "shipping", "name": "Shipping", "amount_money": _money(shipping, currency),
-                                "calculation_phase": "TOTAL_PHASE", "taxable": False})
+        service_charges.append(
+            {
+                "uid": "shipping",
+                "name": "Shipping",
+                "amount_money": _money(shipping, currency),
+                "calculation_phase": "TOTAL_PHASE",
+                "taxable": False,
+            }
+        )
     if shipping_tax:
-        service_charges.append({"uid": "shipping-tax", "name": "Shipping tax",
-                                "amount_money": _money(shipping_tax, currency),
-                                "calculation_phase": "TOTAL_PHASE", "taxable": False})
+        service_charges.append(
+            {
+                "uid": "shipping-tax",
+                "name": "Shipping tax",
+                "amount_money": _money(shipping_tax, currency),
+                "calculation_phase": "TOTAL_PHASE",
+                "taxable": False,
+            }
+        )
 
     body: dict[str, Any] = {
         "location_id": options.location_id,
@@ -199,8 +236,9 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
     return body
 
 
-def _discounts(order: dict[str, Any], lines: list[dict[str, Any]], prices: list[int],
-               currency: str) -> tuple[list[dict[str, Any]], list[dict[str, int]]]:
+def _discounts(
+    order: dict[str, Any], lines: list[dict[str, Any]], prices: list[int], currency: str
+) -> tuple[list[dict[str, Any]], list[dict[str, int]]]:
     discounts: list[dict[str, Any]] = []
     per_line: list[dict[str, int]] = [{} for _ in lines]
     offer_of = [(line.get("product") or {}).get("offerId") for line in lines]
@@ -218,10 +256,15 @@ def _discounts(order: dict[str, Any], lines: list[dict[str, Any]], prices: list[
                 if share <= 0:
                     continue
                 uid = f"promo-{p_index}-{b_index}-{target}"
-                discounts.append({
-                    "uid": uid, "name": promotion.get("longTitle") or promotion.get("id") or "Promotion",
-                    "type": "FIXED_AMOUNT", "amount_money": _money(share, currency), "scope": "LINE_ITEM",
-                })
+                discounts.append(
+                    {
+                        "uid": uid,
+                        "name": promotion.get("longTitle") or promotion.get("id") or "Promotion",
+                        "type": "FIXED_AMOUNT",
+                        "amount_money": _money(share, currency),
+                        "scope": "LINE_ITEM",
+                    }
+                )
                 per_line[target][uid] = share
     return discounts, per_line
 
@@ -238,11 +281,22 @@ def _shipping_discount(order: dict[str, Any]) -> int:
 def _fulfillment(order: dict[str, Any], options: MappingOptions) -> dict[str, Any]:
     recipient = _recipient(order)
     if options.fulfillment_type == "PICKUP":
-        return {"uid": "google", "type": "PICKUP", "state": "PROPOSED",
-                "pickup_details": {"recipient": {k: v for k, v in recipient.items() if k != "address"},
-                                   "schedule_type": "ASAP", "note": f"Google order {order.get('id')}"}}
-    return {"uid": "google", "type": "SHIPMENT", "state": "PROPOSED",
-            "shipment_details": {"recipient": recipient, "shipping_note": f"Google order {order.get('id')}"}}
+        return {
+            "uid": "google",
+            "type": "PICKUP",
+            "state": "PROPOSED",
+            "pickup_details": {
+                "recipient": {k: v for k, v in recipient.items() if k != "address"},
+                "schedule_type": "ASAP",
+                "note": f"Google order {order.get('id')}",
+            },
+        }
+    return {
+        "uid": "google",
+        "type": "SHIPMENT",
+        "state": "PROPOSED",
+        "shipment_details": {"recipient": recipient, "shipping_note": f"Google order {order.get('id')}"},
+    }
 
 
 def square_total_minor(square_order: dict[str, Any]) -> int:
@@ -263,7 +317,9 @@ class FulfilmentShipment:
 
 def completed_fulfilments(square_order: dict[str, Any]) -> list[FulfilmentShipment]:
     """COMPLETED fulfilments of a Square order, with the lines they carry when the seller split them."""
-    uid_to_quantity = {li.get("uid"): int(li.get("quantity", "0")) for li in square_order.get("line_items") or []}
+    uid_to_quantity = {
+        li.get("uid"): int(li.get("quantity", "0")) for li in square_order.get("line_items") or []
+    }
     result: list[FulfilmentShipment] = []
     for fulfilment in square_order.get("fulfillments") or []:
         if fulfilment.get("state") != "COMPLETED":
@@ -271,17 +327,24 @@ def completed_fulfilments(square_order: dict[str, Any]) -> list[FulfilmentShipme
         lines: tuple[tuple[str, int], ...] | None = None
         if fulfilment.get("line_item_application") == "ENTRY_LIST" and fulfilment.get("entries"):
             lines = tuple(
-                (entry["line_item_uid"], int(entry.get("quantity") or uid_to_quantity.get(entry["line_item_uid"], 0)))
+                (
+                    entry["line_item_uid"],
+                    int(entry.get("quantity") or uid_to_quantity.get(entry["line_item_uid"], 0)),
+                )
                 for entry in fulfilment["entries"]
             )
         details = fulfilment.get("shipment_details") or {}
         pickup = fulfilment.get("pickup_details") or {}
-        result.append(FulfilmentShipment(
-            fulfillment_uid=fulfilment.get("uid") or "google",
-            kind=fulfilment.get("type", "SHIPMENT"),
-            carrier=details.get("carrier") or "",
-            tracking_id=details.get("tracking_number") or "",
-            shipped_at=details.get("shipped_at") or pickup.get("picked_up_at") or fulfilment.get("updated_at"),
-            lines=lines,
-        ))
+        result.append(
+            FulfilmentShipment(
+                fulfillment_uid=fulfilment.get("uid") or "google",
+                kind=fulfilment.get("type", "SHIPMENT"),
+                carrier=details.get("carrier") or "",
+                tracking_id=details.get("tracking_number") or "",
+                shipped_at=details.get("shipped_at")
+                or pickup.get("picked_up_at")
+                or fulfilment.get("updated_at"),
+                lines=lines,
+            )
+        )
     return result

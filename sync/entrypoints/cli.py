@@ -49,8 +49,13 @@ def fail(message: str, code: int) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", envvar="ORDERSYNC_CONFIG", type=click.Path(dir_okay=False),
-              help="TOML configuration (default config/ordersync.toml; env ORDERSYNC_CONFIG).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="ORDERSYNC_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration (default config/ordersync.toml; env ORDERSYNC_CONFIG).",
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", count=True, help="More detail (-vv includes library debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
@@ -71,8 +76,14 @@ def _config_option(func: Any) -> Any:
             ctx.ensure_object(AppContext).config_path = value
             ctx.ensure_object(AppContext)._settings = None
 
-    return click.option("--config", "config_override", type=click.Path(dir_okay=False), expose_value=False,
-                        callback=_set, help="TOML configuration file.")(func)
+    return click.option(
+        "--config",
+        "config_override",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        callback=_set,
+        help="TOML configuration file.",
+    )(func)
 
 
 @cli.command()
@@ -101,31 +112,57 @@ def schedule(app: AppContext) -> None:
     from sync.entrypoints.scheduler import run_schedule
     from sync.service.runner import scheduled_cycle
 
+    import threading
+
     settings = app.settings
-    code = run_schedule(scheduled_cycle(settings), settings.schedule.interval_minutes)
+    # One event for both: a stop signal also lets the cycle in progress end between its steps.
+    stop = threading.Event()
+    code = run_schedule(scheduled_cycle(settings, stop), settings.schedule.interval_minutes, stop_event=stop)
     sys.exit(code)
 
 
 @cli.command()
 @_config_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Reports folder (default [reports] dir).")
-@click.option("--google", "google_file", type=click.Path(exists=True, dir_okay=False),
-              help="Reconcile an exported Google snapshot (CSV or Parquet) instead of calling the API.")
-@click.option("--oms", "oms_file", type=click.Path(exists=True, dir_okay=False),
-              help="Reconcile an exported OMS snapshot (CSV or Parquet).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), help="Reports folder (default [reports] dir)."
+)
+@click.option(
+    "--google",
+    "google_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reconcile an exported Google snapshot (CSV or Parquet) instead of calling the API.",
+)
+@click.option(
+    "--oms",
+    "oms_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reconcile an exported OMS snapshot (CSV or Parquet).",
+)
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @click.pass_obj
-def report(app: AppContext, out_dir: str | None, google_file: str | None, oms_file: str | None,
-           save_inputs: bool, include_pii: bool) -> None:
+def report(
+    app: AppContext,
+    out_dir: str | None,
+    google_file: str | None,
+    oms_file: str | None,
+    save_inputs: bool,
+    include_pii: bool,
+) -> None:
     """Reconciliation only: write reports/<run-id>/."""
     from sync.service.runner import report_only
 
     if oms_file and not google_file:
         fail("--oms needs --google (a snapshot reconciliation compares two exports)", EXIT_USAGE)
     try:
-        result = report_only(app.settings, out_dir=out_dir, google_file=google_file, oms_file=oms_file,
-                             save_inputs=save_inputs, include_pii=include_pii)
+        result = report_only(
+            app.settings,
+            out_dir=out_dir,
+            google_file=google_file,
+            oms_file=oms_file,
+            save_inputs=save_inputs,
+            include_pii=include_pii,
+        )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     click.echo(f"report written to {result.path} ({result.summary_line()})")
@@ -159,11 +196,25 @@ def status(app: AppContext, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--orders", "order_count", type=click.IntRange(1, 1000), default=12, show_default=True,
-              help="How many test orders to create.")
-@click.option("--dir", "work_dir", type=click.Path(file_okay=False), default="ordersync-demo", show_default=True,
-              help="Where the demo keeps its ledger, feed and reports.")
-@click.option("--square/--no-square", default=True, show_default=True, help="Bridge the orders into Square too.")
+@click.option(
+    "--orders",
+    "order_count",
+    type=click.IntRange(1, 1000),
+    default=12,
+    show_default=True,
+    help="How many test orders to create.",
+)
+@click.option(
+    "--dir",
+    "work_dir",
+    type=click.Path(file_okay=False),
+    default="ordersync-demo",
+    show_default=True,
+    help="Where the demo keeps its ledger, feed and reports.",
+)
+@click.option(
+    "--square/--no-square", default=True, show_default=True, help="Bridge the orders into Square too."
+)
 def demo(order_count: int, work_dir: str, square: bool) -> None:
     """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report."""
     from sync.service.demo import run_demo

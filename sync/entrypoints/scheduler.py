@@ -24,24 +24,34 @@ log = get_logger(__name__)
 JOB_ID = "ordersync-cycle"
 
 
-def run_schedule(cycle: Callable[[], object], interval_minutes: float, *, stop_event: threading.Event | None = None) -> int:
+def run_schedule(
+    cycle: Callable[[], object], interval_minutes: float, *, stop_event: threading.Event | None = None
+) -> int:
     """Run ``cycle`` every ``interval_minutes`` until a stop signal; returns the exit code (0)."""
     stop = stop_event or threading.Event()
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    trigger = IntervalTrigger(minutes=interval_minutes, timezone=UTC)
 
     def _log_next(event: JobExecutionEvent) -> None:
-        job = scheduler.get_job(JOB_ID)
+        # Never call back into the scheduler here (get_job & co.): shutdown(wait=True) holds the
+        # job-store lock while it waits for the running cycle, and this listener runs as that
+        # cycle completes, so a SIGTERM mid-cycle would deadlock. The trigger alone knows the time.
         if event.code == EVENT_JOB_ERROR:
-            log.error("cycle crashed; the next cycle resends whatever it left pending", error=str(event.exception))
+            log.error(
+                "cycle crashed; the next cycle resends whatever it left pending", error=str(event.exception)
+            )
         elif event.code == EVENT_JOB_MISSED:
             log.warning("cycle start missed (previous cycle still running); coalesced")
-        if job is not None and job.next_run_time is not None:
-            log.info("next cycle scheduled", next_run_time=job.next_run_time.isoformat())
+        if stop.is_set():
+            return
+        next_run = trigger.get_next_fire_time(event.scheduled_run_time, datetime.now(UTC))
+        if next_run is not None:
+            log.info("next cycle scheduled", next_run_time=next_run.isoformat())
 
     scheduler.add_listener(_log_next, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     scheduler.add_job(
         cycle,
-        IntervalTrigger(minutes=interval_minutes, timezone=UTC),
+        trigger,
         id=JOB_ID,
         next_run_time=datetime.now(UTC),
         misfire_grace_time=max(1, int(interval_minutes * 60)),

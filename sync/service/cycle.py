@@ -15,9 +15,10 @@ recently canceled orders while any order is still open.
 from __future__ import annotations
 
 import csv
+import json
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +135,8 @@ class SyncCycle:
         self.result = CycleResult()
         self._sent_this_cycle: set[int] = set()
         self._flush_at = settings.google.batch_size * settings.google.concurrency
+        # Orders parsed from the ledger's snapshots, most recent last (see _snapshot).
+        self._snapshots: OrderedDict[str, tuple[Order, str | None]] = OrderedDict()
 
     # ------------------------------------------------------------------ the cycle
     def run(self) -> CycleResult:
@@ -149,7 +152,9 @@ class SyncCycle:
             for step in steps:
                 if self.should_stop():
                     self.result.abandoned = True
-                    log.warning("stop requested: cycle abandoned between steps; pending work resumes next cycle")
+                    log.warning(
+                        "stop requested: cycle abandoned between steps; pending work resumes next cycle"
+                    )
                     break
                 step()
             outcome = "failed_orders" if self.result.exit_code else "ok"
@@ -168,7 +173,11 @@ class SyncCycle:
 
     def dispatch(self, records: Sequence[IntentRecord]) -> None:
         """Send pending Google intents phase by phase and record every outcome."""
-        todo = [r for r in records if r.state == "pending" and r.target == GOOGLE and r.id not in self._sent_this_cycle]
+        todo = [
+            r
+            for r in records
+            if r.state == "pending" and r.target == GOOGLE and r.id not in self._sent_this_cycle
+        ]
         for phase in PHASES:
             batch = [r for r in todo if r.kind in phase]
             if batch:
@@ -183,8 +192,12 @@ class SyncCycle:
             # pending and is resent next cycle with the same operationIds.
             log.warning("custombatch failed; intents stay pending", error=str(exc), entries=len(records))
             self.ledger.record_results(
-                [IntentResult(r.id, "retry" if exc.retryable else "failed", error=str(exc), reason=exc.reason)
-                 for r in records]
+                [
+                    IntentResult(
+                        r.id, "retry" if exc.retryable else "failed", error=str(exc), reason=exc.reason
+                    )
+                    for r in records
+                ]
             )
             if not exc.retryable:
                 self.result.failed_orders.update(r.google_order_id for r in records)
@@ -204,7 +217,10 @@ class SyncCycle:
                 self.result.failed_orders.add(record.google_order_id)
                 log.warning(
                     "operation rejected by Google",
-                    order=record.google_order_id, kind=record.kind, reason=error.reason, message=error.message,
+                    order=record.google_order_id,
+                    kind=record.kind,
+                    reason=error.reason,
+                    message=error.message,
                 )
         self.ledger.record_results(results)
         self._apply_confirmed(done)
@@ -234,33 +250,74 @@ class SyncCycle:
                 self.result.delivered += 1
         if shipped:
             self.ledger.mark_shipments(
-                [(r.google_order_id, r.payload["shipLineItems"]["shipmentInfos"][0]["shipmentId"]) for r in shipped],
-                state="shipped", at=now,
+                [
+                    (r.google_order_id, r.payload["shipLineItems"]["shipmentInfos"][0]["shipmentId"])
+                    for r in shipped
+                ],
+                state="shipped",
+                at=now,
             )
         if delivered:
             self.ledger.mark_shipments(
                 [(r.google_order_id, r.payload["updateShipment"]["shipmentId"]) for r in delivered],
-                state="delivered", at=now,
+                state="delivered",
+                at=now,
             )
-        for order_id, updates in order_updates.items():
+        for updates in order_updates.values():
             updates["last_synced_at"] = now
-            self.ledger.set_order_fields(order_id, **updates)
+        if order_updates:
+            self.ledger.update_orders(order_updates)  # one transaction, not one per order
         touched = {r.google_order_id for r, _ in done}
         if touched:
             self._refresh_stages(touched)
 
     def _refresh_stages(self, order_ids: Iterable[str]) -> None:
         """Recompute each order's line quantities and stage from the snapshot plus our shipments."""
-        records = self.ledger.get_orders(order_ids)
-        shipments = self.ledger.shipments_for(list(records))
+        loaded = self.ledger.get_orders_light(order_ids)
+        shipments = self.ledger.shipments_for(list(loaded))
         updates: dict[str, dict[str, Any]] = {}
-        for order_id, record in records.items():
-            lines = confirmed_line_items(record, shipments.get(order_id, []))
+        for order_id, (record, text) in loaded.items():
+            snapshot = self._snapshot_text(order_id, text)
+            lines = confirmed_line_items(record, shipments.get(order_id, []), parse=lambda _j, o=snapshot: o)
             stage = stage_of(replace(record, line_items=lines), shipments.get(order_id, []))
             if stage != record.stage or lines != record.line_items:
                 updates[order_id] = {"stage": stage, "line_items": lines}
         if updates:
             self.ledger.update_orders(updates)
+
+    def _snapshot(self, order_json: Any) -> Order:
+        """``Order.from_google`` of a ledger snapshot, parsed once while it is unchanged: a cycle
+        reads the same order several times (ack, ship, deliver, stage refresh). Bounded LRU of
+        batch_size x concurrency orders, the most one dispatch touches."""
+        order_id = order_json.get("id") if isinstance(order_json, dict) else None
+        cached = self._snapshots.get(order_id) if isinstance(order_id, str) else None
+        if cached is not None and cached[0].raw == order_json:
+            self._snapshots.move_to_end(order_id)  # type: ignore[arg-type]
+            return cached[0]
+        order = Order.from_google(order_json, copy_raw=False)  # a dict the ledger just decoded for us
+        self._remember(order)
+        return order
+
+    def _snapshot_text(self, order_id: str, text: str | None) -> Order:
+        """The same from the snapshot's stored JSON text (``Ledger.get_orders_light``): decoded
+        only when it is not the text this order was last parsed from."""
+        cached = self._snapshots.get(order_id)
+        if cached is not None and text is not None and cached[1] == text:
+            self._snapshots.move_to_end(order_id)
+            return cached[0]
+        order_json = json.loads(text) if text is not None else None
+        if cached is not None and cached[0].raw == order_json:
+            order = cached[0]
+        else:
+            order = Order.from_google(order_json, copy_raw=False)  # type: ignore[arg-type]
+        self._remember(order, text)
+        return order
+
+    def _remember(self, order: Order, text: str | None = None) -> None:
+        self._snapshots[order.id] = (order, text)
+        self._snapshots.move_to_end(order.id)
+        while len(self._snapshots) > self._flush_at:
+            self._snapshots.popitem(last=False)
 
     # ------------------------------------------------------------------ step 1: leftovers
     def _resend_pending(self) -> None:
@@ -274,18 +331,22 @@ class SyncCycle:
     def _poll_new_orders(self) -> None:
         buffer: list[IntentRecord] = []
         now = self.clock()
-        for page in self.google.iter_order_pages(acknowledged=False, page_size=self.settings.google.page_size):
+        for page in self.google.iter_order_pages(
+            acknowledged=False, page_size=self.settings.google.page_size
+        ):
             orders: list[Order] = []
             for raw in page:
                 try:
-                    orders.append(Order.from_google(raw))
+                    orders.append(Order.from_google(raw, copy_raw=False))  # the page is ours alone
                 except OrderDataError as exc:
                     self._order_data_failure(raw, exc, now)
+                else:
+                    self._remember(orders[-1])
             self.result.orders_seen += len(page)
             self.progress("poll", len(page))
             if not orders:
                 continue
-            known = self.ledger.get_orders(o.id for o in orders)
+            known = self.ledger.get_orders_light(o.id for o in orders)  # only whether we have it
             self.ledger.upsert_orders([order_row(o, now, known.get(o.id)) for o in orders])
             intents: list[NewIntent] = []
             for order in orders:
@@ -294,7 +355,9 @@ class SyncCycle:
                     merchant_order_id = operations.merchant_order_id(
                         self.settings.google.merchant_order_id_template, order.id
                     )
-                    intents.append(intent(order.id, planning.merchant_order_id_entry(order.id, merchant_order_id)))
+                    intents.append(
+                        intent(order.id, planning.merchant_order_id_entry(order.id, merchant_order_id))
+                    )
             buffer += self._record(intents)
             if len(buffer) >= self._flush_at:
                 self.dispatch(buffer)
@@ -321,7 +384,8 @@ class SyncCycle:
         now = self.clock()
         canceled: list[Order] = []
         for page in self.google.iter_order_pages(
-            statuses=["CANCELED"], placed_date_start=oldest.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            statuses=["CANCELED"],
+            placed_date_start=oldest.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             page_size=self.settings.google.page_size,
         ):
             ids = [o["id"] for o in page if "id" in o]
@@ -349,9 +413,28 @@ class SyncCycle:
     def _apply_feed(self) -> None:
         state = self._read_feed()
         if state.events:
-            self._ship(state)
-            self._deliver(state)
+            state.events = self._unsettled(state.events)
+        # In slices of whole orders, batch_size x concurrency events each: full batches, and only
+        # one slice of orders in memory at a time.
+        for events in order_slices(state.events, self._flush_at):
+            part = _FeedState(events, state.rejects)
+            self._ship(part)
+            self._deliver(part)
         self._write_rejects(state.rejects)
+
+    def _unsettled(self, events: list[feed_rules.ShipmentEvent]) -> list[feed_rules.ShipmentEvent]:
+        """Drop events the ledger has already settled (the same rows come in every export): a
+        delivered shipment, or a known one the row does not report delivered. _ship and _deliver
+        would skip them anyway; dropping them first spares loading and parsing their orders, which
+        keeps a cycle over a long feed cheap."""
+        states = self.ledger.shipment_states_by_ref({e.order_ref for e in events})
+        keep = []
+        for event in events:
+            known = states.get(event.order_ref, {}).get(event.shipment_id)
+            if known == "delivered" or (known is not None and event.delivered_at is None):
+                continue
+            keep.append(event)
+        return keep
 
     def _read_feed(self) -> _FeedState:
         rows: list[feed_rules.FeedRow] = []
@@ -363,7 +446,10 @@ class SyncCycle:
                 continue
             header_problems = feed_rules.validate_header(feed_file.fieldnames)
             if header_problems:
-                rejects += [(feed_file.source, 1, problem, ",".join(feed_file.fieldnames)) for problem in header_problems]
+                rejects += [
+                    (feed_file.source, 1, problem, ",".join(feed_file.fieldnames))
+                    for problem in header_problems
+                ]
                 continue
             good, bad = feed_rules.parse_rows(feed_file.rows, feed_file.source, aliases)
             rows += good
@@ -372,15 +458,48 @@ class SyncCycle:
         rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in conflicts]
         return _FeedState(events, rejects)
 
+    def refresh_unreleased(self, records: dict[str, Any]) -> dict[str, Any]:
+        """Orders we last saw inProgress may have been released since: read them again, in batches.
+
+        Only they can be stale in a way that blocks shipping; the refresh costs one custombatch
+        call per 1,000 such orders, and none when there are none.
+        """
+        stale = sorted({r.google_order_id for r in records.values() if r.status == "inProgress"})
+        if not stale:
+            return records
+        try:
+            responses = self.google.custombatch([{"method": "get", "orderId": order_id} for order_id in stale])
+        except GoogleApiError as exc:
+            log.warning("could not re-read orders last seen inProgress", error=str(exc), orders=len(stale))
+            return records
+        fresh: list[Order] = []
+        for response in responses:
+            if entry_error(response) is None and response.get("order"):
+                try:
+                    fresh.append(Order.from_google(response["order"]))
+                except OrderDataError as exc:
+                    self._order_data_failure(response["order"], exc, self.clock())
+        if not fresh:
+            return records
+        now = self.clock()
+        known = self.ledger.get_orders(o.id for o in fresh)
+        self.ledger.upsert_orders([order_row(o, now, known.get(o.id)) for o in fresh])
+        updated = self.ledger.get_orders(o.id for o in fresh)
+        return {key: updated.get(r.google_order_id, r) for key, r in records.items()}
+
     def _resolve_orders(self, refs: set[str]) -> dict[str, Order]:
         """Feed order refs (Google order id or our merchantOrderId) -> the order as we know it."""
-        records = self.ledger.get_orders(refs)
+        records = self.refresh_unreleased(self.ledger.get_orders(refs))
         missing = refs - set(records)
-        by_merchant_id = self.ledger.find_by_merchant_order_ids(missing) if missing else {}
+        by_merchant_id = self.refresh_unreleased(self.ledger.find_by_merchant_order_ids(missing)) if missing else {}
         resolved: dict[str, Order] = {}
-        shipments = self.ledger.shipments_for([r.google_order_id for r in (*records.values(), *by_merchant_id.values())])
+        shipments = self.ledger.shipments_for(
+            [r.google_order_id for r in (*records.values(), *by_merchant_id.values())]
+        )
         for ref, record in (*records.items(), *by_merchant_id.items()):
-            resolved[ref] = order_from_record(record, shipments.get(record.google_order_id, []))
+            resolved[ref] = order_from_record(
+                record, shipments.get(record.google_order_id, []), parse=self._snapshot
+            )
         return resolved
 
     def _ship(self, state: _FeedState) -> None:
@@ -394,8 +513,15 @@ class SyncCycle:
             order = orders.get(event.order_ref)
             if order is None:
                 for source, line_no in event.rows:
-                    state.rejects.append((source, line_no, f"unknown order {event.order_ref!r}: not in the ledger "
-                                          "(not yet polled, or a wrong id)", ""))
+                    state.rejects.append(
+                        (
+                            source,
+                            line_no,
+                            f"unknown order {event.order_ref!r}: not in the ledger "
+                            "(not yet polled, or a wrong id)",
+                            "",
+                        )
+                    )
                 continue
             seen = known.setdefault(order.id, set())
             outcome = planning.plan_shipment(order, event, seen)
@@ -408,12 +534,20 @@ class SyncCycle:
             seen.add(outcome.shipment_id)
             orders[event.order_ref] = order.with_shipped(outcome.lines)
             intents.append(intent(order.id, outcome.to_batch_entry()))
-            shipment_rows.append({
-                "google_order_id": order.id, "shipment_id": outcome.shipment_id, "source": "feed",
-                "carrier": outcome.carrier, "tracking_id": outcome.tracking_id,
-                "lines": [{"line_item_id": li, "quantity": q} for li, q in outcome.lines],
-                "shipped_at": event.shipped_at, "delivered_at": None, "state": "planned", "updated_at": now,
-            })
+            shipment_rows.append(
+                {
+                    "google_order_id": order.id,
+                    "shipment_id": outcome.shipment_id,
+                    "source": "feed",
+                    "carrier": outcome.carrier,
+                    "tracking_id": outcome.tracking_id,
+                    "lines": [{"line_item_id": li, "quantity": q} for li, q in outcome.lines],
+                    "shipped_at": event.shipped_at,
+                    "delivered_at": None,
+                    "state": "planned",
+                    "updated_at": now,
+                }
+            )
         if shipment_rows:
             self.ledger.upsert_shipments(shipment_rows)
         self.dispatch(self._record(intents))
@@ -457,8 +591,29 @@ class SyncCycle:
 # ---------------------------------------------------------------------- helpers
 def intent(order_id: str, entry: dict[str, Any], target: str = GOOGLE) -> NewIntent:
     return NewIntent(
-        google_order_id=order_id, target=target, kind=entry["method"], operation_id=entry["operationId"], payload=entry
+        google_order_id=order_id,
+        target=target,
+        kind=entry["method"],
+        operation_id=entry["operationId"],
+        payload=entry,
     )
+
+
+def order_slices(
+    events: Sequence[feed_rules.ShipmentEvent], size: int
+) -> Iterator[list[feed_rules.ShipmentEvent]]:
+    """Events in slices of about ``size``, never splitting one order's events (in feed order)."""
+    by_order: dict[str, list[feed_rules.ShipmentEvent]] = {}
+    for event in events:
+        by_order.setdefault(event.order_ref, []).append(event)
+    chunk: list[feed_rules.ShipmentEvent] = []
+    for group in by_order.values():
+        if chunk and len(chunk) + len(group) > size:
+            yield chunk
+            chunk = []
+        chunk += group
+    if chunk:
+        yield chunk
 
 
 def neutralise(text: str) -> str:
@@ -507,9 +662,11 @@ def line_item_row(li: Any) -> dict[str, Any]:
     }
 
 
-def order_from_record(record: Any, shipments: Sequence[Any]) -> Order:
+def order_from_record(
+    record: Any, shipments: Sequence[Any], *, parse: Callable[[Any], Order] = Order.from_google
+) -> Order:
     """The order as we know it now: Google's last snapshot, our merchant id, our shipments since."""
-    order = Order.from_google(record.order_json)
+    order = parse(record.order_json)
     if record.merchant_order_id and order.merchant_order_id != record.merchant_order_id:
         order = replace(order, merchant_order_id=record.merchant_order_id)
     return with_ledger_shipments(order, shipments)
@@ -528,12 +685,17 @@ def with_ledger_shipments(order: Order, shipments: Sequence[Any]) -> Order:
             continue
         lines = [(line["line_item_id"], line["quantity"]) for line in shipment.lines]
         order = order.with_shipped(lines)
-        added.append(Shipment(
-            id=shipment.shipment_id, carrier=shipment.carrier or "", tracking_id=shipment.tracking_id or "",
-            status="delivered" if shipment.state == "delivered" else "shipped",
-            creation_date=shipment.shipped_at, delivery_date=shipment.delivered_at,
-            lines=tuple(ShipmentLine(li, q) for li, q in lines),
-        ))
+        added.append(
+            Shipment(
+                id=shipment.shipment_id,
+                carrier=shipment.carrier or "",
+                tracking_id=shipment.tracking_id or "",
+                status="delivered" if shipment.state == "delivered" else "shipped",
+                creation_date=shipment.shipped_at,
+                delivery_date=shipment.delivered_at,
+                lines=tuple(ShipmentLine(li, q) for li, q in lines),
+            )
+        )
     return replace(order, shipments=order.shipments + tuple(added)) if added else order
 
 
@@ -543,13 +705,23 @@ def matching_shipment(shipments: Sequence[Any], event: feed_rules.ShipmentEvent)
     if by_id is not None or event.shipment_id_explicit or not event.tracking_id:
         return by_id
     key = operations.tracking_key(event.tracking_id)
-    return next((s for s in shipments if s.tracking_id and operations.tracking_key(s.tracking_id) == key
-                 and (s.carrier or "").casefold() == event.carrier.casefold()), None)
+    return next(
+        (
+            s
+            for s in shipments
+            if s.tracking_id
+            and operations.tracking_key(s.tracking_id) == key
+            and (s.carrier or "").casefold() == event.carrier.casefold()
+        ),
+        None,
+    )
 
 
-def confirmed_line_items(record: Any, shipments: Sequence[Any]) -> list[dict[str, Any]]:
+def confirmed_line_items(
+    record: Any, shipments: Sequence[Any], *, parse: Callable[[Any], Order] = Order.from_google
+) -> list[dict[str, Any]]:
     """Google's last counters plus the shipments and deliveries Google confirmed to us since."""
-    order = Order.from_google(record.order_json)
+    order = parse(record.order_json)
     snapshot = {s.id: s.status for s in order.shipments}
     shipped: dict[str, int] = defaultdict(int)
     delivered: dict[str, int] = defaultdict(int)
@@ -594,5 +766,3 @@ def stage_of(record: Any, shipments: Sequence[Any]) -> str:
     if shipped > 0:
         return "partially_shipped"
     return "open"
-
-

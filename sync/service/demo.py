@@ -18,26 +18,44 @@ from google.oauth2 import service_account
 
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.square_gateway import SquareGateway
-from sync.config import GoogleSettings, LedgerSettings, ReportsSettings, Settings, ShipmentsSettings, SquareSettings
+from sync.config import (
+    GoogleSettings,
+    LedgerSettings,
+    ReportsSettings,
+    Settings,
+    ShipmentsSettings,
+    SquareSettings,
+)
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 from sync.service.runner import run_once
 
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
-FEED_COLUMNS = ["order_id", "line_item_id", "offer_id", "quantity", "carrier", "tracking_id", "shipped_at",
-                "delivered_at", "shipment_id"]
+FEED_COLUMNS = [
+    "order_id",
+    "line_item_id",
+    "offer_id",
+    "quantity",
+    "carrier",
+    "tracking_id",
+    "shipped_at",
+    "delivered_at",
+    "shipment_id",
+]
 MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
-SANDBOX_TOKEN = "sandbox-demo-token"  # the in-process Square emulator accepts any bearer token
+SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator accepts any bearer token
 
 
 def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
     return Settings(
         google=GoogleSettings(merchant_id="1234567", sandbox=True, endpoint=endpoint),
         square=SquareSettings(enabled=square, endpoint=endpoint),
-        shipments=ShipmentsSettings(feeds=[str(work_dir / "feeds" / "shipments-*.csv")],
-                                    rejects_dir=str(work_dir / "reports" / "rejects")),
+        shipments=ShipmentsSettings(
+            feeds=[str(work_dir / "feeds" / "shipments-*.csv")],
+            rejects_dir=str(work_dir / "reports" / "rejects"),
+        ),
         ledger=LedgerSettings(url=f"sqlite:///{work_dir / 'ordersync.db'}"),
         reports=ReportsSettings(dir=str(work_dir / "reports")),
     )
@@ -68,17 +86,20 @@ class Warehouse:
                         continue
                     # One parcel = one carrier and tracking id for every line in it.
                     carrier = CARRIERS[(index + int(parcel)) % len(CARRIERS)]
-                    row = self.rows.setdefault(key, {
-                        "order_id": ref if index % 2 else order["id"],
-                        "line_item_id": line["id"] if li_index % 2 == 0 else "",
-                        "offer_id": "" if li_index % 2 == 0 else line["product"]["offerId"],
-                        "quantity": str(quantity),
-                        "carrier": carrier,
-                        "tracking_id": f"1Z{order['id'][-6:].replace('-', '')}{parcel}",
-                        "shipped_at": stamp,
-                        "delivered_at": "",
-                        "shipment_id": "",
-                    })
+                    row = self.rows.setdefault(
+                        key,
+                        {
+                            "order_id": ref if index % 2 else order["id"],
+                            "line_item_id": line["id"] if li_index % 2 == 0 else "",
+                            "offer_id": "" if li_index % 2 == 0 else line["product"]["offerId"],
+                            "quantity": str(quantity),
+                            "carrier": carrier,
+                            "tracking_id": f"1Z{order['id'][-6:].replace('-', '')}{parcel}",
+                            "shipped_at": stamp,
+                            "delivered_at": "",
+                            "shipment_id": "",
+                        },
+                    )
                     if self.round >= parcel_delivery_round(parcel) and not row["delivered_at"]:
                         row["delivered_at"] = stamp
         path = self.feed_dir / f"shipments-{self.round:02d}.csv"
@@ -109,17 +130,33 @@ class SquareStore:
             square_order = self.square.retrieve_order(order["merchantOrderId"])
             tracking = f"1ZSQ{order['id'][-6:].replace('-', '')}"
             fulfilment = square_order["fulfillments"][0]
-            self.square.update_order(square_order["id"], {
-                "version": square_order["version"],
-                "fulfillments": [{"uid": fulfilment["uid"], "state": "COMPLETED",
-                                  "shipment_details": {"carrier": CARRIERS[index % len(CARRIERS)],
-                                                       "tracking_number": tracking}}],
-            })
+            self.square.update_order(
+                square_order["id"],
+                {
+                    "version": square_order["version"],
+                    "fulfillments": [
+                        {
+                            "uid": fulfilment["uid"],
+                            "state": "COMPLETED",
+                            "shipment_details": {
+                                "carrier": CARRIERS[index % len(CARRIERS)],
+                                "tracking_number": tracking,
+                            },
+                        }
+                    ],
+                },
+            )
             for line in order["lineItems"]:
-                self.parcels.append({
-                    "order_id": order["id"], "line_item_id": line["id"], "quantity": str(line["quantityOrdered"]),
-                    "carrier": CARRIERS[index % len(CARRIERS)], "tracking_id": tracking, "shipped_at": stamp,
-                })
+                self.parcels.append(
+                    {
+                        "order_id": order["id"],
+                        "line_item_id": line["id"],
+                        "quantity": str(line["quantityOrdered"]),
+                        "carrier": CARRIERS[index % len(CARRIERS)],
+                        "tracking_id": tracking,
+                        "shipped_at": stamp,
+                    }
+                )
 
     def report_deliveries(self, stamp: str) -> None:
         path = self.feed_dir / "shipments-deliveries.csv"
@@ -147,9 +184,15 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         echo(f"created and advanced {len(order_ids)} test orders")
 
         warehouse = Warehouse(work_dir / "feeds")
-        store = SquareStore(SquareGateway(settings.square, token=SANDBOX_TOKEN), work_dir / "feeds") if square else None
+        store = (
+            SquareStore(SquareGateway(settings.square, token=SANDBOX_TOKEN), work_dir / "feeds")
+            if square
+            else None
+        )
         for round_no in range(1, MAX_ROUNDS + 1):
-            outcome = run_once(settings, report=False, google_credentials=credentials, square_token=SANDBOX_TOKEN)
+            outcome = run_once(
+                settings, report=False, google_credentials=credentials, square_token=SANDBOX_TOKEN
+            )
             echo(f"cycle {round_no}: {outcome.cycle.line()}")
             orders = [google.get_order(order_id) for order_id in order_ids]
             if all(o["status"] in ("delivered", "canceled") for o in orders):
@@ -167,8 +210,10 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         outcome = run_once(settings, report=True, google_credentials=credentials, square_token=SANDBOX_TOKEN)
         stats = sandbox.stats.snapshot()
 
-    echo(f"{delivered} of {len(order_ids)} orders delivered; Google saw {stats['requests_total']} requests "
-         f"and applied {stats['mutations_total']} mutations")
+    echo(
+        f"{delivered} of {len(order_ids)} orders delivered; Google saw {stats['requests_total']} requests "
+        f"and applied {stats['mutations_total']} mutations"
+    )
     echo(f"ledger:  {work_dir / 'ordersync.db'}")
     echo(f"feeds:   {work_dir / 'feeds'}")
     echo(f"report:  {outcome.report_path} ({outcome.report_breaks} breaks)")

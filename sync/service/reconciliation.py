@@ -37,7 +37,6 @@ into text that no longer sums. Integer and float columns cannot hold formulas.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -61,6 +60,7 @@ from sync.domain import reconcile as rules
 from sync.service.report_html import render_html
 
 CHUNK_ROWS = 50_000
+WRITE_CHUNK_ORDERS = 100_000
 RUN_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
 MONEY_COLUMNS = frozenset({"amount_google", "amount_oms", "amount"})
 _NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -147,11 +147,24 @@ def _price(price: Any) -> tuple[int, str]:
 
 
 _GOOGLE_BUILD = {
-    "google_order_id": "str", "merchant_order_id": "str", "status": "str", "acknowledged": "bool",
-    "placed_at": "datetime", "currency": "str", "amount_minor": "int64", "net_amount_minor": "Int64",
-    "tracking_ids": "str", "open_shipment_since": "datetime", "line_no": "int32", "line_item_id": "str",
-    "offer_id": "str", "qty_ordered": "int32", "qty_shipped": "int32", "qty_delivered": "int32",
-    "qty_canceled": "int32", "qty_returned": "int32",
+    "google_order_id": "str",
+    "merchant_order_id": "str",
+    "status": "str",
+    "acknowledged": "bool",
+    "placed_at": "datetime",
+    "currency": "str",
+    "amount_minor": "int64",
+    "net_amount_minor": "Int64",
+    "tracking_ids": "str",
+    "open_shipment_since": "datetime",
+    "line_no": "int32",
+    "line_item_id": "str",
+    "offer_id": "str",
+    "qty_ordered": "int32",
+    "qty_shipped": "int32",
+    "qty_delivered": "int32",
+    "qty_canceled": "int32",
+    "qty_returned": "int32",
 }
 
 
@@ -240,10 +253,21 @@ def frames_from_google_orders(
 
 
 _LEDGER_BUILD = {
-    "google_order_id": "str", "merchant_order_id": "str", "square_order_id": "str", "stage": "str",
-    "acknowledged": "boolean", "last_synced_at": "datetime", "failed_ops": "int32", "failed_detail": "str",
-    "last_failed_at": "datetime", "line_no": "int32", "line_item_id": "str", "qty_ordered": "Int32",
-    "qty_shipped": "Int32", "qty_delivered": "Int32", "qty_canceled": "Int32",
+    "google_order_id": "str",
+    "merchant_order_id": "str",
+    "square_order_id": "str",
+    "stage": "str",
+    "acknowledged": "boolean",
+    "last_synced_at": "datetime",
+    "failed_ops": "int32",
+    "failed_detail": "str",
+    "last_failed_at": "datetime",
+    "line_no": "int32",
+    "line_item_id": "str",
+    "qty_ordered": "Int32",
+    "qty_shipped": "Int32",
+    "qty_delivered": "Int32",
+    "qty_canceled": "Int32",
 }
 
 
@@ -257,8 +281,8 @@ def frames_from_ledger(orders: Iterable[Any], failed: Iterable[Any] = ()) -> pd.
     """Ledger records (dicts or objects with the same attribute names) -> LEDGER frame.
 
     Order keys read: google_order_id, merchant_order_id, square_order_id, stage (or status),
-    acknowledged, last_synced_at, line_items[{id|line_item_id, quantity_ordered, quantity_shipped,
-    quantity_delivered, quantity_canceled}]. Failed-operation keys: google_order_id (or order_id),
+    acknowledged, last_synced_at, line_items[{id|line_item_id, ordered, shipped, delivered, canceled}]
+    (``quantity_*`` / ``qty_*`` spellings accepted). Failed-operation keys: google_order_id (or order_id),
     kind (or action), error (or reason, last_error), failed_at (or updated_at, created_at).
     """
     failures: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -267,7 +291,9 @@ def frames_from_ledger(orders: Iterable[Any], failed: Iterable[Any] = ()) -> pd.
         gid = str(_first(item, "google_order_id", "order_id") or "")
         kind = str(_first(item, "kind", "action") or "operation")
         reason = str(_first(item, "error", "reason", "last_error") or "no reason recorded")
-        failures.setdefault(gid, []).append((kind, reason, _ts(_first(item, "failed_at", "updated_at", "created_at"))))
+        failures.setdefault(gid, []).append(
+            (kind, reason, _ts(_first(item, "failed_at", "updated_at", "created_at")))
+        )
     acc = _ChunkedFrame(_LEDGER_BUILD)
     for order in orders:
         order = _as_mapping(order)
@@ -291,7 +317,8 @@ def frames_from_ledger(orders: Iterable[Any], failed: Iterable[Any] = ()) -> pd.
             line = _as_mapping(line)
 
             def q(name: str, line: Any = line) -> int | None:
-                v = _first(line, f"quantity_{name}", f"qty_{name}")
+                # The ledger repository names them bare ("shipped"); accept the longer spellings too.
+                v = _first(line, name, f"quantity_{name}", f"qty_{name}")
                 return None if v is None else int(v)
 
             acc.add(
@@ -309,9 +336,19 @@ def frames_from_ledger(orders: Iterable[Any], failed: Iterable[Any] = ()) -> pd.
 
 
 _OMS_BUILD = {
-    "source": "str", "oms_order_id": "str", "order_ref": "str", "oms_status": "str", "currency": "str",
-    "amount_minor": "Int64", "tracking_ids": "str", "created_at": "datetime", "line_no": "int32",
-    "line_item_id": "str", "offer_id": "str", "qty_ordered": "Int32", "qty_shipped": "Int32",
+    "source": "str",
+    "oms_order_id": "str",
+    "order_ref": "str",
+    "oms_status": "str",
+    "currency": "str",
+    "amount_minor": "Int64",
+    "tracking_ids": "str",
+    "created_at": "datetime",
+    "line_no": "int32",
+    "line_item_id": "str",
+    "offer_id": "str",
+    "qty_ordered": "Int32",
+    "qty_shipped": "Int32",
     "qty_delivered": "Int32",
 }
 _SQUARE_STATE = {"OPEN": "open", "COMPLETED": "completed", "CANCELED": "canceled", "DRAFT": "draft"}
@@ -333,7 +370,9 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
     acc = _ChunkedFrame(_OMS_BUILD)
     for order in orders:
         lines = order.get("line_items") or []
-        fulfillments = [f for f in order.get("fulfillments") or () if f.get("state") not in ("CANCELED", "FAILED")]
+        fulfillments = [
+            f for f in order.get("fulfillments") or () if f.get("state") not in ("CANCELED", "FAILED")
+        ]
         shipped: dict[str, int] = {}
         done = [f for f in fulfillments if f.get("state") == "COMPLETED"]
         for f in done:
@@ -383,8 +422,16 @@ def frames_from_feed(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     per (order, line, shipment) with the delivered version winning. Rows whose quantity is not a
     positive integer are skipped here (the sync's feed parser reports them as rejects).
     """
-    cols = ["order_id", "line_item_id", "offer_id", "quantity", "tracking_id", "shipped_at", "delivered_at",
-            "shipment_id"]
+    cols = [
+        "order_id",
+        "line_item_id",
+        "offer_id",
+        "quantity",
+        "tracking_id",
+        "shipped_at",
+        "delivered_at",
+        "shipment_id",
+    ]
     df = pd.DataFrame(list(rows))
     for c in cols:
         if c not in df.columns:
@@ -404,14 +451,19 @@ def frames_from_feed(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         .agg(qty_shipped=("quantity", "sum"), qty_delivered=("qty_delivered", "sum"))
         .reset_index()
     )
-    shipped_at = pd.to_datetime(df["shipped_at"].replace("", None), utc=True, format="ISO8601", errors="coerce")
-    per_order = df.assign(shipped_at=shipped_at).groupby("order_id", sort=True).agg(
-        created_at=("shipped_at", "min"), all_delivered=("delivered", "all")
+    shipped_at = pd.to_datetime(
+        df["shipped_at"].replace("", None), utc=True, format="ISO8601", errors="coerce"
+    )
+    per_order = (
+        df.assign(shipped_at=shipped_at)
+        .groupby("order_id", sort=True)
+        .agg(created_at=("shipped_at", "min"), all_delivered=("delivered", "all"))
     )
     trk = df.loc[df["tracking_id"] != "", ["order_id", "tracking_id"]]
     trk = trk.assign(tracking_id=trk["tracking_id"].str.replace(r"\s+", "", regex=True).str.upper())
-    trk_table = pa.Table.from_pandas(trk.drop_duplicates().sort_values(["order_id", "tracking_id"]),
-                                     preserve_index=False)
+    trk_table = pa.Table.from_pandas(
+        trk.drop_duplicates().sort_values(["order_id", "tracking_id"]), preserve_index=False
+    )
     joined = trk_table.group_by("order_id", use_threads=False).aggregate([("tracking_id", "list")])
     tracking = pd.Series(
         pc.binary_join(joined["tracking_id_list"], pa.scalar("|", pa.large_string())).to_pandas().to_numpy(),
@@ -505,12 +557,21 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _write_csv(frame: pd.DataFrame, path: Path, bom: bool) -> None:
-    table = pa.Table.from_pandas(neutralise(frame), preserve_index=False)
+def _write_csv(frames: pd.DataFrame | Iterable[pd.DataFrame], path: Path, bom: bool) -> None:
+    """Write one frame, or an iterable of same-shaped chunks (one header), neutralised."""
+    chunks = [frames] if isinstance(frames, pd.DataFrame) else frames
     with open(path, "wb") as fh:
         if bom:
             fh.write(b"\xef\xbb\xbf")
-        pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
+        writer, schema = None, None
+        for chunk in chunks:
+            table = pa.Table.from_pandas(neutralise(chunk), preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+            writer.write_table(table if table.schema == schema else table.cast(schema))
+        if writer is not None:
+            writer.close()
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -583,7 +644,12 @@ def write_report(
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=out_dir))
     try:
         bom = settings.excel_bom
-        _write_csv(rules.orders_table(rec), tmp / "orders.csv", bom)
+        # orders.csv in slices: formatting a million rows of strings at once doubles peak memory.
+        slices = (
+            rules.orders_table(rec.orders.iloc[i : i + WRITE_CHUNK_ORDERS])
+            for i in range(0, max(len(rec.orders), 1), WRITE_CHUNK_ORDERS)
+        )
+        _write_csv(slices, tmp / "orders.csv", bom)
         _write_csv(rec.breaks, tmp / "breaks.csv", bom)
         _write_csv(summary, tmp / "summary.csv", bom)
         html = render_html(run_id=run_id, now=now_ts, summary=summary, breaks=rec.breaks)
@@ -594,12 +660,12 @@ def write_report(
                 save_snapshot(ledger, tmp / "ledger.parquet")
             if oms is not None:
                 save_snapshot(oms, tmp / "oms.parquet")
+        # mkdtemp makes 0700; a report is meant to be read by the ops team like any other file.
+        os.chmod(tmp, 0o755)  # noqa: S103
         _publish(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with contextlib.suppress(OSError):
-        os.chmod(final, 0o755)  # mkdtemp makes 0700; reports are meant to be shared
     counts = rec.breaks["category"].value_counts()
     return ReportResult(
         path=final,
@@ -610,4 +676,3 @@ def write_report(
         critical=int((rec.breaks["severity"] == "critical").sum()),
         seconds=time.perf_counter() - started,
     )
-

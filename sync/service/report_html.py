@@ -35,8 +35,10 @@ def _bars(title: str, items: list[tuple[str, int]], colour: str = "#1565c0") -> 
     width, label_w, bar_h, gap = 640, 230, 18, 6
     top = max((v for _, v in items), default=0) or 1
     height = len(items) * (bar_h + gap) + gap
-    parts = [f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}">']
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">'
+    ]
     for i, (label, value) in enumerate(items):
         y = gap + i * (bar_h + gap)
         w = round((width - label_w - 60) * value / top)

@@ -18,6 +18,8 @@ from typing import Any
 from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
+from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
+from sync.adapters.square_gateway import SquareApiError
 from sync.config import ConfigError, Settings
 from sync.logs import get_logger
 from sync.service.cycle import CycleResult, Progress, SyncCycle
@@ -100,8 +102,13 @@ def terminal_progress(enabled: bool) -> Iterator[Progress]:
     from rich.progress import Progress as RichProgress
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with RichProgress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} orders"),
-                      TimeElapsedColumn(), transient=True) as bar:
+    with RichProgress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} orders"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def advance(step: str, n: int) -> None:
@@ -128,14 +135,26 @@ def run_once(
             square = open_square(settings, square_token)
             with terminal_progress(interactive) as progress:
                 cycle = SyncCycle(
-                    google=google, ledger=ledger, settings=settings, square=square,
+                    google=google,
+                    ledger=ledger,
+                    settings=settings,
+                    square=square,
                     feed_source=lambda: read_feeds(settings.shipments.feeds),
-                    progress=progress, should_stop=should_stop,
+                    progress=progress,
+                    should_stop=should_stop,
                 )
                 try:
                     result = cycle.run()
                 except GoogleCredentialsError as exc:
                     raise ConfigError(str(exc)) from exc
+                except SquareApiError as exc:
+                    if not exc.is_auth:
+                        raise
+                    # Google work done before the Square step is kept (ledger first).
+                    raise ConfigError(
+                        f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
+                        "set it to a valid token for the seller account"
+                    ) from None
             outcome = RunOutcome(result)
             if report and not result.abandoned:
                 try:
@@ -144,6 +163,9 @@ def run_once(
                 except GoogleApiError as exc:
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
             return outcome
+    except LedgerError as exc:
+        # Locked by another process, damaged mid-run, …: the message names the ledger (exit 2).
+        raise ConfigError(str(exc)) from exc
     finally:
         ledger.close()
 
@@ -163,9 +185,16 @@ def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> 
     return job
 
 
-def write_live_report(settings: Settings, ledger: Ledger, google: GoogleGateway, square: Any,
-                      *, out_dir: str | None = None, save_inputs: bool = False,
-                      include_pii: bool | None = None) -> tuple[Path, int]:
+def write_live_report(
+    settings: Settings,
+    ledger: Ledger,
+    google: GoogleGateway,
+    square: Any,
+    *,
+    out_dir: str | None = None,
+    save_inputs: bool = False,
+    include_pii: bool | None = None,
+) -> tuple[Path, int]:
     from sync.service.reconciliation import frames_from_feed, frames_from_square_orders, write_report
 
     reports = settings.reports
@@ -217,26 +246,52 @@ def failed_dict(record: Any) -> dict[str, Any]:
     }
 
 
-def report_only(settings: Settings, *, out_dir: str | None, google_file: str | None, oms_file: str | None,
-                save_inputs: bool, include_pii: bool) -> Any:
-    from sync.service.reconciliation import report_from_snapshots
-
+def report_only(
+    settings: Settings,
+    *,
+    out_dir: str | None,
+    google_file: str | None,
+    oms_file: str | None,
+    save_inputs: bool,
+    include_pii: bool,
+) -> ReportDone:
+    """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
     if google_file:
-        return report_from_snapshots(google_file, oms_file, settings=settings.reports,
-                                     out_dir=Path(out_dir or settings.reports.dir), include_pii=include_pii)
+        return report_from_snapshots(
+            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii
+        )
     ledger = open_ledger(settings)
     try:
         google = open_google(settings)
         square = open_square(settings)
-        path, breaks = write_live_report(settings, ledger, google, square, out_dir=out_dir,
-                                         save_inputs=save_inputs, include_pii=include_pii)
+        path, breaks = write_live_report(
+            settings, ledger, google, square, out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii
+        )
     finally:
         ledger.close()
-    return _ReportDone(path, breaks)
+    return ReportDone(path, breaks)
+
+
+def report_from_snapshots(
+    settings: Settings, google_file: str, oms_file: str | None, *, out_dir: str | None, include_pii: bool
+) -> ReportDone:
+    """Reconcile exported files (CSV or Parquet) without credentials: no ledger, no API."""
+    from sync.service.reconciliation import load_snapshot, write_report
+
+    reports = settings.reports.model_copy(update={"include_pii": include_pii or settings.reports.include_pii})
+    try:
+        google = load_snapshot(google_file, "google")
+        oms = load_snapshot(oms_file, "oms") if oms_file else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot read snapshot: {exc}") from exc
+    result = write_report(
+        google, None, oms, settings=reports, now=datetime.now(UTC), out_dir=Path(out_dir or reports.dir)
+    )
+    return ReportDone(result.path, result.breaks)
 
 
 @dataclass
-class _ReportDone:
+class ReportDone:
     path: Path
     breaks: int
 
@@ -250,4 +305,3 @@ def ledger_status(settings: Settings) -> dict[str, Any]:
         return ledger.status_summary()
     finally:
         ledger.close()
-

@@ -26,7 +26,12 @@ from sync.domain import operations, planning
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.feed import ShipmentEvent
 from sync.domain.orders import Order
-from sync.domain.square_mapping import MappingError, MappingOptions, completed_fulfilments, google_to_square_order
+from sync.domain.square_mapping import (
+    MappingError,
+    MappingOptions,
+    completed_fulfilments,
+    google_to_square_order,
+)
 from sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -68,7 +73,9 @@ class SquareBridge:
         records = cycle.ledger.orders_missing_square()
         if not records:
             return
-        options = MappingOptions(self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map)
+        options = MappingOptions(
+            self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map
+        )
         new_intents = []
         for record in records:
             try:
@@ -79,8 +86,13 @@ class SquareBridge:
                 log.error("order cannot be mapped to Square", order=record.google_order_id, error=str(exc))
                 continue
             key = operations.square_idempotency_key(self.settings.google.merchant_id, record.google_order_id)
-            new_intents.append(intent(record.google_order_id,
-                                      {"method": CREATE, "operationId": key, "order": body}, target=SQUARE))
+            new_intents.append(
+                intent(
+                    record.google_order_id,
+                    {"method": CREATE, "operationId": key, "order": body},
+                    target=SQUARE,
+                )
+            )
         pending = [r for r in cycle.ledger.add_intents(new_intents) if r.state == "pending"]
         with ThreadPoolExecutor(max_workers=self.settings.square.concurrency) as pool:
             outcomes = list(pool.map(self._create_and_pay, pending))
@@ -91,26 +103,41 @@ class SquareBridge:
         for record, (square_order, error) in zip(pending, outcomes, strict=True):
             if square_order is None:
                 assert error is not None
-                results.append(IntentResult(record.id, "retry" if error.retryable else "failed",
-                                            error=error.detail, reason=error.code))
+                results.append(
+                    IntentResult(
+                        record.id,
+                        "retry" if error.retryable else "failed",
+                        error=error.detail,
+                        reason=error.code,
+                    )
+                )
                 if not error.retryable:
                     cycle.result.failed_orders.add(record.google_order_id)
                 continue
             results.append(IntentResult(record.id, "done", execution_status="executed"))
-            cycle.ledger.set_order_fields(record.google_order_id, square_order_id=square_order["id"],
-                                          square_version=square_order.get("version"))
-            cycle.result.square_orders += 1
-            merchant_intents.append(intent(
+            cycle.ledger.set_order_fields(
                 record.google_order_id,
-                planning.merchant_order_id_entry(record.google_order_id, square_order["id"]),
-            ))
+                square_order_id=square_order["id"],
+                square_version=square_order.get("version"),
+            )
+            cycle.result.square_orders += 1
+            merchant_intents.append(
+                intent(
+                    record.google_order_id,
+                    planning.merchant_order_id_entry(record.google_order_id, square_order["id"]),
+                )
+            )
         cycle.ledger.record_results(results)
         cycle.dispatch(cycle.ledger.add_intents(merchant_intents))
 
     def _create_and_pay(self, record: Any) -> tuple[dict[str, Any] | None, SquareApiError | None]:
         try:
             square_order = self.gateway.create_order(record.payload["order"], record.operation_id)
-            if self.settings.square.mark_paid and square_order.get("state") == "OPEN" and not square_order.get("tenders"):
+            if (
+                self.settings.square.mark_paid
+                and square_order.get("state") == "OPEN"
+                and not square_order.get("tenders")
+            ):
                 square_order = self.gateway.pay_order_external(square_order, record.operation_id)
             return square_order, None
         except SquareApiError as exc:
@@ -123,9 +150,17 @@ class SquareBridge:
 
         records = cycle.ledger.get_orders(o.id for o in orders)
         new_intents = [
-            intent(r.google_order_id, {"method": CANCEL, "operationId": f"cancel:{r.square_order_id}",
-                                       "square_order_id": r.square_order_id}, target=SQUARE)
-            for r in records.values() if r.square_order_id
+            intent(
+                r.google_order_id,
+                {
+                    "method": CANCEL,
+                    "operationId": f"cancel:{r.square_order_id}",
+                    "square_order_id": r.square_order_id,
+                },
+                target=SQUARE,
+            )
+            for r in records.values()
+            if r.square_order_id
         ]
         if new_intents:
             self._send_cancellations(cycle, cycle.ledger.add_intents(new_intents))
@@ -146,8 +181,11 @@ class SquareBridge:
                 self.gateway.cancel_order(record.payload["square_order_id"])
                 results.append(IntentResult(record.id, "done", execution_status="executed"))
             except SquareApiError as exc:
-                results.append(IntentResult(record.id, "retry" if exc.retryable else "failed",
-                                            error=exc.detail, reason=exc.code))
+                results.append(
+                    IntentResult(
+                        record.id, "retry" if exc.retryable else "failed", error=exc.detail, reason=exc.code
+                    )
+                )
         cycle.ledger.record_results(results)
 
     # ------------------------------------------------------------------ Square -> Google
@@ -156,6 +194,7 @@ class SquareBridge:
 
         since = cycle.ledger.get_value(CURSOR_KEY)
         newest = since
+        held_at: str | None = None
         changed: list[dict[str, Any]] = []
         for square_order in self.gateway.iter_orders_updated_since(since, location_ids=[self.location_id]):
             newest = max(newest or "", square_order.get("updated_at") or "")
@@ -163,7 +202,7 @@ class SquareBridge:
                 changed.append(square_order)
         if not changed:
             return
-        records = cycle.ledger.get_orders(o["reference_id"] for o in changed)
+        records = cycle.refresh_unreleased(cycle.ledger.get_orders(o["reference_id"] for o in changed))
         shipments = cycle.ledger.shipments_for(list(records))
         known = cycle.ledger.known_shipment_ids(set(records))
         intents = []
@@ -175,8 +214,14 @@ class SquareBridge:
                 continue  # not one of ours (an order the store made by hand with a reference id)
             order = order_from_record(record, shipments.get(record.google_order_id, []))
             if square_order.get("state") == "CANCELED" and record.stage != "canceled":
-                intents.append(intent(record.google_order_id, planning.cancel_entry(record.google_order_id, "other",
-                                      "Canceled in the merchant's Square order system")))
+                intents.append(
+                    intent(
+                        record.google_order_id,
+                        planning.cancel_entry(
+                            record.google_order_id, "other", "Canceled in the merchant's Square order system"
+                        ),
+                    )
+                )
                 continue
             for fulfilment in completed_fulfilments(square_order):
                 shipment_id = operations.square_shipment_id(square_order["id"], fulfilment.fulfillment_uid)
@@ -184,8 +229,11 @@ class SquareBridge:
                 if shipment_id in seen:
                     continue
                 try:
-                    carrier = normalize_carrier(fulfilment.carrier, self.settings.shipments.carrier_aliases) \
-                        if fulfilment.carrier else ""
+                    carrier = (
+                        normalize_carrier(fulfilment.carrier, self.settings.shipments.carrier_aliases)
+                        if fulfilment.carrier
+                        else ""
+                    )
                 except UnknownCarrierError as exc:
                     cycle.result.failed_orders.add(record.google_order_id)
                     cycle.ledger.record_order_error(record.google_order_id, str(exc), now)
@@ -194,10 +242,16 @@ class SquareBridge:
                     (li.id, li.quantity_pending) for li in order.line_items if li.quantity_pending > 0
                 )
                 event = ShipmentEvent(
-                    order_ref=record.google_order_id, shipment_id=shipment_id, carrier=carrier,
-                    tracking_id=fulfilment.tracking_id, shipped_at=_parse_time(fulfilment.shipped_at) or now,
-                    delivered_at=(_parse_time(fulfilment.shipped_at) or now) if fulfilment.kind == "PICKUP" else None,
-                    lines=tuple((line_id, None, qty) for line_id, qty in lines), rows=(),
+                    order_ref=record.google_order_id,
+                    shipment_id=shipment_id,
+                    carrier=carrier,
+                    tracking_id=fulfilment.tracking_id,
+                    shipped_at=_parse_time(fulfilment.shipped_at) or now,
+                    delivered_at=(_parse_time(fulfilment.shipped_at) or now)
+                    if fulfilment.kind == "PICKUP"
+                    else None,
+                    lines=tuple((line_id, None, qty) for line_id, qty in lines),
+                    rows=(),
                 )
                 plan = planning.plan_shipment(order, event, seen)
                 if plan is None:
@@ -205,23 +259,35 @@ class SquareBridge:
                 if isinstance(plan, planning.PlanProblem):
                     cycle.result.failed_orders.add(record.google_order_id)
                     cycle.ledger.record_order_error(record.google_order_id, plan.reason, now)
+                    if plan.retryable:
+                        # e.g. Google has not released the order yet: read it again next cycle.
+                        held_at = min(held_at or "\uffff", square_order.get("updated_at") or "")
                     continue
                 seen.add(shipment_id)
                 order = order.with_shipped(plan.lines)
                 intents.append(intent(record.google_order_id, plan.to_batch_entry()))
-                shipment_rows.append({
-                    "google_order_id": record.google_order_id, "shipment_id": shipment_id, "source": "square",
-                    "carrier": carrier, "tracking_id": fulfilment.tracking_id,
-                    "lines": [{"line_item_id": li, "quantity": q} for li, q in plan.lines],
-                    "shipped_at": event.shipped_at, "delivered_at": event.delivered_at, "state": "planned",
-                    "updated_at": now,
-                })
+                shipment_rows.append(
+                    {
+                        "google_order_id": record.google_order_id,
+                        "shipment_id": shipment_id,
+                        "source": "square",
+                        "carrier": carrier,
+                        "tracking_id": fulfilment.tracking_id,
+                        "lines": [{"line_item_id": li, "quantity": q} for li, q in plan.lines],
+                        "shipped_at": event.shipped_at,
+                        "delivered_at": event.delivered_at,
+                        "state": "planned",
+                        "updated_at": now,
+                    }
+                )
         if shipment_rows:
             cycle.ledger.upsert_shipments(shipment_rows)
         cycle.dispatch(cycle.ledger.add_intents(intents))
         self._deliver_pickups(cycle, shipment_rows)
-        if newest:
-            cycle.ledger.set_value(CURSOR_KEY, newest)
+        # The cursor never passes an order whose fulfilment could not be applied yet.
+        cursor = min(newest, held_at) if newest and held_at else newest
+        if cursor:
+            cycle.ledger.set_value(CURSOR_KEY, cursor)
 
     def _deliver_pickups(self, cycle: SyncCycle, shipment_rows: list[dict[str, Any]]) -> None:
         """A completed pickup is shipped and delivered at once: deliver what just shipped."""
@@ -233,14 +299,20 @@ class SquareBridge:
         shipped = cycle.ledger.shipments_for([row["google_order_id"] for row in pickups])
         intents = []
         for row in pickups:
-            current = next((s for s in shipped.get(row["google_order_id"], [])
-                            if s.shipment_id == row["shipment_id"]), None)
+            current = next(
+                (s for s in shipped.get(row["google_order_id"], []) if s.shipment_id == row["shipment_id"]),
+                None,
+            )
             if current is not None and current.state == "shipped":
                 entry = {
-                    "method": "updateShipment", "orderId": row["google_order_id"],
+                    "method": "updateShipment",
+                    "orderId": row["google_order_id"],
                     "operationId": operations.deliver_operation_id(row["shipment_id"]),
-                    "updateShipment": {"shipmentId": row["shipment_id"], "status": "delivered",
-                                       "deliveryDate": _iso(row["delivered_at"])},
+                    "updateShipment": {
+                        "shipmentId": row["shipment_id"],
+                        "status": "delivered",
+                        "deliveryDate": _iso(row["delivered_at"]),
+                    },
                 }
                 intents.append(intent(row["google_order_id"], entry))
         cycle.dispatch(cycle.ledger.add_intents(intents))

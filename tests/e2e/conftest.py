@@ -20,8 +20,17 @@ from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 
 MERCHANT_ID = "7654321"
-FEED_COLUMNS = ["order_id", "line_item_id", "offer_id", "quantity", "carrier", "tracking_id", "shipped_at",
-                "delivered_at", "shipment_id"]
+FEED_COLUMNS = [
+    "order_id",
+    "line_item_id",
+    "offer_id",
+    "quantity",
+    "carrier",
+    "tracking_id",
+    "shipped_at",
+    "delivered_at",
+    "shipment_id",
+]
 RUN_TIMEOUT = 180
 
 
@@ -33,18 +42,32 @@ class Workspace:
     env: dict[str, str]
     google: GoogleGateway
 
-    def ordersync(self, *args: str, timeout: float = RUN_TIMEOUT, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def ordersync(
+        self, *args: str, timeout: float = RUN_TIMEOUT, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "sync", *args], cwd=self.root, env=self.env, capture_output=True, text=True,
+            [sys.executable, "-m", "sync", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"ordersync {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"ordersync {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "sync", *args], cwd=self.root, env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "sync", *args],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def stats(self) -> dict[str, Any]:
         return self.sandbox.stats.snapshot()
@@ -99,10 +122,18 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
         config = tmp_path / "config" / "ordersync.toml"
         write_config(config, sandbox.url)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSYNC_")}
-        env.update({"GOOGLE_APPLICATION_CREDENTIALS": str(key_file), "ORDERSYNC_CONFIG": str(config),
-                    "SQUARE_ACCESS_TOKEN": "sandbox-token", "PYTHONPATH": str(Path(__file__).parents[2])})
+        env.update(
+            {
+                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+                "ORDERSYNC_CONFIG": str(config),
+                "SQUARE_ACCESS_TOKEN": "sandbox-token",
+                "PYTHONPATH": str(Path(__file__).parents[2]),
+            }
+        )
         credentials = service_account.Credentials.from_service_account_file(
             str(key_file), scopes=["https://www.googleapis.com/auth/content"]
         )
-        google = GoogleGateway(GoogleSettings(merchant_id=MERCHANT_ID, endpoint=sandbox.url), credentials=credentials)
+        google = GoogleGateway(
+            GoogleSettings(merchant_id=MERCHANT_ID, endpoint=sandbox.url), credentials=credentials
+        )
         yield Workspace(tmp_path, sandbox, config, env, google)

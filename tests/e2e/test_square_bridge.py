@@ -39,16 +39,28 @@ def _complete(square: SquareGateway, square_order: dict[str, Any], tracking: str
     """What the store does in Square: the parcel leaves with a carrier and a tracking number."""
     current = square.retrieve_order(square_order["id"])
     fulfilment = current["fulfillments"][0]
-    square.update_order(current["id"], {
-        "version": current["version"],
-        "fulfillments": [{"uid": fulfilment["uid"], "state": "COMPLETED",
-                          "shipment_details": {"carrier": "UPS", "tracking_number": tracking}}],
-    })
+    square.update_order(
+        current["id"],
+        {
+            "version": current["version"],
+            "fulfillments": [
+                {
+                    "uid": fulfilment["uid"],
+                    "state": "COMPLETED",
+                    "shipment_details": {"carrier": "UPS", "tracking_number": tracking},
+                }
+            ],
+        },
+    )
 
 
 def test_google_orders_become_square_orders_and_square_drives_google(square_ws: Workspace) -> None:
     ws = square_ws
-    ids = ws.create_orders(10, "template1") + ws.create_orders(10, "template2") + ws.create_orders(10, "template1a")
+    ids = (
+        ws.create_orders(10, "template1")
+        + ws.create_orders(10, "template2")
+        + ws.create_orders(10, "template1a")
+    )
 
     ws.ordersync("run", "--no-report", check=True)
     ws.ordersync("run", "--no-report", check=True)  # a rerun must not create anything twice

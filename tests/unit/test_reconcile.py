@@ -31,9 +31,15 @@ def price(value: str, cur: str = "USD") -> dict:
 
 def g_line(lid, offer, qty, unit_total, tax="0", cur="USD", shipped=0, delivered=0, canceled=0):
     return {
-        "id": lid, "product": {"offerId": offer}, "price": price(unit_total, cur), "tax": price(tax, cur),
-        "quantityOrdered": qty, "quantityShipped": shipped, "quantityDelivered": delivered,
-        "quantityCanceled": canceled, "quantityPending": qty - shipped - canceled,
+        "id": lid,
+        "product": {"offerId": offer},
+        "price": price(unit_total, cur),
+        "tax": price(tax, cur),
+        "quantityOrdered": qty,
+        "quantityShipped": shipped,
+        "quantityDelivered": delivered,
+        "quantityCanceled": canceled,
+        "quantityPending": qty - shipped - canceled,
     }
 
 
@@ -41,46 +47,101 @@ def base_case() -> tuple[list[dict], list[dict], list[dict]]:
     """Three consistent orders: pending (USD), delivered (JPY), shipped recently (EUR)."""
     google = [
         {
-            "id": "G1", "merchantOrderId": "SQ1", "status": "pendingShipment", "acknowledged": True,
-            "placedDate": iso(10), "customer": {"fullName": "Ann Smith", "email": "ann@example.com"},
+            "id": "G1",
+            "merchantOrderId": "SQ1",
+            "status": "pendingShipment",
+            "acknowledged": True,
+            "placedDate": iso(10),
+            "customer": {"fullName": "Ann Smith", "email": "ann@example.com"},
             "lineItems": [g_line("L1", "A", 2, "20.00", "1.60"), g_line("L2", "B", 1, "5.99", "0.48")],
-            "shippingCost": price("4.99"), "shippingCostTax": price("0.00"),
+            "shippingCost": price("4.99"),
+            "shippingCostTax": price("0.00"),
         },
         {
-            "id": "G2", "merchantOrderId": "SQ2", "status": "delivered", "acknowledged": True,
+            "id": "G2",
+            "merchantOrderId": "SQ2",
+            "status": "delivered",
+            "acknowledged": True,
             "placedDate": iso(100),
             "lineItems": [g_line("L1", "C", 1, "1500", cur="JPY", shipped=1, delivered=1)],
             "shippingCost": price("500", "JPY"),
-            "shipments": [{"id": "S1", "trackingId": "1z 999", "status": "delivered", "creationDate": iso(90)}],
+            "shipments": [
+                {"id": "S1", "trackingId": "1z 999", "status": "delivered", "creationDate": iso(90)}
+            ],
         },
         {
-            "id": "G3", "merchantOrderId": "SQ3", "status": "shipped", "acknowledged": True,
+            "id": "G3",
+            "merchantOrderId": "SQ3",
+            "status": "shipped",
+            "acknowledged": True,
             "placedDate": iso(50),
             "lineItems": [g_line("L1", "D", 3, "30.03", "2.40", cur="EUR", shipped=3)],
             "shipments": [{"id": "S2", "trackingId": "TRK3", "status": "shipped", "creationDate": iso(40)}],
         },
     ]
     square = [
-        {"id": "SQ1", "reference_id": "G1", "state": "OPEN", "total_money": {"amount": 3306, "currency": "USD"},
-         "created_at": iso(9),
-         "line_items": [{"uid": "u1", "quantity": "2", "metadata": {"google_line_item_id": "L1"}},
-                        {"uid": "u2", "quantity": "1", "metadata": {"google_line_item_id": "L2"}}],
-         "fulfillments": [{"uid": "f1", "type": "SHIPMENT", "state": "PROPOSED"}]},
-        {"id": "SQ2", "reference_id": "G2", "state": "COMPLETED", "total_money": {"amount": 2000, "currency": "JPY"},
-         "line_items": [{"uid": "u1", "quantity": "1", "metadata": {"google_line_item_id": "L1"}}],
-         "fulfillments": [{"uid": "f1", "type": "SHIPMENT", "state": "COMPLETED",
-                           "shipment_details": {"tracking_number": "1Z999"}}]},
-        {"id": "SQ3", "reference_id": "G3", "state": "COMPLETED", "total_money": {"amount": 3243, "currency": "EUR"},
-         "line_items": [{"uid": "u1", "quantity": "3", "metadata": {"offer_id": "D"}}],
-         "fulfillments": [{"uid": "f1", "type": "SHIPMENT", "state": "COMPLETED",
-                           "shipment_details": {"tracking_number": "trk3"}}]},
+        {
+            "id": "SQ1",
+            "reference_id": "G1",
+            "state": "OPEN",
+            "total_money": {"amount": 3306, "currency": "USD"},
+            "created_at": iso(9),
+            "line_items": [
+                {"uid": "u1", "quantity": "2", "metadata": {"google_line_item_id": "L1"}},
+                {"uid": "u2", "quantity": "1", "metadata": {"google_line_item_id": "L2"}},
+            ],
+            "fulfillments": [{"uid": "f1", "type": "SHIPMENT", "state": "PROPOSED"}],
+        },
+        {
+            "id": "SQ2",
+            "reference_id": "G2",
+            "state": "COMPLETED",
+            "total_money": {"amount": 2000, "currency": "JPY"},
+            "line_items": [{"uid": "u1", "quantity": "1", "metadata": {"google_line_item_id": "L1"}}],
+            "fulfillments": [
+                {
+                    "uid": "f1",
+                    "type": "SHIPMENT",
+                    "state": "COMPLETED",
+                    "shipment_details": {"tracking_number": "1Z999"},
+                }
+            ],
+        },
+        {
+            "id": "SQ3",
+            "reference_id": "G3",
+            "state": "COMPLETED",
+            "total_money": {"amount": 3243, "currency": "EUR"},
+            "line_items": [{"uid": "u1", "quantity": "3", "metadata": {"offer_id": "D"}}],
+            "fulfillments": [
+                {
+                    "uid": "f1",
+                    "type": "SHIPMENT",
+                    "state": "COMPLETED",
+                    "shipment_details": {"tracking_number": "trk3"},
+                }
+            ],
+        },
     ]
     ledger = [
-        {"google_order_id": o["id"], "merchant_order_id": o["merchantOrderId"], "square_order_id": o["merchantOrderId"],
-         "stage": "synced", "acknowledged": True, "last_synced_at": iso(1),
-         "line_items": [{"id": li["id"], "quantity_ordered": li["quantityOrdered"],
-                         "quantity_shipped": li["quantityShipped"], "quantity_delivered": li["quantityDelivered"],
-                         "quantity_canceled": li["quantityCanceled"]} for li in o["lineItems"]]}
+        {
+            "google_order_id": o["id"],
+            "merchant_order_id": o["merchantOrderId"],
+            "square_order_id": o["merchantOrderId"],
+            "stage": "synced",
+            "acknowledged": True,
+            "last_synced_at": iso(1),
+            "line_items": [
+                {
+                    "id": li["id"],
+                    "quantity_ordered": li["quantityOrdered"],
+                    "quantity_shipped": li["quantityShipped"],
+                    "quantity_delivered": li["quantityDelivered"],
+                    "quantity_canceled": li["quantityCanceled"],
+                }
+                for li in o["lineItems"]
+            ],
+        }
         for o in google
     ]
     return google, square, ledger
@@ -105,7 +166,7 @@ def test_clean_case_has_no_breaks():
     rec = run(*base_case())
     assert found(rec) == set()
     assert list(rec.orders["google_order_id"]) == ["G1", "G2", "G3"]
-    table = rules.orders_table(rec)
+    table = rules.orders_table(rec.orders)
     assert list(table.columns) == list(rules.ORDER_COLUMNS)
     assert list(table["amount_google"]) == ["33.06", "2000", "32.43"]
     assert list(table["amount_oms"]) == ["33.06", "2000", "32.43"]
@@ -114,7 +175,7 @@ def test_clean_case_has_no_breaks():
 def test_clean_amounts_exact_per_currency():
     google, square, ledger = base_case()
     rec = run(google, square, ledger)
-    table = rules.orders_table(rec).set_index("google_order_id")
+    table = rules.orders_table(rec.orders).set_index("google_order_id")
     # G3: 30.03 + 2.40 = 32.43 EUR
     assert table.loc["G3", "amount_google"] == "32.43"
     assert table.loc["G3", "amount_oms"] == "32.43"
@@ -126,41 +187,99 @@ def test_clean_amounts_exact_per_currency():
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda g, s, l, f: s.pop(0), {("G1", "missing_in_oms")}),
-        (lambda g, s, l, f: s.append({"id": "SQ9", "reference_id": "G9", "state": "OPEN", "line_items": []}),
-         {("G9", "missing_in_google")}),
-        (lambda g, s, l, f: l.append({"google_order_id": "G8", "line_items": []}), {("G8", "missing_in_google")}),
-        (lambda g, s, l, f: g[0].update(acknowledged=False, placedDate=iso(30)) or s[0].update(created_at=iso(29)),
-         {("G1", "unacknowledged_past_sla")}),
-        (lambda g, s, l, f: g[0].pop("merchantOrderId"), {("G1", "no_merchant_order_id")}),
-        (lambda g, s, l, f: (g[1].update(merchantOrderId="SQ1"), l[1].update(merchant_order_id="SQ1")),
-         {("G1", "duplicate_merchant_order_id"), ("G2", "duplicate_merchant_order_id")}),
-        (lambda g, s, l, f: s.append({**copy.deepcopy(s[0]), "id": "SQ1b"}), {("G1", "duplicate_merchant_order_id")}),
-        (lambda g, s, l, f: l[0].update(merchant_order_id="OS-G1"), {("G1", "merchant_order_id_mismatch")}),
-        (lambda g, s, l, f: s[0]["line_items"][0].update(quantity="3"), {("G1", "quantity_mismatch")}),
-        (lambda g, s, l, f: l[2]["line_items"][0].update(quantity_shipped=2), {("G3", "quantity_mismatch")}),
-        (lambda g, s, l, f: s[0]["line_items"][1]["metadata"].update(google_line_item_id="LX"),
-         {("G1", "quantity_mismatch")}),
-        (lambda g, s, l, f: s[0]["total_money"].update(amount=3305), {("G1", "amount_mismatch")}),
-        (lambda g, s, l, f: s[1]["total_money"].update(currency="USD"), {("G2", "amount_mismatch")}),
-        (lambda g, s, l, f: s[0].update(state="CANCELED"), {("G1", "status_mismatch")}),
-        (lambda g, s, l, f: (g[0].update(status="canceled"),
-                             [li.update(quantityCanceled=li["quantityOrdered"]) for li in g[0]["lineItems"]],
-                             [li.update(quantity_canceled=li["quantity_ordered"]) for li in l[0]["line_items"]]),
-         {("G1", "status_mismatch")}),
-        (lambda g, s, l, f: g[0].update(placedDate=iso(80)), {("G1", "stuck_past_ship_sla")}),
-        (lambda g, s, l, f: g[2].update(placedDate=iso(300)) or g[2]["shipments"][0].update(creationDate=iso(250)),
-         {("G3", "shipped_not_delivered_past_sla")}),
-        (lambda g, s, l, f: s[2]["fulfillments"][0]["shipment_details"].update(tracking_number="OTHER"),
-         {("G3", "tracking_mismatch")}),
-        (lambda g, s, l, f: f.append({"google_order_id": "G2", "kind": "updateShipment", "error": "invalid carrier",
-                                      "failed_at": iso(2)}), {("G2", "failed_operation")}),
+        (lambda g, s, led, f: s.pop(0), {("G1", "missing_in_oms")}),
+        (
+            lambda g, s, led, f: s.append(
+                {"id": "SQ9", "reference_id": "G9", "state": "OPEN", "line_items": []}
+            ),
+            {("G9", "missing_in_google")},
+        ),
+        (
+            lambda g, s, led, f: led.append({"google_order_id": "G8", "line_items": []}),
+            {("G8", "missing_in_google")},
+        ),
+        (
+            lambda g, s, led, f: (
+                g[0].update(acknowledged=False, placedDate=iso(30)) or s[0].update(created_at=iso(29))
+            ),
+            {("G1", "unacknowledged_past_sla")},
+        ),
+        (lambda g, s, led, f: g[0].pop("merchantOrderId"), {("G1", "no_merchant_order_id")}),
+        (
+            lambda g, s, led, f: (g[1].update(merchantOrderId="SQ1"), led[1].update(merchant_order_id="SQ1")),
+            {("G1", "duplicate_merchant_order_id"), ("G2", "duplicate_merchant_order_id")},
+        ),
+        (
+            lambda g, s, led, f: s.append({**copy.deepcopy(s[0]), "id": "SQ1b"}),
+            {("G1", "duplicate_merchant_order_id")},
+        ),
+        (
+            lambda g, s, led, f: led[0].update(merchant_order_id="OS-G1"),
+            {("G1", "merchant_order_id_mismatch")},
+        ),
+        (lambda g, s, led, f: s[0]["line_items"][0].update(quantity="3"), {("G1", "quantity_mismatch")}),
+        (
+            lambda g, s, led, f: led[2]["line_items"][0].update(quantity_shipped=2),
+            {("G3", "quantity_mismatch")},
+        ),
+        (
+            lambda g, s, led, f: s[0]["line_items"][1]["metadata"].update(google_line_item_id="LX"),
+            {("G1", "quantity_mismatch")},
+        ),
+        (lambda g, s, led, f: s[0]["total_money"].update(amount=3305), {("G1", "amount_mismatch")}),
+        (lambda g, s, led, f: s[1]["total_money"].update(currency="USD"), {("G2", "amount_mismatch")}),
+        (lambda g, s, led, f: s[0].update(state="CANCELED"), {("G1", "status_mismatch")}),
+        (
+            lambda g, s, led, f: (
+                g[0].update(status="canceled"),
+                [li.update(quantityCanceled=li["quantityOrdered"]) for li in g[0]["lineItems"]],
+                [li.update(quantity_canceled=li["quantity_ordered"]) for li in led[0]["line_items"]],
+            ),
+            {("G1", "status_mismatch")},
+        ),
+        (lambda g, s, led, f: g[0].update(placedDate=iso(80)), {("G1", "stuck_past_ship_sla")}),
+        (
+            lambda g, s, led, f: (
+                g[2].update(placedDate=iso(300)) or g[2]["shipments"][0].update(creationDate=iso(250))
+            ),
+            {("G3", "shipped_not_delivered_past_sla")},
+        ),
+        (
+            lambda g, s, led, f: s[2]["fulfillments"][0]["shipment_details"].update(tracking_number="OTHER"),
+            {("G3", "tracking_mismatch")},
+        ),
+        (
+            lambda g, s, led, f: f.append(
+                {
+                    "google_order_id": "G2",
+                    "kind": "updateShipment",
+                    "error": "invalid carrier",
+                    "failed_at": iso(2),
+                }
+            ),
+            {("G2", "failed_operation")},
+        ),
     ],
     ids=[
-        "missing_in_oms", "missing_in_google_oms", "missing_in_google_ledger", "unacknowledged",
-        "no_merchant_id", "duplicate_merchant_id", "duplicate_oms_order", "merchant_id_mismatch",
-        "qty_oms", "qty_ledger", "qty_unmatched_line", "amount_off_by_one", "amount_currency",
-        "status_oms_canceled", "status_google_canceled", "stuck", "not_delivered", "tracking", "failed_op",
+        "missing_in_oms",
+        "missing_in_google_oms",
+        "missing_in_google_ledger",
+        "unacknowledged",
+        "no_merchant_id",
+        "duplicate_merchant_id",
+        "duplicate_oms_order",
+        "merchant_id_mismatch",
+        "qty_oms",
+        "qty_ledger",
+        "qty_unmatched_line",
+        "amount_off_by_one",
+        "amount_currency",
+        "status_oms_canceled",
+        "status_google_canceled",
+        "stuck",
+        "not_delivered",
+        "tracking",
+        "failed_op",
     ],
 )
 def test_each_break_category(mutate, expected):
@@ -204,13 +323,31 @@ def test_feed_as_oms():
     google, _, ledger = base_case()
     rows = [
         # the same row twice (repeated export), the later one delivered
-        {"order_id": "G2", "line_item_id": "L1", "quantity": "1", "tracking_id": "1Z999", "shipped_at": iso(90),
-         "delivered_at": ""},
-        {"order_id": "G2", "line_item_id": "L1", "quantity": "1", "tracking_id": "1Z999", "shipped_at": iso(90),
-         "delivered_at": iso(80)},
+        {
+            "order_id": "G2",
+            "line_item_id": "L1",
+            "quantity": "1",
+            "tracking_id": "1Z999",
+            "shipped_at": iso(90),
+            "delivered_at": "",
+        },
+        {
+            "order_id": "G2",
+            "line_item_id": "L1",
+            "quantity": "1",
+            "tracking_id": "1Z999",
+            "shipped_at": iso(90),
+            "delivered_at": iso(80),
+        },
         # by merchant order id and offer id
-        {"order_id": "SQ3", "offer_id": "D", "quantity": "3", "tracking_id": "TRK3", "shipped_at": iso(40),
-         "delivered_at": ""},
+        {
+            "order_id": "SQ3",
+            "offer_id": "D",
+            "quantity": "3",
+            "tracking_id": "TRK3",
+            "shipped_at": iso(40),
+            "delivered_at": "",
+        },
     ]
     rec = run(google, None, ledger, oms=frames_from_feed(rows))
     assert found(rec) == set()
@@ -241,8 +378,10 @@ def test_to_minor_is_exact_and_per_currency():
 
 
 def test_format_minor():
-    out = rules.format_minor(pd.Series([3306, -500, 5, 2000, 1234, 0, None]),
-                             pd.Series(["USD", "EUR", "USD", "JPY", "KWD", "GBP", "USD"]))
+    out = rules.format_minor(
+        pd.Series([3306, -500, 5, 2000, 1234, 0, None]),
+        pd.Series(["USD", "EUR", "USD", "JPY", "KWD", "GBP", "USD"]),
+    )
     assert list(out[:6]) == ["33.06", "-5.00", "0.05", "2000", "1.234", "0.00"]
     assert pd.isna(out[6])
 
@@ -251,7 +390,9 @@ def test_promotions_reduce_the_total():
     order = {
         "lineItems": [g_line("L1", "A", 2, "20.00", "1.60"), g_line("L2", "B", 1, "9.99", "0.80")],
         "shippingCost": price("4.99"),
-        "promotions": [{"benefits": [{"discount": price("-5.00"), "taxImpact": price("-0.40"), "offerIds": ["A"]}]}],
+        "promotions": [
+            {"benefits": [{"discount": price("-5.00"), "taxImpact": price("-0.40"), "offerIds": ["A"]}]}
+        ],
     }
     assert google_order_amount(order) == (2000 + 160 + 999 + 80 + 499 - 500 - 40, "USD")
     order["promotions"][0]["benefits"][0]["discount"] = price("5.00")  # either sign convention
@@ -301,15 +442,21 @@ def test_missing_required_column_is_a_clear_error():
 def test_shuffled_snapshot_rows_are_regrouped():
     google, square, ledger = base_case()
     frame = frames_from_google_orders(google).drop(columns=["line_no"]).sample(frac=1, random_state=3)
-    rec = rules.reconcile(frame, frames_from_ledger(ledger), frames_from_square_orders(square),
-                          slas=SLAS, now=pd.Timestamp(NOW))
+    rec = rules.reconcile(
+        frame, frames_from_ledger(ledger), frames_from_square_orders(square), slas=SLAS, now=pd.Timestamp(NOW)
+    )
     assert found(rec) == set()
     assert rec.orders.set_index("google_order_id").loc["G1", "qty_ordered"] == 3
 
 
 def test_empty_inputs():
-    rec = rules.reconcile(frames_from_google_orders([]), frames_from_ledger([]), frames_from_square_orders([]),
-                          slas=SLAS, now=pd.Timestamp(NOW))
+    rec = rules.reconcile(
+        frames_from_google_orders([]),
+        frames_from_ledger([]),
+        frames_from_square_orders([]),
+        slas=SLAS,
+        now=pd.Timestamp(NOW),
+    )
     assert rec.breaks.empty and rec.orders.empty
     assert rules.summarise(rec).query("section == 'totals'")["count"].tolist() == [0, 0, 0]
 
@@ -317,3 +464,55 @@ def test_empty_inputs():
 def test_naive_now_is_refused():
     with pytest.raises(ValueError):
         rules.reconcile(frames_from_google_orders([]), None, None, slas=SLAS, now=pd.Timestamp("2026-01-01"))
+
+
+def test_lines_in_another_order_are_matched_by_id():
+    google, square, ledger = base_case()
+    ledger[0]["line_items"].reverse()
+    square[0]["line_items"].reverse()
+    assert found(run(google, square, ledger)) == set()
+    ledger[0]["line_items"][0]["quantity_ordered"] = 5  # now L2, found through the hash path
+    rec = run(google, square, ledger)
+    assert found(rec) == {("G1", "quantity_mismatch")}
+    assert "line L2: Google ordered 1, our ledger 5" in rec.breaks.iloc[0]["detail"]
+
+
+def test_ledger_repository_shapes_are_read():
+    """OrderRecord-like objects with bare quantity keys (the ledger repository's line format)."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True, slots=True)
+    class Record:
+        google_order_id: str
+        merchant_order_id: str
+        square_order_id: str
+        stage: str
+        acknowledged: bool
+        last_synced_at: datetime
+        line_items: list
+
+    google, square, _ = base_case()
+    ledger = [
+        Record(
+            o["id"],
+            o["merchantOrderId"],
+            o["merchantOrderId"],
+            "synced",
+            True,
+            NOW,
+            [
+                {
+                    "id": li["id"],
+                    "ordered": li["quantityOrdered"],
+                    "shipped": li["quantityShipped"],
+                    "delivered": li["quantityDelivered"],
+                    "canceled": li["quantityCanceled"],
+                }
+                for li in o["lineItems"]
+            ],
+        )
+        for o in google
+    ]
+    assert found(run(google, square, ledger)) == set()
+    ledger[1].line_items[0]["delivered"] = 0
+    assert found(run(google, square, ledger)) == {("G2", "quantity_mismatch")}

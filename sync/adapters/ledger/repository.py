@@ -48,6 +48,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    Text,
     bindparam,
     case,
     create_engine,
@@ -56,6 +57,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -624,6 +626,22 @@ class Ledger:
                     out[rec.google_order_id] = rec
         return out
 
+    def get_orders_light(self, ids: Iterable[str]) -> dict[str, tuple[OrderRecord, str | None]]:
+        """Like ``get_orders`` without decoding the snapshot: each record has ``order_json=None``
+        and comes with the snapshot's stored JSON text, which a caller that already parsed that
+        snapshot can compare instead of decoding it again."""
+        wanted = list(dict.fromkeys(ids))
+        cols = [c for c in ORDERS.c if c.name != "order_json"]
+        text = type_coerce(ORDERS.c.order_json, Text).label("order_json_text")
+        out: dict[str, tuple[OrderRecord, str | None]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                for row in conn.execute(select(*cols, text).where(ORDERS.c.google_order_id.in_(chunk))):
+                    fields = dict(row._mapping)
+                    snapshot = fields.pop("order_json_text")
+                    out[row.google_order_id] = (OrderRecord(order_json=None, **fields), snapshot)
+        return out
+
     def iter_orders(self, batch: int = 1000) -> Iterator[OrderRecord]:
         """Every order, by google_order_id, ``batch`` rows per short read (keyset pagination, so no
         transaction stays open while the caller works and writes in between are fine)."""
@@ -664,6 +682,35 @@ class Ledger:
                 for row in conn.execute(select(ORDERS).where(ORDERS.c.merchant_order_id.in_(chunk))):
                     rec = self._order(row)
                     out[rec.merchant_order_id] = rec  # type: ignore[index]  # matched, so not None
+        return out
+
+    def shipment_states_by_ref(self, refs: Iterable[str]) -> dict[str, dict[str, str]]:
+        """{ref: {shipment_id: state}} for order refs as a shipments feed names them: a
+        google_order_id, else a merchant_order_id (the same precedence as resolving feed rows).
+        Refs that name no order are absent. Reads no order JSON: it lets a cycle skip feed rows it
+        has already applied without loading those orders."""
+        wanted = list(dict.fromkeys(refs))
+        out: dict[str, dict[str, str]] = {}
+        cols = (
+            ORDERS.c.google_order_id, ORDERS.c.merchant_order_id, SHIPMENTS.c.shipment_id, SHIPMENTS.c.state
+        )
+        joined = ORDERS.outerjoin(SHIPMENTS, SHIPMENTS.c.google_order_id == ORDERS.c.google_order_id)
+        with self._read() as conn:
+            for chunk in _chunks(wanted, IN_CHUNK):
+                for gid, _mid, sid, state in conn.execute(
+                    select(*cols).select_from(joined).where(ORDERS.c.google_order_id.in_(chunk))
+                ):
+                    found = out.setdefault(gid, {})
+                    if sid is not None:
+                        found[sid] = state
+            missing = [r for r in wanted if r not in out]
+            for chunk in _chunks(missing, IN_CHUNK):
+                for _gid, mid, sid, state in conn.execute(
+                    select(*cols).select_from(joined).where(ORDERS.c.merchant_order_id.in_(chunk))
+                ):
+                    found = out.setdefault(mid, {})
+                    if sid is not None:
+                        found[sid] = state
         return out
 
     def orders_missing_square(self) -> list[OrderRecord]:
@@ -707,12 +754,17 @@ class Ledger:
         self, conn: Connection, keys: Sequence[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], IntentRecord]:
         wanted = set(keys)
-        order_ids = sorted({k[0] for k in keys})
         found: dict[tuple[str, str, str], IntentRecord] = {}
-        for chunk in _chunks(order_ids, IN_CHUNK):
-            for row in conn.execute(select(OPERATIONS).where(OPERATIONS.c.google_order_id.in_(chunk))):
-                rec = self._intent(row)
-                if rec.key in wanted:
+        # Narrowed by operation id too: an order's earlier intents (and their payloads) are not
+        # read back each time it gets a new one.
+        for chunk in _chunks(sorted(wanted), IN_CHUNK):
+            stmt = select(OPERATIONS).where(
+                OPERATIONS.c.google_order_id.in_({k[0] for k in chunk}),
+                OPERATIONS.c.operation_id.in_({k[2] for k in chunk}),
+            )
+            for row in conn.execute(stmt):
+                if (row.google_order_id, row.target, row.operation_id) in wanted:
+                    rec = self._intent(row)
                     found[rec.key] = rec
         return found
 

@@ -1,0 +1,387 @@
+"""Chaos soak: faults, lost responses, SIGKILLed runs and an emulator restart — nothing lost, nothing twice.
+
+The emulator runs as its own process (`ordersync sandbox serve --state …`) with 10 % injected
+429/500/503 faults, 2 % lost responses (the mutation applies, the client sees an error) and
+latency. Test orders arrive in waves while `ordersync run` cycles with Square enabled; the store
+completes Square fulfilments and a carrier feed reports deliveries as they happen. Runs are killed
+with SIGKILL at seeded random points, and the emulator is restarted from its state file once.
+
+Everything is checked at the end through the public APIs, never through the ledger.
+Size: 500 orders by default (≤ 5 minutes on 2 cores); ORDERSYNC_SOAK_ORDERS=N for a larger soak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.oauth2 import service_account
+
+from sync.adapters.google_gateway import GoogleApiError, GoogleGateway
+from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.config import GoogleSettings, SquareSettings
+
+ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "500"))
+WAVES = 5
+KILLS = 3
+FAULTS = ["--fault-rate", "0.1", "--lost-response-rate", "0.02", "--latency-ms", "3", "--seed", "20261123"]
+MERCHANT_ID = "5550001"
+TEMPLATES = ("template1", "template2", "template1a", "template1b")
+CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
+FEED_COLUMNS = [
+    "order_id",
+    "line_item_id",
+    "offer_id",
+    "quantity",
+    "carrier",
+    "tracking_id",
+    "shipped_at",
+    "delivered_at",
+    "shipment_id",
+]
+SOAK_SECONDS = 280
+
+pytestmark = pytest.mark.timeout(SOAK_SECONDS + 60)
+
+
+class Emulator:
+    """`ordersync sandbox serve` as a separate process, restartable on the same port and state."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.state = root / "sandbox.db"
+        self.env = env
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+        self.earlier_faults: Counter[str] = Counter()
+
+    def start(self) -> str:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sync",
+                "sandbox",
+                "serve",
+                "--port",
+                str(self.port),
+                "--state",
+                str(self.state),
+                *FAULTS,
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:"), (
+            line,
+            self.proc.stderr.read() if self.proc.poll() else "",
+        )
+        self.port = int(line.rsplit(":", 1)[1])
+        return f"http://127.0.0.1:{self.port}"
+
+    def restart(self) -> None:
+        self.earlier_faults.update(self.stats()["faults"])  # counters live in memory, not in --state
+        self.stop()
+        self.start()
+
+    def faults(self) -> Counter[str]:
+        return self.earlier_faults + Counter(self.stats()["faults"])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.communicate(timeout=30)
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_sandbox/stats", timeout=10) as response:
+            return json.load(response)
+
+
+def _patient(call: Any, *args: Any, attempts: int = 6) -> Any:
+    """Test-harness calls (the 'customer' and the 'store') under faults: retry on anything."""
+    for attempt in range(attempts):
+        try:
+            return call(*args)
+        except (GoogleApiError, SquareApiError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    return None
+
+
+def _all_google_orders(google: GoogleGateway) -> list[dict[str, Any]]:
+    return _patient(lambda: list(google.iter_orders()))
+
+
+def _all_square_orders(square: SquareGateway) -> list[dict[str, Any]]:
+    return _patient(lambda: list(square.iter_orders_updated_since(None)))
+
+
+def test_chaos_soak(tmp_path: Path) -> None:
+    started = time.monotonic()
+    rng = random.Random(20261123)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSYNC_")}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    emulator = Emulator(tmp_path, env)
+    url = emulator.start()
+    try:
+        key_file = tmp_path / "sa.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sync",
+                "sandbox",
+                "credentials",
+                "--out",
+                str(key_file),
+                "--endpoint",
+                url,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        (tmp_path / "feeds").mkdir()
+        config = tmp_path / "ordersync.toml"
+        config.write_text(
+            f"""
+[google]
+merchant_id = "{MERCHANT_ID}"
+endpoint = "{url}/"
+max_backoff_seconds = 0.2
+max_attempts = 8
+[square]
+enabled = true
+endpoint = "{url}"
+max_attempts = 8
+[shipments]
+feeds = ["feeds/*.csv"]
+[ledger]
+url = "sqlite:///state/ordersync.db"
+""",
+            encoding="utf-8",
+        )
+        env.update(
+            {
+                "ORDERSYNC_CONFIG": str(config),
+                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
+                "SQUARE_ACCESS_TOKEN": "soak-token",
+            }
+        )
+        credentials = service_account.Credentials.from_service_account_file(
+            str(key_file), scopes=["https://www.googleapis.com/auth/content"]
+        )
+        google = GoogleGateway(
+            GoogleSettings(merchant_id=MERCHANT_ID, endpoint=url, max_backoff_seconds=0.2),
+            credentials=credentials,
+        )
+        square = SquareGateway(
+            SquareSettings(enabled=True, endpoint=url),
+            token="store-token",
+            max_backoff_seconds=0.2,
+            backoff_base_seconds=0.05,
+        )
+
+        def run_cycle(kill_after: float | None = None) -> int | None:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sync", "run", "--no-report"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            if kill_after is not None:
+                try:
+                    proc.wait(timeout=kill_after)
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.communicate(timeout=30)
+                    return None
+            out, err = proc.communicate(timeout=240)
+            assert proc.returncode in (0, 1), (proc.returncode, out, err[-3000:])
+            return proc.returncode
+
+        shipped_parcels: dict[str, dict[str, Any]] = {}  # google order id -> parcel (the store's truth)
+        kills = 0
+        per_wave = ORDERS // WAVES
+        for wave in range(WAVES):
+            for n in range(per_wave):
+                order_id = _patient(google.create_test_order, TEMPLATES[(wave + n) % len(TEMPLATES)])
+                # A lost response may already have advanced it; the final checks use Google's own view.
+                with contextlib.suppress(GoogleApiError):
+                    _patient(google.advance_test_order, order_id)
+            kill_after = rng.uniform(0.5, 2.5) if kills < KILLS else None
+            if run_cycle(kill_after) is None:
+                kills += 1
+            if wave == 2:
+                emulator.restart()  # state from the --state file; the same port
+            # The store ships what Square shows paid and open; the carrier reports earlier parcels delivered.
+            square_orders = _all_square_orders(square)
+            for square_order in square_orders:
+                reference = square_order.get("reference_id")
+                if (
+                    reference
+                    and reference not in shipped_parcels
+                    and square_order.get("state") == "OPEN"
+                    and rng.random() < 0.7
+                ):
+                    fulfilment = square_order["fulfillments"][0]
+                    tracking = f"1ZSOAK{len(shipped_parcels):06d}"
+                    carrier = CARRIERS[len(shipped_parcels) % len(CARRIERS)]
+                    _patient(
+                        square.update_order,
+                        square_order["id"],
+                        {
+                            "version": square_order["version"],
+                            "fulfillments": [
+                                {
+                                    "uid": fulfilment["uid"],
+                                    "state": "COMPLETED",
+                                    "shipment_details": {"carrier": carrier, "tracking_number": tracking},
+                                }
+                            ],
+                        },
+                    )
+                    shipped_parcels[reference] = {
+                        "carrier": carrier,
+                        "tracking": tracking,
+                        "wave": wave,
+                        "lines": [(li["uid"], li["quantity"]) for li in square_order["line_items"]],
+                    }
+            _write_delivery_feed(tmp_path / "feeds" / "deliveries.csv", shipped_parcels, before_wave=wave)
+
+        while kills < KILLS:
+            if run_cycle(rng.uniform(0.3, 1.5)) is None:
+                kills += 1
+        # A createtestorder whose response was lost made an order the harness never heard of: the
+        # customer side releases every order still inProgress (`ordersync testorders advance --all`).
+        for order in _patient(lambda: list(google.iter_orders(statuses=["IN_PROGRESS"]))):
+            with contextlib.suppress(GoogleApiError):
+                _patient(google.advance_test_order, order["id"])
+        run_cycle()
+        # Everything left: ship the rest in Square, deliver everything, let the cycles converge under faults.
+        for square_order in _all_square_orders(square):
+            reference = square_order.get("reference_id")
+            if reference and reference not in shipped_parcels and square_order.get("state") == "OPEN":
+                fulfilment = square_order["fulfillments"][0]
+                tracking = f"1ZSOAK{len(shipped_parcels):06d}"
+                _patient(
+                    square.update_order,
+                    square_order["id"],
+                    {
+                        "version": square_order["version"],
+                        "fulfillments": [
+                            {
+                                "uid": fulfilment["uid"],
+                                "state": "COMPLETED",
+                                "shipment_details": {"carrier": "UPS", "tracking_number": tracking},
+                            }
+                        ],
+                    },
+                )
+                shipped_parcels[reference] = {
+                    "carrier": "UPS",
+                    "tracking": tracking,
+                    "wave": WAVES,
+                    "lines": [(li["uid"], li["quantity"]) for li in square_order["line_items"]],
+                }
+        for round_no in range(12):
+            _write_delivery_feed(
+                tmp_path / "feeds" / "deliveries.csv", shipped_parcels, before_wave=WAVES + 1
+            )
+            code = run_cycle()
+            orders = _all_google_orders(google)
+            if code == 0 and orders and all(o["status"] == "delivered" for o in orders):
+                break
+            assert time.monotonic() - started < SOAK_SECONDS, (
+                f"no convergence after {round_no + 1} final cycles"
+            )
+
+        # ---- the verdict, through the public APIs
+        google_orders = _all_google_orders(google)
+        square_orders = _all_square_orders(square)
+        faults = emulator.faults()
+        references = Counter(o.get("reference_id") for o in square_orders)
+        merchant_ids = Counter(o.get("merchantOrderId") for o in google_orders)
+        square_by_id = {o["id"]: o for o in square_orders}
+        duplicates = sum(c - 1 for c in references.values() if c > 1) + sum(
+            c - 1 for c in merchant_ids.values() if c > 1
+        )
+        assert len(google_orders) >= ORDERS
+        assert sum(faults.values()) > 0 and kills >= KILLS
+        assert all(o["acknowledged"] for o in google_orders)
+        assert duplicates == 0
+        for order in google_orders:
+            square_order = square_by_id[order["merchantOrderId"]]
+            assert square_order["reference_id"] == order["id"]
+            parcel = shipped_parcels[order["id"]]
+            assert len(order["shipments"]) == 1, (
+                order["id"],
+                order["status"],
+                order.get("merchantOrderId"),
+                square_order.get("state"),
+                square_order.get("fulfillments"),
+            )
+            shipment = order["shipments"][0]
+            assert shipment["trackingId"] == parcel["tracking"] and shipment["status"] == "delivered"
+            shipped = {li["id"]: li["quantityShipped"] for li in order["lineItems"]}
+            assert shipped == {uid: int(q) for uid, q in parcel["lines"]}
+        report = subprocess.run(
+            [sys.executable, "-m", "sync", "report"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert report.returncode == 0, report.stderr[-3000:]
+        breaks = next((tmp_path / "reports").glob("*/breaks.csv")).read_text(encoding="utf-8").splitlines()
+        assert breaks[1:] == [], breaks[:10]
+        print(
+            f"\nchaos soak: orders={len(google_orders)} square_orders={len(square_orders)} "
+            f"faults_injected={sum(faults.values())} ({dict(faults)}) kills={kills} emulator_restarts=1 "
+            f"duplicates_found={duplicates} seconds={time.monotonic() - started:.1f}"
+        )
+    finally:
+        emulator.stop()
+
+
+def _write_delivery_feed(path: Path, parcels: dict[str, dict[str, Any]], *, before_wave: int) -> None:
+    """The carrier's export: every parcel handed over, delivered once it is a wave old."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, FEED_COLUMNS, restval="")
+        writer.writeheader()
+        for order_id, parcel in parcels.items():
+            delivered = "2026-11-22T15:00:00Z" if parcel["wave"] < before_wave else ""
+            for line_id, quantity in parcel["lines"]:
+                writer.writerow(
+                    {
+                        "order_id": order_id,
+                        "line_item_id": line_id,
+                        "quantity": quantity,
+                        "carrier": parcel["carrier"],
+                        "tracking_id": parcel["tracking"],
+                        "shipped_at": "2026-11-21T09:00:00Z",
+                        "delivered_at": delivered,
+                    }
+                )
+    tmp.replace(path)  # a cycle never reads half a file
