@@ -92,6 +92,8 @@ def _config_option(func: Any) -> Any:
 @click.pass_obj
 def run(app: AppContext, no_report: bool) -> None:
     """One sync cycle (for cron), then a reconciliation report."""
+    from sync.adapters.google_errors import GoogleApiError
+    from sync.adapters.square_gateway import SquareApiError
     from sync.service.runner import CycleLocked, run_once
 
     try:
@@ -100,6 +102,10 @@ def run(app: AppContext, no_report: bool) -> None:
         fail(str(exc), EXIT_LOCKED)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    except (GoogleApiError, SquareApiError) as exc:
+        # An API still failing after the retries (down, timing out, answering garbage): one clear
+        # line instead of a traceback. Everything recorded stays pending and is resent next cycle.
+        fail(f"cycle stopped: {exc}; work already recorded is resent next cycle", EXIT_FAILED_ORDERS)
     click.echo(outcome.line())
     sys.exit(outcome.exit_code)
 

@@ -135,6 +135,9 @@ class SyncCycle:
         self.result = CycleResult()
         self._sent_this_cycle: set[int] = set()
         self._flush_at = settings.google.batch_size * settings.google.concurrency
+        # Feed events handled per slice (whole orders): two full batches, so a slice's orders,
+        # and the parsed-snapshot LRU below, stay small in memory.
+        self._slice = 2 * settings.google.batch_size
         # Orders parsed from the ledger's snapshots, most recent last (see _snapshot).
         self._snapshots: OrderedDict[str, tuple[Order, str | None]] = OrderedDict()
 
@@ -316,7 +319,7 @@ class SyncCycle:
     def _remember(self, order: Order, text: str | None = None) -> None:
         self._snapshots[order.id] = (order, text)
         self._snapshots.move_to_end(order.id)
-        while len(self._snapshots) > self._flush_at:
+        while len(self._snapshots) > self._slice:
             self._snapshots.popitem(last=False)
 
     # ------------------------------------------------------------------ step 1: leftovers
@@ -416,7 +419,7 @@ class SyncCycle:
             state.events = self._unsettled(state.events)
         # In slices of whole orders, batch_size x concurrency events each: full batches, and only
         # one slice of orders in memory at a time.
-        for events in order_slices(state.events, self._flush_at):
+        for events in order_slices(state.events, self._slice):
             part = _FeedState(events, state.rejects)
             self._ship(part)
             self._deliver(part)
