@@ -115,10 +115,10 @@ def run(app: AppContext, no_report: bool) -> None:
 @click.pass_obj
 def schedule(app: AppContext) -> None:
     """Run a cycle every [schedule] interval_minutes until SIGTERM/SIGINT."""
+    import threading
+
     from sync.entrypoints.scheduler import run_schedule
     from sync.service.runner import scheduled_cycle
-
-    import threading
 
     settings = app.settings
     # One event for both: a stop signal also lets the cycle in progress end between its steps.
@@ -198,7 +198,17 @@ def status(app: AppContext, as_json: bool) -> None:
         click.echo(f"  {key:<36} {count}")
     click.echo("last runs:")
     for run_info in summary.get("last_runs", []):
-        click.echo(f"  {run_info}")
+        click.echo(f"  {_run_line(run_info)}")
+
+
+def _run_line(run_info: dict[str, Any]) -> str:
+    """One line per run for people: when, how it ended, what it did."""
+    figures = run_info.get("summary") or {}
+    shown = ("orders_seen", "acknowledged", "square_orders", "shipped", "delivered", "canceled", "failed",
+             "rejects", "api_calls", "seconds")
+    what = " ".join(f"{key}={figures[key]}" for key in shown if figures.get(key))
+    outcome = run_info.get("outcome") or "running"
+    return f"#{run_info.get('id')} {run_info.get('started_at')} {outcome} {what}".rstrip()
 
 
 @cli.command()
