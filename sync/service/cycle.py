@@ -471,7 +471,7 @@ class SyncCycle:
         if not stale:
             return records
         try:
-            responses = self.google.custombatch([{"method": "get", "orderId": order_id} for order_id in stale])
+            responses = self.google.custombatch([{"method": "get", "orderId": oid} for oid in stale])
         except GoogleApiError as exc:
             log.warning("could not re-read orders last seen inProgress", error=str(exc), orders=len(stale))
             return records
@@ -494,7 +494,9 @@ class SyncCycle:
         """Feed order refs (Google order id or our merchantOrderId) -> the order as we know it."""
         records = self.refresh_unreleased(self.ledger.get_orders(refs))
         missing = refs - set(records)
-        by_merchant_id = self.refresh_unreleased(self.ledger.find_by_merchant_order_ids(missing)) if missing else {}
+        by_merchant_id = (
+            self.refresh_unreleased(self.ledger.find_by_merchant_order_ids(missing)) if missing else {}
+        )
         resolved: dict[str, Order] = {}
         shipments = self.ledger.shipments_for(
             [r.google_order_id for r in (*records.values(), *by_merchant_id.values())]

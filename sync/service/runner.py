@@ -265,7 +265,8 @@ def report_only(
         google = open_google(settings)
         square = open_square(settings)
         path, breaks = write_live_report(
-            settings, ledger, google, square, out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii
+            settings, ledger, google, square,
+            out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii,
         )
     finally:
         ledger.close()
