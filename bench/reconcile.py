@@ -215,6 +215,10 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         copy=False,
     )
     ledger["last_synced_at"] = ledger["last_synced_at"].dt.tz_localize("UTC")
+    # The GOOGLE schema's datetimes are microsecond UTC (what frames_from_google_orders and
+    # snapshots produce); nanosecond columns would make conform() convert a copy of each.
+    for col in ("placed_at", "open_shipment_since"):
+        google[col] = google[col].astype("datetime64[us, UTC]")
 
     o_status = np.where(
         status == "canceled", "canceled", np.where(status == "pendingShipment", "open", "completed")

@@ -23,7 +23,7 @@ What it does, per order count N (a fresh in-process Sandbox on 127.0.0.1 each ti
   it all: the ship is confirmed in the cycle's shiplineitems phase, so the delivery is planned in
   the same cycle. Then one more cycle with nothing to do: the idle cycle. Timed as wall clock of
   the subprocesses (interpreter start and imports included), API calls counted by the emulator
-  (``sb.stats``), peak RSS from ``os.wait4`` of each child (ru_maxrss).
+  (``sb.stats``), peak RSS = VmHWM of each child, which it writes at exit.
 * Square (``--square-orders``, default 1,000): the same with ``[square] enabled``: every order is
   also created (idempotency key) and paid (EXTERNAL) in the Square emulator, bounded concurrency
   ``[square] concurrency``; its merchantOrderId is the Square order id.
@@ -228,13 +228,32 @@ class OrdersyncRun:
         return max(c.maxrss_mb for c in [*self.cycles, *([self.idle] if self.idle else [])])
 
 
+# `python -m sync run --no-report`, reporting the process's own peak RSS (VmHWM of its address
+# space) at exit. Not ru_maxrss: Linux carries the parent's high-water mark across fork/exec, and
+# the parent here holds the emulator with every order in it.
+CHILD = """
+import atexit, os, runpy, sys
+def _hwm():
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    with open(os.environ["BENCH_RSS_FILE"], "w") as out:
+        out.write(str(kb))
+atexit.register(_hwm)
+sys.argv = ["ordersync", "run", "--no-report"]
+runpy.run_module("sync", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
     before = sb.stats.snapshot()["requests"]
+    rss_file = work / "rss.kb"
+    rss_file.unlink(missing_ok=True)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "sync", "run", "--no-report"], cwd=work, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=work,
+                            env={**env, "BENCH_RSS_FILE": str(rss_file)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wait4 (not communicate) for this child's own rusage; the output is small enough for the pipes.
-    _, status, usage = os.wait4(proc.pid, 0)
+    # wait4 (not communicate): exact end time; the output is small enough for the pipes.
+    _, status, _usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
@@ -249,7 +268,7 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
     match = re.search(r"seconds=([0-9.]+)", line)
     return Cycle(wall=wall, cycle_seconds=float(match.group(1)) if match else float("nan"),
                  calls=sum(by_method.values()), calls_by_method=by_method, token_requests=tokens,
-                 maxrss_mb=usage.ru_maxrss / 1024, line=line)
+                 maxrss_mb=int(rss_file.read_text()) / 1024, line=line)
 
 
 def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool = True) -> OrdersyncRun:

@@ -18,18 +18,27 @@ LogFormat = Literal["text", "json"]
 _SECRET_KEYS = re.compile(r"(token|secret|password|private_key|authorization|assertion|api_key)", re.I)
 _SECRET_VALUES = [
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    # A whole key, or a cut-off one (a message quoting the first bytes of a key file) up to where
+    # the base64 body (with real or JSON-escaped newlines) ends.
+    re.compile(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s\\]*)", re.S
+    ),
     re.compile(r"\b(EAAA|sq0atp-|sq0csp-)[A-Za-z0-9_-]{8,}"),
     re.compile(r"\bya29\.[A-Za-z0-9._-]+"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs
 ]
+# key=value / "key": "value" in free text (a URL's ?access_token=, a form body, JSON in a message):
+# the value goes whatever its shape, the key stays so the line still says what was there.
+_SECRET_PAIRS = re.compile(
+    r"""(?i)\b((?:access|refresh|id)_token|client_secret|assertion|password|api_key)(["']?\s*[:=]\s*["']?)([^\s&"',;]+)"""
+)
 MASK = "[redacted]"
 
 
 def redact_text(text: str) -> str:
     for pattern in _SECRET_VALUES:
         text = pattern.sub(MASK, text)
-    return text
+    return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -52,10 +61,15 @@ class _RedactingFilter(logging.Filter):
     """Masks secrets in records from third-party libraries that bypass structlog."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
-        if record.args:
-            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        if hasattr(record, "_logger") and isinstance(record.msg, dict):
+            return True  # a structlog event: already through ``redact``
+        try:
+            # The rendered message, so a secret inside any argument (a dict of headers, an object
+            # whose str() shows a token) is caught, and a lone dict argument is not mangled.
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging reports it as usual
+            return True
+        record.msg, record.args = redact_text(message), ()
         return True
 
 
@@ -75,6 +89,9 @@ def configure_logging(fmt: LogFormat = "text", verbosity: int = 0, stream: Any =
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text *before* redaction (an exception message may quote a token), and
+        # so JSON lines carry them instead of a bare `exc_info: true`.
+        structlog.processors.format_exc_info,
         redact,
     ]
     structlog.configure(

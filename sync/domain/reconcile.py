@@ -71,6 +71,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync.domain import money
+
 GOOGLE_STATUSES = (
     "inProgress",
     "pendingShipment",
@@ -120,33 +122,6 @@ ORDER_COLUMNS = (
     "currency",
     "last_synced_at",
 )
-
-# ISO 4217 minor-unit exponents that differ from 2; everything else is 2.
-_EXPONENTS = {
-    **dict.fromkeys(
-        (
-            "BIF",
-            "CLP",
-            "DJF",
-            "GNF",
-            "ISK",
-            "JPY",
-            "KMF",
-            "KRW",
-            "PYG",
-            "RWF",
-            "UGX",
-            "UYI",
-            "VND",
-            "VUV",
-            "XAF",
-            "XOF",
-            "XPF",
-        ),
-        0,
-    ),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
 
 _STR, _CAT, _BOOL, _NBOOL, _DT, _I64, _NI64, _I32, _NI32 = (
     "str",
@@ -228,7 +203,12 @@ class SchemaError(ValueError):
 
 
 def currency_exponent(currency: str) -> int:
-    return _EXPONENTS.get((currency or "").upper(), 2)
+    """ISO 4217 exponent (``sync.domain.money``); anything that is not a currency code ("",
+    "MIXED") formats with the default 2 instead of failing a whole report."""
+    try:
+        return money.exponent(currency or "")
+    except money.MoneyError:
+        return money.DEFAULT_EXPONENT
 
 
 def to_minor(value: str | int | Decimal | None, currency: str) -> int:
@@ -291,19 +271,22 @@ def _exponents(currencies: pd.Series) -> np.ndarray:
 
 
 def _default(kind: str, n: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    # Built from arrays, never from n-element Python lists (a million pd.NA / "" objects).
     if kind == _STR:
-        return pd.array(np.full(n, "", dtype=object), dtype="str")
+        return pd.array(pc.fill_null(pa.nulls(n, pa.large_string()), ""), dtype="str")
     if kind == _CAT:
-        return pd.Categorical([""] * n)
+        if n == 0:
+            return pd.Categorical([])
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[""])
     if kind == _BOOL:
         return np.zeros(n, dtype=bool)
     if kind == _NBOOL:
-        return pd.array([pd.NA] * n, dtype="boolean")
+        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
     if kind == _DT:
         return pd.array(np.full(n, np.datetime64("NaT", "us")), dtype="datetime64[us]").tz_localize("UTC")
     if kind in (_I64, _I32):
         return np.zeros(n, dtype=kind)
-    return pd.array([pd.NA] * n, dtype=kind)
+    return pd.arrays.IntegerArray(np.zeros(n, dtype=kind.lower()), np.ones(n, dtype=bool))
 
 
 def _already(col: pd.Series, kind: str) -> bool:
@@ -404,7 +387,10 @@ def _contiguous(frame: pd.DataFrame, key: str) -> bool:
     same = pc.or_(same, pa.array(starts[1:]))
     firsts = ids.take(pa.array(first))
     # One order must not appear as two separate blocks.
-    return bool(pc.all(same).as_py() is not False) and pc.count_distinct(firsts).as_py() == len(first)
+    ok = bool(pc.all(same).as_py() is not False) and pc.count_distinct(firsts).as_py() == len(first)
+    del same, firsts
+    pa.default_memory_pool().release_unused()  # the hash table's pages, before the next frame
+    return ok
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,9 +409,10 @@ def _index_in(values: pd.Series | pa.Array, value_set: pd.Series | pa.Array) -> 
     if isinstance(s, pa.ChunkedArray):
         s = s.combine_chunks()
     if len(v) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     out = pc.index_in(v, value_set=s)
-    return np.asarray(pc.fill_null(out, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    # int32 as Arrow returns it (half of int64 per row); a writable copy, callers patch it.
+    return np.array(pc.fill_null(out, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
 
 
 def _join_key(a: pa.Array, b: pa.Array) -> pa.Array:
@@ -436,7 +423,19 @@ def _order_index(line_no: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row position of each order's first line, order number of every row)."""
     starts = line_no == 0
     # int32 positions: half the memory of int64 for the multi-million-row line frames.
-    return np.flatnonzero(starts).astype(np.int32), (np.cumsum(starts, dtype=np.int32) - 1)
+    order_of_row = np.cumsum(starts, dtype=np.int32)
+    order_of_row -= 1  # in place: no second line-length temporary
+    return np.flatnonzero(starts).astype(np.int32), order_of_row
+
+
+def _first_rows(line_no: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row position of each order's first line, number of lines of each order), int32.
+
+    For the ledger and OMS frames, whose per-row order number is only ever needed as "the value
+    of my order", built with np.repeat over these counts instead of a line-length index array.
+    """
+    first = np.flatnonzero(line_no == 0).astype(np.int32)
+    return first, np.diff(first, append=np.int32(len(line_no))).astype(np.int32, copy=False)
 
 
 def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
@@ -444,22 +443,47 @@ def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
     return delta.astype("float64") / 3.6e9
 
 
-def _nonempty(col: pd.Series) -> np.ndarray:
+def _nonempty(col: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
     lengths = pc.fill_null(pc.binary_length(_arrow(col)), 0)
     return np.asarray(pc.greater(lengths, 0).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
+def _differs(a: pd.Series | pa.Array, b: pd.Series | pa.Array) -> np.ndarray:
     """Element-wise string inequality in Arrow (no million Python str objects)."""
     eq = pc.fill_null(pc.equal(_arrow(a), _arrow(b)), False)
     return ~np.asarray(eq.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _order_columns(frame: pd.DataFrame, first: np.ndarray) -> pd.DataFrame:
-    """The order-level columns (everything but line columns) of each order's first row."""
-    line_cols = {"line_no", "line_item_id", "offer_id", *_QTY, "qty_returned"}
-    cols = [c for c in frame.columns if c not in line_cols]
-    return frame[cols].iloc[first].reset_index(drop=True)
+class _FirstRows:
+    """Order-level columns of a line frame, read from each order's first line on demand.
+
+    The input frames repeat every order column on every line. Copying all of them into an
+    order frame up front holds a second copy of columns most rules never read (about 100 MB
+    per million orders per input); this gathers one column at a time, only for the orders
+    asked for, so each copy lives just as long as the rule that needs it.
+    """
+
+    def __init__(self, frame: pd.DataFrame, first: np.ndarray) -> None:
+        self.frame, self.first = frame, first
+        self.columns = frame.columns
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def __getitem__(self, col: str) -> pd.Series:
+        return self.frame[col].iloc[self.first].reset_index(drop=True)
+
+    def at(self, col: str, orders: np.ndarray) -> pd.Series:
+        """``col`` of the given order positions (a gather straight from the line frame)."""
+        return self.frame[col].iloc[self.first[orders]].reset_index(drop=True)
+
+    def arrow(self, col: str) -> pa.Array | pa.ChunkedArray:
+        return _arrow(self.frame[col]).take(pa.array(self.first))
+
+
+def _rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values[rows], without the copy when rows is every row (the usual, fully matched case)."""
+    return values if len(rows) == len(values) else values[rows]
 
 
 def _per_order_sum(values: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -486,13 +510,14 @@ def _match_lines(
     an element-wise compare with no hash table. Only the rest are matched through a hash of
     (order, line id) / (order, offer id), built on the Google rows of just those orders.
     """
-    out = np.full(len(order_g), -1, dtype=np.int64)
+    out = np.full(len(order_g), -1, dtype=np.int32)  # int32: half the memory per line row
     if len(out) == 0 or len(g) == 0:
         return out
     og = np.maximum(order_g, 0)
     ok = (order_g >= 0) & (line_no < g_count[og])
-    cand = np.where(ok, g_first[og] + line_no, 0)
-    cand_arr = pa.array(cand)
+    cand = np.where(ok, g_first[og] + line_no, 0).astype(np.int32, copy=False)
+    del og
+    cand_arr = pa.array(cand)  # zero-copy view of the numpy buffer
     own_line = _arrow(line_ids)
     has_line = _nonempty(line_ids)
     same = pc.fill_null(pc.equal(own_line, _arrow(g["line_item_id"]).take(cand_arr)), False)
@@ -506,6 +531,7 @@ def _match_lines(
             & np.asarray(same_offer.to_numpy(zero_copy_only=False), dtype=bool)
         )
     out[hit] = cand[hit]
+    del cand, cand_arr, same
     rest = np.flatnonzero(~hit & (order_g >= 0))
     if len(rest) == 0:
         return out
@@ -640,88 +666,99 @@ def reconcile(
     om = conform(oms, OMS_SCHEMA, "oms") if oms is not None else None
     out = _Breaks()
 
+    # conform's hash tables (contiguity check) are garbage now: hand those pages back.
+    pa.default_memory_pool().release_unused()
+
     # ---- Google orders: one entry per order, keyed by position 0..n-1 ------------------------
+    # Order-level columns are read from each order's first line only when a rule needs them.
     g_first, g_order_of_row = _order_index(g["line_no"].to_numpy())
-    go = _order_columns(g, g_first)
+    go = _FirstRows(g, g_first)
     n = len(go)
-    g_ids = _arrow(go["google_order_id"])
+    ids = go["google_order_id"]
+    g_ids = _arrow(ids)
     sums = {q: _per_order_sum(g[q].to_numpy(), g_first) for q in (*_QTY, "qty_returned")}
     status = go["status"]
     canceled = (status == "canceled").to_numpy()
-    age = _hours(now, go["placed_at"])
-    ids = go["google_order_id"]
+    placed_at = go["placed_at"]
+    age = _hours(now, placed_at)
     currency = go["currency"].astype("str")
     amount_g = go["amount_minor"].to_numpy(dtype="int64")
+    g_mid = go["merchant_order_id"]
 
     # Duplicated Google order ids (same order twice in the input) are collapsed to the first.
-    first_g = ~go["google_order_id"].duplicated().to_numpy()
+    # conform() already guarantees one contiguous block per order id (it regroups the rows
+    # otherwise, and its contiguity check hashes the ids once), so every position is the first
+    # of its id: no second hash over a million ids is needed here.
+    first_g = np.ones(n, dtype=bool)
 
     # ---- Ledger: order rows mapped onto Google positions -------------------------------------
-    led_pos = np.full(n, -1, dtype=np.int64)  # ledger order row per Google order
+    led_pos = np.full(n, -1, dtype=np.int32)  # ledger order row per Google order
+    lo: _FirstRows | None = None
     if lg is not None and len(lg):
-        l_first, l_order_of_row = _order_index(lg["line_no"].to_numpy())
-        lo = _order_columns(lg, l_first)
-        l_to_g = _index_in(lo["google_order_id"], g_ids)
+        l_first, l_count = _first_rows(lg["line_no"].to_numpy())
+        lo = _FirstRows(lg, l_first)
+        l_ids = lo.arrow("google_order_id")
+        l_to_g = _index_in(l_ids, g_ids)
         known = l_to_g >= 0
         # First ledger row wins if the ledger lists an order twice.
         order = np.flatnonzero(known)[::-1]
         led_pos[l_to_g[order]] = order
-        gone = ~known & _nonempty(lo["google_order_id"])
+        gone = ~known & _nonempty(l_ids)
+        del l_ids
         if gone.any():
-            missing = lo.loc[gone]
             out.add(
-                missing["google_order_id"],
+                lo.at("google_order_id", np.flatnonzero(gone)),
                 "missing_in_google",
                 "high",
                 "Our ledger has this order but Google did not return it: check the order in "
                 "Merchant Center (deleted test order, other account?) before acting on it.",
                 np.full(int(gone.sum()), np.nan),
             )
-    else:
-        lo = None
 
     has_led = led_pos >= 0
     lsel = np.maximum(led_pos, 0)
 
     def led(col: str) -> pd.Series:
         assert lo is not None
-        return lo[col].iloc[lsel].reset_index(drop=True)
+        return lo.at(col, lsel)
 
     # ---- OMS: order rows mapped onto Google positions (by id, else by merchant order id) -----
-    oms_pos = np.full(n, -1, dtype=np.int64)
-    om_to_g = np.zeros(0, dtype=np.int64)
-    oo = None
+    oms_pos = np.full(n, -1, dtype=np.int32)
+    om_to_g = np.zeros(0, dtype=np.int32)
+    oo: _FirstRows | None = None
     oms_complete = False
     if om is not None and len(om):
-        o_first, o_order_of_row = _order_index(om["line_no"].to_numpy())
-        oo = _order_columns(om, o_first)
+        o_first, o_count = _first_rows(om["line_no"].to_numpy())
+        oo = _FirstRows(om, o_first)
         oms_complete = bool((oo["source"] == "square").any())
-        refs = _arrow(oo["order_ref"])
+        refs = oo.arrow("order_ref")
         om_to_g = _index_in(refs, g_ids)
         unresolved = np.flatnonzero(om_to_g < 0)
         if len(unresolved):
-            by_mid = _index_in(refs.take(pa.array(unresolved)), _arrow(go["merchant_order_id"]))
+            unresolved_refs = refs.take(pa.array(unresolved))
+            by_mid = _index_in(unresolved_refs, _arrow(g_mid))
             # "" never matches: an order without a merchant id must not catch OMS rows without a ref.
-            by_mid[~_nonempty(oo["order_ref"].iloc[unresolved])] = -1
+            by_mid[~_nonempty(unresolved_refs)] = -1
             om_to_g[unresolved] = by_mid
-        ours = _nonempty(oo["order_ref"])
-        stray = (om_to_g < 0) & ours
-        if stray.any():
-            st = oo.loc[stray]
+            del unresolved_refs
+        ours = _nonempty(refs)
+        del refs
+        stray = np.flatnonzero((om_to_g < 0) & ours)
+        if len(stray):
             out.add(
-                st["order_ref"],
+                oo.at("order_ref", stray),
                 "missing_in_google",
                 "high",
-                "OMS order " + _s(st["oms_order_id"]) + " refers to this Google order, which Google "
-                "did not return: check the reference, or cancel the OMS order if it is not real.",
-                _hours(now, st["created_at"]),
+                "OMS order " + _s(oo.at("oms_order_id", stray)) + " refers to this Google order, which "
+                "Google did not return: check the reference, or cancel the OMS order if it is not real.",
+                _hours(now, oo.at("created_at", stray)),
             )
         # Several distinct OMS orders for one Google order: risk of shipping twice.
         linked = np.flatnonzero(om_to_g >= 0)
         # Only Google orders referenced by more than one OMS row can have duplicates: look at those.
         multi = np.bincount(om_to_g[linked], minlength=n) > 1
         suspects = linked[multi[om_to_g[linked]]]
-        pairs = pd.DataFrame({"g": om_to_g[suspects], "oid": oo["oms_order_id"].iloc[suspects].to_numpy()})
+        pairs = pd.DataFrame({"g": om_to_g[suspects], "oid": oo.at("oms_order_id", suspects).to_numpy()})
         pairs = pairs.drop_duplicates()
         counts = pairs.groupby("g")["oid"].agg(["size"])
         dup_g = counts.index[counts["size"] > 1].to_numpy()
@@ -744,7 +781,7 @@ def reconcile(
 
     def oms_col(col: str) -> pd.Series:
         assert oo is not None
-        return oo[col].iloc[osel].reset_index(drop=True)
+        return oo.at(col, osel)
 
     live = first_g & ~canceled
 
@@ -782,13 +819,14 @@ def reconcile(
         )
 
     # ---- merchant order ids --------------------------------------------------------------------
-    g_mid = go["merchant_order_id"]
     has_mid = _nonempty(g_mid)
+    # The ledger's merchant order id per Google order: read once, used here and in orders.csv.
+    l_mid = led("merchant_order_id") if lo is not None else None
     mask = first_g & ~canceled & acked & ~has_mid
     if mask.any():
         hint = pd.Series("", index=range(int(mask.sum())), dtype="str")
-        if lo is not None:
-            known_mid = led("merchant_order_id")[mask].reset_index(drop=True)
+        if l_mid is not None:
+            known_mid = l_mid[mask].reset_index(drop=True)
             hint = hint.where(known_mid == "", " Our ledger has " + known_mid + ": resend it.")
         out.add(
             ids[mask],
@@ -812,8 +850,7 @@ def reconcile(
             ).to_numpy(),
             age[dup],
         )
-    if lo is not None:
-        l_mid = led("merchant_order_id")
+    if l_mid is not None:
         mask = first_g & has_led & has_mid & _nonempty(l_mid) & _differs(l_mid, g_mid)
         if mask.any():
             out.add(
@@ -833,21 +870,28 @@ def reconcile(
     # ---- quantities (line level) -----------------------------------------------------------------
     g_line_ids = g["line_item_id"]
     g_q = {q: g[q].to_numpy() for q in _QTY}  # int32 views, no copies
-    g_count = np.diff(np.append(g_first, len(g)))
+    g_count = np.diff(g_first, append=np.int32(len(g))).astype(np.int32, copy=False)
     line_parts: list[tuple[np.ndarray, pd.Series, str]] = []  # (google line rows, detail, severity)
 
     if lg is not None and len(lg):
-        l_order_g = l_to_g[l_order_of_row]
         grow_all = _match_lines(
-            g, g_first, g_count, g_order_of_row, l_order_g, lg["line_no"].to_numpy(), lg["line_item_id"], None
+            g,
+            g_first,
+            g_count,
+            g_order_of_row,
+            np.repeat(l_to_g, l_count),  # the Google order of every ledger line
+            lg["line_no"].to_numpy(),
+            lg["line_item_id"],
+            None,
         )
         rows = np.flatnonzero(grow_all >= 0)
-        grow = grow_all[rows]
+        grow = grow_all[rows] if len(rows) < len(grow_all) else grow_all
         del grow_all
         for q in _QTY:
-            known = lg[q].notna().to_numpy()[rows]
-            lvi = lg[q].to_numpy(dtype="int32", na_value=0)[rows]
+            known = _rows(lg[q].notna().to_numpy(), rows)
+            lvi = _rows(lg[q].to_numpy(dtype="int32", na_value=0), rows)
             diff = known & (lvi != g_q[q][grow])
+            del known
             if diff.any():
                 gr = grow[diff]
                 detail = (
@@ -862,11 +906,15 @@ def reconcile(
                     + " — the ledger is out of step; rerun the sync and check failed operations."
                 )
                 line_parts.append((gr, detail, "high"))
+            del lvi, diff
+        del rows, grow
 
     if om is not None and len(om):
-        o_order_g = om_to_g[o_order_of_row]
-        # Only lines of the OMS order we matched (not a duplicate's) are compared.
-        o_order_g = np.where(oms_pos[np.maximum(o_order_g, 0)] == o_order_of_row, o_order_g, -1)
+        # Only lines of the OMS order we matched (not a duplicate's) are compared: decided per
+        # OMS order, then repeated onto its lines.
+        matched = oms_pos[np.maximum(om_to_g, 0)] == np.arange(len(om_to_g))
+        o_order_g = np.repeat(np.where(matched, om_to_g, np.int32(-1)), o_count)
+        del matched
         grow_all = _match_lines(
             g,
             g_first,
@@ -878,7 +926,7 @@ def reconcile(
             om["offer_id"],
         )
         rows = np.flatnonzero(o_order_g >= 0)
-        grow = grow_all[rows]
+        grow = grow_all[rows] if len(rows) < len(grow_all) else grow_all
         del grow_all
         known_q = [q for q in ("qty_ordered", "qty_shipped", "qty_delivered") if om[q].notna().any()]
         unmatched = grow < 0
@@ -897,17 +945,15 @@ def reconcile(
                     "high",
                 )
             )
-        rows, grow = rows[~unmatched], grow[~unmatched]
-        # OMS totals per Google line row; lines the OMS does not list count as 0 of what it tracks.
-        oms_line_qty = {
-            q: np.bincount(
-                grow, weights=om[q].to_numpy(dtype="float64", na_value=0)[rows], minlength=len(g)
-            ).astype(np.int32)
-            for q in known_q
-        }
+        if unmatched.any():
+            rows, grow = rows[~unmatched], grow[~unmatched]
+        del o_order_g, unmatched
         in_oms_order = has_oms[g_order_of_row]
         for q in known_q:
-            ov = oms_line_qty[q]
+            # OMS total per Google line row (one quantity at a time, so only one such array is
+            # alive); lines the OMS does not list count as 0 of what it tracks.
+            ov = np.zeros(len(g), dtype=np.int32)
+            np.add.at(ov, grow, _rows(om[q].to_numpy(dtype="int32", na_value=0), rows))
             gv = g_q[q]
             if q == "qty_ordered":
                 # Square may keep the original quantity after a Google cancellation or reduce it.
@@ -937,6 +983,8 @@ def reconcile(
                     + _s(advice)
                 )
                 line_parts.append((gr, detail, "high"))
+            del ov, diff
+        del rows, grow, in_oms_order
 
     for grow_, detail, sev in line_parts:
         oi = g_order_of_row[grow_]
@@ -949,7 +997,7 @@ def reconcile(
 
     # ---- amounts -----------------------------------------------------------------------------------
     amount_oms = pd.array(np.zeros(n, dtype="int64"), dtype="Int64")
-    oms_status = pd.Series(pd.Categorical([""] * n))
+    oms_status = pd.Series(_default(_CAT, n))
     if oo is not None:
         amount_oms = oms_col("amount_minor").where(has_oms, pd.NA).astype("Int64")
         o_cur = oms_col("currency").astype("str")
@@ -1036,6 +1084,7 @@ def reconcile(
                 + ": correct the shipment on Google (updateShipment) so the customer can track it."
             )
             out.add(ids[mask], "tracking_mismatch", "medium", detail.to_numpy(), age[mask])
+        del g_trk, o_trk
 
     # ---- stuck / not delivered -----------------------------------------------------------------
     pending = sums["qty_ordered"] - sums["qty_shipped"] - sums["qty_canceled"]
@@ -1047,8 +1096,9 @@ def reconcile(
         )
         out.add(ids[mask], "stuck_past_ship_sla", "high", detail.to_numpy(), age[mask])
 
-    open_since = go["open_shipment_since"].where(go["open_shipment_since"].notna(), go["placed_at"])
-    ship_age = _hours(now, open_since)
+    open_since = go["open_shipment_since"]
+    ship_age = _hours(now, open_since.where(open_since.notna(), placed_at))
+    del open_since
     in_transit = sums["qty_shipped"] - sums["qty_delivered"] - sums["qty_returned"]
     mask = live & (in_transit > 0) & (ship_age > slas.delivery_hours)
     if mask.any():
@@ -1060,28 +1110,29 @@ def reconcile(
 
     # ---- failed operations ---------------------------------------------------------------------
     if lo is not None:
-        f = lo["failed_ops"].to_numpy() > 0
-        if f.any():
-            fl = lo.loc[f]
-            since = fl["last_failed_at"]
+        f = np.flatnonzero(lo["failed_ops"].to_numpy() > 0)
+        if len(f):
+            since = lo.at("last_failed_at", f)
             g_of = l_to_g[f]
-            placed = go["placed_at"].iloc[np.maximum(g_of, 0)].reset_index(drop=True)
-            since = since.reset_index(drop=True)
+            placed = placed_at.iloc[np.maximum(g_of, 0)].reset_index(drop=True)
             since = since.where(since.notna(), placed.where(pd.Series(g_of >= 0), pd.NaT))
             detail = (
-                _s(fl["failed_ops"])
+                _s(lo.at("failed_ops", f))
                 + " failed operation(s): "
-                + _s(fl["failed_detail"])
+                + _s(lo.at("failed_detail", f))
                 + " — fix the cause; the sync retries them with the same operation ids."
             )
-            out.add(fl["google_order_id"], "failed_operation", "high", detail.to_numpy(), _hours(now, since))
+            out.add(
+                lo.at("google_order_id", f), "failed_operation", "high", detail.to_numpy(), _hours(now, since)
+            )
 
     breaks = out.frame()
     pa.default_memory_pool().release_unused()
 
     # ---- per-order rows ------------------------------------------------------------------------
-    if lo is not None:
-        merchant = g_mid.where(has_mid, led("merchant_order_id").where(has_led, ""))
+    if l_mid is not None:
+        merchant = g_mid.where(has_mid, l_mid.where(has_led, ""))
+        del l_mid
         square = led("square_order_id").where(has_led, "")
         synced = led("last_synced_at").where(has_led, pd.NaT)
     else:
@@ -1095,7 +1146,7 @@ def reconcile(
             "google_order_id": ids,
             "merchant_order_id": merchant.astype("str"),
             "square_order_id": square.astype("str"),
-            "placed_at": go["placed_at"],
+            "placed_at": placed_at,
             "google_status": status.astype("str"),
             "oms_status": oms_status.astype("str"),
             "qty_ordered": sums["qty_ordered"],
@@ -1103,15 +1154,17 @@ def reconcile(
             "qty_delivered": sums["qty_delivered"],
             "qty_canceled": sums["qty_canceled"],
             "amount_google_minor": amount_g,
-            "amount_oms_minor": amount_oms if oo is not None else pd.array([pd.NA] * n, dtype="Int64"),
+            "amount_oms_minor": amount_oms if oo is not None else _default(_NI64, n),
             "currency": currency,
             "last_synced_at": synced,
-        }
+        },
+        copy=False,  # the columns are ours and fresh: a second copy would only raise the peak
     )
     for name in PII_COLUMNS:
         if name in go.columns:
             orders[name] = go[name].to_numpy()
-    orders = orders[first_g].reset_index(drop=True)
+    if not first_g.all():
+        orders = orders[first_g].reset_index(drop=True)  # a filtered copy only when needed
     return Reconciliation(orders=orders, breaks=breaks)
 
 
@@ -1165,7 +1218,6 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
     every category and bucket is always listed).
     """
     o, b = rec.orders, rec.breaks
-    money = o[["google_order_id", "amount_google_minor", "currency"]]
     parts = [
         pd.DataFrame(
             {
@@ -1218,9 +1270,16 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
             tuple(s for s in GOOGLE_STATUSES if s in set(status_frame["google_status"].cat.categories)),
         )
     )
-    bm = b.merge(money, on="google_order_id", how="left")
-    bm["currency"] = bm["currency"].astype("str").fillna("")
-    bm["amount_google_minor"] = bm["amount_google_minor"].fillna(0).astype("int64")
+    # The Google amount of each break's order: a hash lookup of the (few) break ids among the
+    # order ids (unique), not a merge that factorises a million order ids; same rows as a left join.
+    pos = _index_in(b["google_order_id"], o["google_order_id"])
+    found = pos >= 0
+    currency, amount = np.full(len(b), "", dtype=object), np.zeros(len(b), dtype="int64")
+    if len(o) and found.any():
+        rows = pos[found]
+        currency[found] = o["currency"].iloc[rows].astype("str").fillna("").to_numpy()
+        amount[found] = o["amount_google_minor"].iloc[rows].to_numpy(dtype="int64")
+    bm = b.assign(currency=pd.Series(currency, index=b.index, dtype="str"), amount_google_minor=amount)
     bm["age_bucket"] = age_bucket(bm["age_hours"])
     parts.append(grouped("breaks_by_category", bm, "category", CATEGORIES))
     parts.append(grouped("breaks_by_severity", bm, "severity", SEVERITIES))
