@@ -71,12 +71,11 @@ class SquareBridge:
         from sync.service.cycle import intent
 
         records = cycle.ledger.orders_missing_square()
-        if not records:
-            return
-        options = MappingOptions(
-            self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map
-        )
         new_intents = []
+        if records:  # the location lookup costs a call: only when there is something to create
+            options = MappingOptions(
+                self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map
+            )
         for record in records:
             try:
                 body = google_to_square_order(record.order_json, options)
@@ -99,35 +98,31 @@ class SquareBridge:
         from sync.adapters.ledger.repository import IntentResult
 
         results = []
-        merchant_intents = []
+        created: dict[str, dict[str, Any]] = {}
         for record, (square_order, error) in zip(pending, outcomes, strict=True):
             if square_order is None:
                 assert error is not None
-                results.append(
-                    IntentResult(
-                        record.id,
-                        "retry" if error.retryable else "failed",
-                        error=error.detail,
-                        reason=error.code,
-                    )
-                )
+                outcome = "retry" if error.retryable else "failed"
+                results.append(IntentResult(record.id, outcome, error=error.detail, reason=error.code))
                 if not error.retryable:
                     cycle.result.failed_orders.add(record.google_order_id)
                 continue
             results.append(IntentResult(record.id, "done", execution_status="executed"))
-            cycle.ledger.set_order_fields(
-                record.google_order_id,
-                square_order_id=square_order["id"],
-                square_version=square_order.get("version"),
-            )
-            cycle.result.square_orders += 1
-            merchant_intents.append(
-                intent(
-                    record.google_order_id,
-                    planning.merchant_order_id_entry(record.google_order_id, square_order["id"]),
-                )
-            )
+            created[record.google_order_id] = {
+                "square_order_id": square_order["id"],
+                "square_version": square_order.get("version"),
+            }
+        # The Square id first (a crash after it re-derives the merchant-id step below), then the
+        # intent's outcome (a crash before it replays CreateOrder, which returns the same order).
+        if created:
+            cycle.ledger.update_orders(created)
+            cycle.result.square_orders += len(created)
         cycle.ledger.record_results(results)
+        # Every open order whose Square id Google does not carry yet, whatever cycle created it.
+        merchant_intents = [
+            intent(google_order_id, planning.merchant_order_id_entry(google_order_id, square_order_id))
+            for google_order_id, square_order_id in cycle.ledger.orders_awaiting_merchant_order_id()
+        ]
         cycle.dispatch(cycle.ledger.add_intents(merchant_intents))
 
     def _create_and_pay(self, record: Any) -> tuple[dict[str, Any] | None, SquareApiError | None]:

@@ -56,6 +56,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     type_coerce,
     update,
@@ -722,6 +723,24 @@ class Ledger:
         )
         with self._read() as conn:
             return [self._order(r) for r in conn.execute(stmt)]
+
+    def orders_awaiting_merchant_order_id(self) -> list[tuple[str, str]]:
+        """(google order id, Square order id) of open orders whose Square id is not yet confirmed
+        as Google's merchantOrderId — including those a crash left between the two steps."""
+        stmt = (
+            select(ORDERS.c.google_order_id, ORDERS.c.square_order_id)
+            .where(
+                ORDERS.c.square_order_id.is_not(None),
+                or_(
+                    ORDERS.c.merchant_order_id.is_(None),
+                    ORDERS.c.merchant_order_id != ORDERS.c.square_order_id,
+                ),
+                ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)),
+            )
+            .order_by(ORDERS.c.google_order_id)
+        )
+        with self._read() as conn:
+            return [(r[0], r[1]) for r in conn.execute(stmt)]
 
     def oldest_open_placed_at(self) -> datetime | None:
         """placed_at of the oldest open order: how far back to look for cancellations."""
