@@ -112,13 +112,32 @@ def test_secret_shaped_values_under_ordinary_keys() -> None:
 
 
 # ----------------------------------------------------------------------- configured logging
+LIBRARY_LOGGERS = (
+    "google.auth.transport",
+    "googleapiclient.http",
+    "googleapiclient.discovery",
+    "httpx",
+    "google.auth",
+)
+
+
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
+    """Undo configure_logging afterwards; start from library loggers as a fresh process has them."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS}
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    # google-auth stops "google" from propagating the first time it checks for debug logging.
+    google = logging.getLogger("google")
+    propagate, google.propagate = google.propagate, True
     yield
+    google.propagate = propagate
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
 
 
 def _emit_everything() -> None:
