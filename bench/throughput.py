@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 
+from sync.domain.feed import COLUMNS as FEED_COLUMNS
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 
@@ -62,8 +63,6 @@ SCOPES = ["https://www.googleapis.com/auth/content"]
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 PAGE = 250
 BATCH = 1000
-FEED_COLUMNS = ["order_id", "line_item_id", "offer_id", "quantity", "carrier", "tracking_id", "shipped_at",
-                "delivered_at", "shipment_id"]
 MAX_CYCLES = 6
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,23 +26,13 @@ from sync.config import (
     ShipmentsSettings,
     SquareSettings,
 )
+from sync.domain.feed import COLUMNS as FEED_COLUMNS
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 from sync.service.runner import run_once
 
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
-FEED_COLUMNS = [
-    "order_id",
-    "line_item_id",
-    "offer_id",
-    "quantity",
-    "carrier",
-    "tracking_id",
-    "shipped_at",
-    "delivered_at",
-    "shipment_id",
-]
 MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
 SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator accepts any bearer token

@@ -32,6 +32,7 @@ from google.oauth2 import service_account
 from sync.adapters.google_gateway import GoogleApiError, GoogleGateway
 from sync.adapters.square_gateway import SquareApiError, SquareGateway
 from sync.config import GoogleSettings, SquareSettings
+from sync.domain.feed import COLUMNS as FEED_COLUMNS
 
 ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "500"))
 WAVES = 5
@@ -40,17 +41,6 @@ FAULTS = ["--fault-rate", "0.1", "--lost-response-rate", "0.02", "--latency-ms",
 MERCHANT_ID = "5550001"
 TEMPLATES = ("template1", "template2", "template1a", "template1b")
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
-FEED_COLUMNS = [
-    "order_id",
-    "line_item_id",
-    "offer_id",
-    "quantity",
-    "carrier",
-    "tracking_id",
-    "shipped_at",
-    "delivered_at",
-    "shipment_id",
-]
 SOAK_SECONDS = 280
 
 pytestmark = pytest.mark.timeout(SOAK_SECONDS + 60)

@@ -16,21 +16,11 @@ from google.oauth2 import service_account
 
 from sync.adapters.google_gateway import GoogleGateway
 from sync.config import GoogleSettings
+from sync.domain.feed import COLUMNS as FEED_COLUMNS
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 
 MERCHANT_ID = "7654321"
-FEED_COLUMNS = [
-    "order_id",
-    "line_item_id",
-    "offer_id",
-    "quantity",
-    "carrier",
-    "tracking_id",
-    "shipped_at",
-    "delivered_at",
-    "shipment_id",
-]
 RUN_TIMEOUT = 180
 
 
