@@ -156,6 +156,8 @@ def report(
     include_pii: bool,
 ) -> None:
     """Reconciliation only: write reports/<run-id>/."""
+    from sync.adapters.google_errors import GoogleApiError
+    from sync.adapters.square_gateway import SquareApiError
     from sync.service.runner import report_only
 
     if oms_file and not google_file:
@@ -171,6 +173,8 @@ def report(
         )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    except (GoogleApiError, SquareApiError) as exc:
+        fail(f"report not written: {exc}", EXIT_FAILED_ORDERS)
     click.echo(f"report written to {result.path} ({result.summary_line()})")
 
 

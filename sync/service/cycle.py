@@ -27,6 +27,7 @@ from typing import Any
 from sync.adapters.feed_reader import FeedFile
 from sync.adapters.google_gateway import GoogleApiError, GoogleGateway, entry_error
 from sync.adapters.ledger.repository import IntentRecord, IntentResult, Ledger, NewIntent
+from sync.adapters.square_gateway import SquareApiError
 from sync.config import Settings
 from sync.domain import feed as feed_rules
 from sync.domain import operations, planning
@@ -65,10 +66,11 @@ class CycleResult:
     api_calls: int = 0
     seconds: float = 0.0
     abandoned: bool = False
+    square_unavailable: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed_orders or self.rejects else 0
+        return 1 if self.failed_orders or self.rejects or self.square_unavailable else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,11 +88,14 @@ class CycleResult:
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 3),
             "abandoned": self.abandoned,
+            "square_unavailable": self.square_unavailable,
         }
 
     def line(self) -> str:
         square = f" square={self.square_orders}" if self.square_orders else ""
         rejects = f" rejected_rows={self.rejects}" if self.rejects else ""
+        if self.square_unavailable:
+            rejects += " square=unavailable"
         return (
             f"run {self.run_id}: seen={self.orders_seen} acknowledged={self.acknowledged}{square} "
             f"shipped={self.shipped} delivered={self.delivered} canceled={self.canceled} "
@@ -376,8 +381,15 @@ class SyncCycle:
 
     # ------------------------------------------------------------------ step 3: Square
     def _square_step(self) -> None:
+        """Square down must not hold up Google: cancellations and the feed still run this cycle."""
         assert self.square is not None
-        self.square.run(self)
+        try:
+            self.square.run(self)
+        except SquareApiError as exc:
+            if exc.is_auth:
+                raise  # a wrong token is the operator's to fix (exit 2), not a passing fault
+            self.result.square_unavailable = True
+            log.error("Square step stopped; Google steps go on, Square resumes next cycle", error=str(exc))
 
     # ------------------------------------------------------------------ step 4: cancellations
     def _follow_cancellations(self) -> None:

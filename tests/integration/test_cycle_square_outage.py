@@ -1,0 +1,92 @@
+"""A Square outage stops only the Square step: Google acknowledgements, cancellations and the
+feed's shipments still happen in the same cycle, and the cycle reports the outage (exit 1)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from google.oauth2.credentials import Credentials
+
+from sync.adapters.feed_reader import read_feeds
+from sync.adapters.google_gateway import GoogleGateway
+from sync.adapters.ledger import Ledger
+from sync.adapters.square_gateway import SquareApiError
+from sync.config import GoogleSettings, LedgerSettings, Settings, ShipmentsSettings
+from sync.domain.feed import COLUMNS
+from sync.sandbox.server import Sandbox
+from sync.service.cycle import SyncCycle
+
+
+class SquareDown:
+    """The Square bridge while Square answers 503 to everything (after the gateway's retries)."""
+
+    calls = 0
+
+    def __init__(self) -> None:
+        self.cancellations: list[str] = []
+
+    def run(self, _cycle: Any) -> None:
+        raise SquareApiError(
+            status=503,
+            code="SERVICE_UNAVAILABLE",
+            category="API_ERROR",
+            detail="The service is temporarily unavailable.",
+            retryable=True,
+        )
+
+    def google_cancellations(self, _cycle: Any, orders: list[Any]) -> None:
+        self.cancellations += [o.id for o in orders]
+
+
+def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
+    with Sandbox().start() as sb:
+        settings = Settings(
+            google=GoogleSettings(merchant_id="4242", endpoint=sb.url),
+            ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),
+            shipments=ShipmentsSettings(
+                feeds=[str(tmp_path / "feed*.csv")], rejects_dir=str(tmp_path / "rejects")
+            ),
+        )
+        google = GoogleGateway(settings.google, credentials=Credentials(token="test"))
+        ids = [google.create_test_order("template2") for _ in range(2)]
+        for order_id in ids:
+            google.advance_test_order(order_id)
+        square = SquareDown()
+        ledger = Ledger(settings.ledger.url)
+
+        def cycle() -> Any:
+            return SyncCycle(
+                google=google,
+                ledger=ledger,
+                settings=settings,
+                square=square,
+                feed_source=lambda: read_feeds(settings.shipments.feeds),
+            ).run()
+
+        first = cycle()
+        assert first.square_unavailable and first.exit_code == 1
+        assert first.acknowledged == 2
+
+        google.cancel_test_order_by_customer(ids[1])
+        shipped = google.get_order(ids[0])
+        with (tmp_path / "feed-1.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, COLUMNS, restval="")
+            writer.writeheader()
+            for line in shipped["lineItems"]:
+                writer.writerow(
+                    {
+                        "order_id": ids[0],
+                        "line_item_id": line["id"],
+                        "quantity": line["quantityOrdered"],
+                        "carrier": "UPS",
+                        "tracking_id": "1ZOUTAGE1",
+                        "shipped_at": "2026-11-20T10:00:00Z",
+                    }
+                )
+        second = cycle()
+        ledger.close()
+    assert second.square_unavailable and second.exit_code == 1
+    assert second.canceled == 1 and square.cancellations == [ids[1]]
+    assert second.shipped == 1
