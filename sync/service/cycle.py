@@ -504,7 +504,10 @@ class SyncCycle:
 
     def _resolve_orders(self, refs: set[str]) -> dict[str, Order]:
         """Feed order refs (Google order id or our merchantOrderId) -> the order as we know it."""
-        records = self.refresh_unreleased(self.ledger.get_orders(refs))
+        # Light read: the snapshot's JSON text is decoded only when the parse cache lacks it.
+        light = self.ledger.get_orders_light(refs)
+        texts = {order_id: text for order_id, (_record, text) in light.items()}
+        records = self.refresh_unreleased({order_id: record for order_id, (record, _t) in light.items()})
         missing = refs - set(records)
         by_merchant_id = (
             self.refresh_unreleased(self.ledger.find_by_merchant_order_ids(missing)) if missing else {}
@@ -514,8 +517,12 @@ class SyncCycle:
             [r.google_order_id for r in (*records.values(), *by_merchant_id.values())]
         )
         for ref, record in (*records.items(), *by_merchant_id.items()):
+            if record.order_json is not None:  # a full record (re-read or found by merchant id)
+                snapshot = self._snapshot(record.order_json)
+            else:
+                snapshot = self._snapshot_text(record.google_order_id, texts.get(record.google_order_id))
             resolved[ref] = order_from_record(
-                record, shipments.get(record.google_order_id, []), parse=self._snapshot
+                record, shipments.get(record.google_order_id, []), parse=lambda _json, o=snapshot: o
             )
         return resolved
 
