@@ -14,6 +14,7 @@ any other one-off action, n-th time        ``os:<action>:<n>``
 set merchantOrderId to M                   ``os:merchant-id:<sha256(M)[:12]>``
 ship shipment S                            ``os:ship:<S>``
 mark shipment S delivered                  ``os:deliver:<S>``
+new carrier/tracking id for shipment S     ``os:track:<S>:<sha256(carrier, tracking)[:12]>``
 cancel the whole order                     ``os:cancel:1``
 cancel line L until N units are canceled   ``os:cancel-line:<L>:<N>``
 feed shipment (order, carrier, tracking)   ``fd-<24 hex>``
@@ -32,7 +33,7 @@ import re
 
 PREFIX = "os"
 # Actions with their own id function (and their own, non-sequence suffix).
-RESERVED_ACTIONS = frozenset({"ship", "deliver", "cancel-line", "merchant-id"})
+RESERVED_ACTIONS = frozenset({"ship", "deliver", "track", "cancel-line", "merchant-id"})
 _ACTION = re.compile(r"^[a-z][a-z0-9-]*$")
 SHIPMENT_ID_MAX = 64
 SQUARE_IDEMPOTENCY_KEY_MAX = 192
@@ -68,6 +69,16 @@ def ship_operation_id(shipment_id: str) -> str:
 
 def deliver_operation_id(shipment_id: str) -> str:
     return f"{PREFIX}:deliver:{_require(shipment_id, 'shipment_id')}"
+
+
+def tracking_operation_id(shipment_id: str, carrier: str, tracking_id: str) -> str:
+    """``os:track:<S>:<12 hex>``: "shipment S now travels with this carrier and tracking id".
+
+    The new values are part of the intent, so each correction is its own operation and a replay of
+    the same correction is a duplicate.
+    """
+    digest = _digest(carrier.casefold(), tracking_key(tracking_id), length=12)
+    return f"{PREFIX}:track:{_require(shipment_id, 'shipment_id')}:{digest}"
 
 
 def merchant_order_id_operation_id(merchant_order_id: str) -> str:

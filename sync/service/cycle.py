@@ -239,6 +239,7 @@ class SyncCycle:
         order_updates: dict[str, dict[str, Any]] = defaultdict(dict)
         shipped: list[IntentRecord] = []
         delivered: list[IntentRecord] = []
+        retracked: list[IntentRecord] = []
         for record, _status in done:
             updates = order_updates[record.google_order_id]
             if record.kind == "acknowledge":
@@ -253,9 +254,11 @@ class SyncCycle:
             elif record.kind == "shipLineItems":
                 shipped.append(record)
                 self.result.shipped += 1
-            elif record.kind == "updateShipment":
-                delivered.append(record)
+            elif record.kind == "updateShipment" and record.payload["updateShipment"].get("status"):
+                delivered.append(record)  # updateShipment with a status: the delivery
                 self.result.delivered += 1
+            elif record.kind == "updateShipment":
+                retracked.append(record)
         if shipped:
             self.ledger.mark_shipments(
                 [
@@ -265,6 +268,17 @@ class SyncCycle:
                 state="shipped",
                 at=now,
             )
+        if retracked:  # the parcel's carrier or tracking id was corrected
+            self.ledger.upsert_shipments([
+                {
+                    "google_order_id": r.google_order_id,
+                    "shipment_id": r.payload["updateShipment"]["shipmentId"],
+                    "carrier": r.payload["updateShipment"]["carrier"],
+                    "tracking_id": r.payload["updateShipment"]["trackingId"],
+                    "updated_at": now,
+                }
+                for r in retracked
+            ])
         if delivered:
             self.ledger.mark_shipments(
                 [(r.google_order_id, r.payload["updateShipment"]["shipmentId"]) for r in delivered],

@@ -221,8 +221,6 @@ class SquareBridge:
             for fulfilment in completed_fulfilments(square_order):
                 shipment_id = operations.square_shipment_id(square_order["id"], fulfilment.fulfillment_uid)
                 seen = known.setdefault(record.google_order_id, set())
-                if shipment_id in seen:
-                    continue
                 try:
                     carrier = (
                         normalize_carrier(fulfilment.carrier, self.settings.shipments.carrier_aliases)
@@ -232,6 +230,17 @@ class SquareBridge:
                 except UnknownCarrierError as exc:
                     cycle.result.failed_orders.add(record.google_order_id)
                     cycle.ledger.record_order_error(record.google_order_id, str(exc), now)
+                    continue
+                if shipment_id in seen:
+                    retrack = _tracking_change(
+                        record.google_order_id,
+                        shipments.get(record.google_order_id, []),
+                        shipment_id,
+                        carrier,
+                        fulfilment.tracking_id,
+                    )
+                    if retrack is not None:
+                        intents.append(intent(record.google_order_id, retrack))
                     continue
                 lines = fulfilment.lines or tuple(
                     (li.id, li.quantity_pending) for li in order.line_items if li.quantity_pending > 0
@@ -316,6 +325,25 @@ class SquareBridge:
     def oms_orders(self) -> Iterator[dict[str, Any]]:
         """Every Square order of the location (the OMS view for reconciliation)."""
         return self.gateway.iter_orders_updated_since(None, location_ids=[self.location_id])
+
+
+def _tracking_change(
+    order_id: str, shipments: list[Any], shipment_id: str, carrier: str, tracking_id: str
+) -> dict[str, Any] | None:
+    """updateShipment when the store corrected a shipped parcel's carrier or tracking id in Square."""
+    current = next((s for s in shipments if s.shipment_id == shipment_id), None)
+    if current is None or current.state not in ("shipped", "delivered") or not tracking_id:
+        return None  # not confirmed on Google yet: the ship step sends the values it has
+    if (current.carrier or "") == carrier and operations.tracking_key(current.tracking_id or "") == (
+        operations.tracking_key(tracking_id)
+    ):
+        return None
+    return {
+        "method": "updateShipment",
+        "orderId": order_id,
+        "operationId": operations.tracking_operation_id(shipment_id, carrier, tracking_id),
+        "updateShipment": {"shipmentId": shipment_id, "carrier": carrier, "trackingId": tracking_id},
+    }
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -103,6 +103,38 @@ def test_google_orders_become_square_orders_and_square_drives_google(square_ws: 
     assert all(len(v) == 1 for v in _square_orders_by_reference(ws).values())
 
 
+def test_tracking_corrected_in_square_updates_the_google_shipment(square_ws: Workspace) -> None:
+    """Square completes an order once it is paid and fulfilled, after which nothing can change;
+    a store that does not mark orders paid can still correct a shipped parcel's tracking."""
+    ws = square_ws
+    ws.env["ORDERSYNC_SQUARE__MARK_PAID"] = "false"
+    (order_id,) = ws.create_orders(1, "template1")
+    ws.ordersync("run", "--no-report", check=True)
+    square = _square(ws)
+    (square_order,) = _square_orders_by_reference(ws)[order_id]
+    _complete(square, square_order, "1ZWRONG0001")
+    ws.ordersync("run", "--no-report", check=True)
+    current = square.retrieve_order(square_order["id"])
+    assert current["state"] == "OPEN"
+    square.update_order(
+        current["id"],
+        {
+            "version": current["version"],
+            "fulfillments": [
+                {
+                    "uid": current["fulfillments"][0]["uid"],
+                    "shipment_details": {"carrier": "FedEx", "tracking_number": "FX-CORRECTED-1"},
+                }
+            ],
+        },
+    )
+    ws.ordersync("run", "--no-report", check=True)
+    ws.ordersync("run", "--no-report", check=True)  # a replay must not send it again
+    (shipment,) = ws.google.get_order(order_id)["shipments"]
+    assert (shipment["carrier"], shipment["trackingId"]) == ("fedex", "FX-CORRECTED-1")
+    assert ws.stats()["mutations"].get("content.orders.updateshipment") == 1
+
+
 def test_kill_9_during_square_creation_never_makes_a_second_square_order(square_ws: Workspace) -> None:
     ws = square_ws
     ids = ws.create_orders(25, "template2")
