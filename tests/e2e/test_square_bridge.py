@@ -157,3 +157,26 @@ def test_kill_9_during_square_creation_never_makes_a_second_square_order(square_
     assert all(len(orders) == 1 for orders in by_reference.values())
     for order_id in ids:
         assert ws.google.get_order(order_id)["merchantOrderId"] == by_reference[order_id][0]["id"]
+
+
+def test_pickup_completed_in_square_is_shipped_and_delivered_on_google(square_ws: Workspace) -> None:
+    ws = square_ws
+    ws.env["ORDERSYNC_SQUARE__FULFILLMENT_TYPE"] = "PICKUP"
+    (order_id,) = ws.create_orders(1, "template2")
+    ws.ordersync("run", "--no-report", check=True)
+    square = _square(ws)
+    (square_order,) = _square_orders_by_reference(ws)[order_id]
+    fulfilment = square_order["fulfillments"][0]
+    assert fulfilment["type"] == "PICKUP"
+    square.update_order(
+        square_order["id"],
+        {
+            "version": square_order["version"],
+            "fulfillments": [{"uid": fulfilment["uid"], "state": "COMPLETED"}],
+        },
+    )
+    ws.ordersync("run", "--no-report", check=True)
+    google_order = ws.google.get_order(order_id)
+    assert google_order["status"] == "delivered"
+    (shipment,) = google_order["shipments"]
+    assert shipment["status"] == "delivered"
