@@ -201,8 +201,8 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         stats = sandbox.stats.snapshot()
 
     echo(
-        f"{delivered} of {len(order_ids)} orders delivered; Google saw {stats['requests_total']} requests "
-        f"and applied {stats['mutations_total']} mutations"
+        f"{delivered} of {len(order_ids)} orders delivered; the emulators (Google and Square) saw "
+        f"{stats['requests_total']} requests and applied {stats['mutations_total']} mutations"
     )
     echo(f"ledger:  {work_dir / 'ordersync.db'}")
     echo(f"feeds:   {work_dir / 'feeds'}")
