@@ -212,6 +212,7 @@ class SyncCycle:
             return
         results: list[IntentResult] = []
         done: list[tuple[IntentRecord, str]] = []
+        refused: list[IntentRecord] = []  # shipLineItems Google rejected: those parcels never left
         for record, response in zip(records, responses, strict=True):
             error = entry_error(response)
             if error is None:
@@ -223,6 +224,8 @@ class SyncCycle:
             else:
                 results.append(IntentResult(record.id, "failed", error=error.message, reason=error.reason))
                 self.result.failed_orders.add(record.google_order_id)
+                if record.kind == "shipLineItems":
+                    refused.append(record)
                 log.warning(
                     "operation rejected by Google",
                     order=record.google_order_id,
@@ -231,6 +234,9 @@ class SyncCycle:
                     message=error.message,
                 )
         self.ledger.record_results(results)
+        if refused:
+            refused_keys = [(r.google_order_id, shipment_id_of(r)) for r in refused]
+            self.ledger.mark_shipments(refused_keys, state="failed")
         self._apply_confirmed(done)
 
     def _apply_confirmed(self, done: list[tuple[IntentRecord, str]]) -> None:
@@ -261,10 +267,7 @@ class SyncCycle:
                 retracked.append(record)
         if shipped:
             self.ledger.mark_shipments(
-                [
-                    (r.google_order_id, r.payload["shipLineItems"]["shipmentInfos"][0]["shipmentId"])
-                    for r in shipped
-                ],
+                [(r.google_order_id, shipment_id_of(r)) for r in shipped],
                 state="shipped",
                 at=now,
             )
@@ -627,6 +630,11 @@ class SyncCycle:
 
 
 # ---------------------------------------------------------------------- helpers
+def shipment_id_of(record: IntentRecord) -> str:
+    """The shipment a shipLineItems intent creates (ordersync sends one shipmentInfo per parcel)."""
+    return str(record.payload["shipLineItems"]["shipmentInfos"][0]["shipmentId"])
+
+
 def intent(order_id: str, entry: dict[str, Any], target: str = GOOGLE) -> NewIntent:
     return NewIntent(
         google_order_id=order_id,

@@ -34,7 +34,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TARGETS = ("google", "square")
 INTENT_STATES = ("pending", "done", "failed")
-SHIPMENT_STATES = ("planned", "shipped", "delivered")  # also the order of progress
+# Also the order of progress. "failed": Google refused the shipLineItems (it never happened), only
+# ever reached from "planned"; such a parcel never counts as shipped.
+SHIPMENT_STATES = ("planned", "shipped", "delivered", "failed")
 SHIPMENT_SOURCES = ("feed", "square")
 TERMINAL_STAGES = frozenset({"delivered", "canceled", "returned"})
 DEFAULT_STAGE = "new"
@@ -156,7 +158,7 @@ class Shipment(Base):
     __tablename__ = "shipments"
     __table_args__ = (
         CheckConstraint("source IN ('feed', 'square')", name="source"),
-        CheckConstraint("state IN ('planned', 'shipped', 'delivered')", name="state"),
+        CheckConstraint("state IN ('planned', 'shipped', 'delivered', 'failed')", name="state"),
     )
 
     google_order_id: Mapped[str] = mapped_column(

@@ -983,6 +983,8 @@ class Ledger:
             .where(SHIPMENTS.c.shipment_id == bindparam("k_s"))
             .values(values)
         )
+        if state == "failed":  # only a parcel Google never took can have failed
+            stmt = stmt.where(SHIPMENTS.c.state == "planned")
         with self._write() as conn:
             for chunk in _chunks(params, WRITE_CHUNK):
                 conn.execute(stmt, list(chunk))

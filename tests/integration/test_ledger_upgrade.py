@@ -1,0 +1,40 @@
+"""Schema upgrades go through Alembic: a ledger written at 0001 opens at head with its rows intact."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from sync.adapters.ledger import Ledger
+from sync.adapters.ledger.repository import MIGRATIONS_DIR
+
+
+def test_0001_ledger_upgrades_to_head_and_accepts_failed_shipments(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
+    command.upgrade(cfg, "0001")
+    stamp = "2026-11-20 10:00:00"
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "INSERT INTO orders (google_order_id, stage, acknowledged, line_items, order_json, first_seen_at,"
+            " last_seen_at) VALUES ('G-1', 'open', 1, '[]', '{}', ?, ?)",
+            (stamp, stamp),
+        )
+        raw.execute(
+            "INSERT INTO shipments (google_order_id, shipment_id, source, lines, state, created_at,"
+            " updated_at)"
+            " VALUES ('G-1', 'S-1', 'feed', '[]', 'planned', ?, ?)",
+            (stamp, stamp),
+        )
+    with Ledger(f"sqlite:///{path}") as ledger:
+        assert ledger.schema_revision == "0002"
+        ledger.mark_shipments([("G-1", "S-1")], state="failed")
+        (shipment,) = ledger.shipments_for(["G-1"])["G-1"]
+        assert shipment.state == "failed"
+        ledger.mark_shipments([("G-1", "S-1")], state="shipped")  # never moves back from a refusal
+        assert ledger.shipments_for(["G-1"])["G-1"][0].state == "failed"
