@@ -294,16 +294,23 @@ class SyncCycle:
             self.ledger.update_orders(order_updates)  # one transaction, not one per order
         touched = {r.google_order_id for r, _ in done}
         if touched:
-            self._refresh_stages(touched)
+            moved = {r.google_order_id for r in (*shipped, *delivered)}
+            self._refresh_stages(touched, quantities_changed=moved)
 
-    def _refresh_stages(self, order_ids: Iterable[str]) -> None:
-        """Recompute each order's line quantities and stage from the snapshot plus our shipments."""
+    def _refresh_stages(self, order_ids: Iterable[str], *, quantities_changed: set[str]) -> None:
+        """Recompute each order's stage, and its line quantities where a shipment or delivery was
+        confirmed (an acknowledgement or a merchant id leaves the quantities as they were)."""
         loaded = self.ledger.get_orders_light(order_ids)
         shipments = self.ledger.shipments_for(list(loaded))
         updates: dict[str, dict[str, Any]] = {}
         for order_id, (record, text) in loaded.items():
-            snapshot = self._snapshot_text(order_id, text)
-            lines = confirmed_line_items(record, shipments.get(order_id, []), parse=lambda _j, o=snapshot: o)
+            if order_id in quantities_changed:
+                snapshot = self._snapshot_text(order_id, text)
+                lines = confirmed_line_items(
+                    record, shipments.get(order_id, []), parse=lambda _j, o=snapshot: o
+                )
+            else:
+                lines = record.line_items
             stage = stage_of(replace(record, line_items=lines), shipments.get(order_id, []))
             if stage != record.stage or lines != record.line_items:
                 updates[order_id] = {"stage": stage, "line_items": lines}
