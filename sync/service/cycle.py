@@ -457,8 +457,8 @@ class SyncCycle:
         # one slice of orders in memory at a time.
         for events in order_slices(state.events, self._slice):
             part = _FeedState(events, state.rejects)
-            self._ship(part)
-            self._deliver(part)
+            orders = self._ship(part)
+            self._deliver(part, orders)
         self._write_rejects(state.rejects)
 
     def _unsettled(self, events: list[feed_rules.ShipmentEvent]) -> list[feed_rules.ShipmentEvent]:
@@ -550,7 +550,8 @@ class SyncCycle:
             )
         return resolved
 
-    def _ship(self, state: _FeedState) -> None:
+    def _ship(self, state: _FeedState) -> dict[str, Order]:
+        """Plan and send the slice's new parcels; returns its orders as resolved (for _deliver)."""
         refs = {e.order_ref for e in state.events}
         orders = self._resolve_orders(refs)
         known = self.ledger.known_shipment_ids({o.id for o in orders.values()})
@@ -600,12 +601,14 @@ class SyncCycle:
             self.ledger.upsert_shipments(shipment_rows)
         self.dispatch(self._record(intents))
         # Anything planned earlier whose ship intent is still pending was resent in step 1.
+        return orders
 
-    def _deliver(self, state: _FeedState) -> None:
+    def _deliver(self, state: _FeedState, orders: dict[str, Order]) -> None:
+        """Deliveries of the slice. ``orders`` are those _ship resolved: their Google snapshot is all
+        delivery planning needs, and the shipments' states are read fresh from the ledger."""
         delivered_events = [e for e in state.events if e.delivered_at is not None]
         if not delivered_events:
             return
-        orders = self._resolve_orders({e.order_ref for e in delivered_events})
         shipments = self.ledger.shipments_for([o.id for o in orders.values()])
         intents: list[NewIntent] = []
         for event in delivered_events:
