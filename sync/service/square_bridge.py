@@ -308,17 +308,13 @@ class SquareBridge:
                 None,
             )
             if current is not None and current.state == "shipped":
-                entry = {
-                    "method": "updateShipment",
-                    "orderId": row["google_order_id"],
-                    "operationId": operations.deliver_operation_id(row["shipment_id"]),
-                    "updateShipment": {
-                        "shipmentId": row["shipment_id"],
-                        "status": "delivered",
-                        "deliveryDate": _iso(row["delivered_at"]),
-                    },
-                }
-                intents.append(intent(row["google_order_id"], entry))
+                plan = planning.DeliverPlan(
+                    row["google_order_id"],
+                    row["shipment_id"],
+                    operations.deliver_operation_id(row["shipment_id"]),
+                    row["delivered_at"],
+                )
+                intents.append(intent(row["google_order_id"], plan.to_batch_entry()))
         cycle.dispatch(cycle.ledger.add_intents(intents))
 
     # ------------------------------------------------------------------ report input
@@ -354,7 +350,3 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
