@@ -44,6 +44,9 @@ class GoogleSettings(_Section):
     max_attempts: int = Field(default=5, ge=1, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
     merchant_order_id_template: str = "OS-{google_order_id}"
+    # How often open orders are read back from Google to find line items canceled there (whole
+    # cancellations are seen every cycle). 0 = every cycle; each check costs one call per 1,000.
+    recheck_open_orders_minutes: float = Field(default=60, ge=0)
 
     @field_validator("merchant_order_id_template")
     @classmethod

@@ -103,6 +103,13 @@ def _transport_error(exc: BaseException, method_id: str, *, retryable: bool) -> 
     return GoogleApiError(0, "transportError", detail, retryable, method_id)
 
 
+def _check_new_token(token: str, seen: set[str]) -> None:
+    """A server handing out the same page token again would make the listing loop forever."""
+    if token in seen:
+        raise _invalid("content.orders.list", f"pageToken {token!r} repeated")
+    seen.add(token)
+
+
 def _invalid(method_id: str, message: str) -> GoogleApiError:
     """A 2xx answer we cannot use (wrong shape); not retried, since resending gets the same."""
     return GoogleApiError(200, "invalidResponse", message, False, method_id)
@@ -275,8 +282,14 @@ class GoogleGateway:
         placed_date_end: str | datetime | None = None,
         order_by: str | None = None,
         page_size: int | None = None,
+        prefetch: bool = False,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield one page of orders at a time; the next page is fetched only when asked for."""
+        """Yield one page of orders at a time; the next page is fetched only when asked for.
+
+        ``prefetch``: fetch page n+1 in a background thread while the caller works on page n, so
+        the round trip overlaps the caller's processing. It is read-only, and costs no extra call
+        unless the caller stops before the last page (the page in flight is then discarded).
+        """
         params: dict[str, Any] = {
             "merchantId": self.merchant_id,
             "maxResults": page_size or self.settings.page_size,
@@ -291,21 +304,43 @@ class GoogleGateway:
             params["placedDateEnd"] = _iso(placed_date_end)
         if order_by:
             params["orderBy"] = order_by
+        if prefetch:
+            yield from self._prefetched_pages(params)
+            return
         token: str | None = None
         seen: set[str] = set()
         while True:
-            page_params = {**params, **({"pageToken": token} if token else {})}
-            resp = self._execute("content.orders.list", lambda o, p=page_params: o.list(**p))
-            resources = resp.get("resources") or []
-            if not isinstance(resources, list):
-                raise _invalid("content.orders.list", "resources is not a list")
+            resources, token = self._list_page(params, token)
             yield resources
-            token = resp.get("nextPageToken") or None
             if not token:
                 return
-            if token in seen:  # a server handing out the same token again would loop forever
-                raise _invalid("content.orders.list", f"pageToken {token!r} repeated")
-            seen.add(token)
+            _check_new_token(token, seen)
+
+    def _list_page(
+        self, params: dict[str, Any], token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One orders.list call: the page's orders and the next page's token (None on the last)."""
+        page_params = {**params, **({"pageToken": token} if token else {})}
+        resp = self._execute("content.orders.list", lambda o: o.list(**page_params))
+        resources = resp.get("resources") or []
+        if not isinstance(resources, list):
+            raise _invalid("content.orders.list", "resources is not a list")
+        return resources, resp.get("nextPageToken") or None
+
+    def _prefetched_pages(self, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        # One worker of its own: the custombatch pool may be busy with the caller's dispatches.
+        # The worker thread gets its own http object (_thread_http), as every thread does.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="google-list") as fetcher:
+            seen: set[str] = set()
+            pending = fetcher.submit(self._list_page, params, None)
+            while True:
+                resources, token = pending.result()  # a failed fetch raises here, as it would inline
+                if token and token not in seen:
+                    pending = fetcher.submit(self._list_page, params, token)
+                yield resources
+                if not token:
+                    return
+                _check_new_token(token, seen)
 
     def iter_orders(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         for page in self.iter_order_pages(**kwargs):

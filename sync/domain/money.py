@@ -49,7 +49,12 @@ def exponent(currency: str) -> int:
 
 def to_minor(value: str | Decimal | int, currency: str) -> int:
     """``"19.99", "USD"`` -> 1999. Raises MoneyError for more precision than the currency has."""
-    exp = exponent(currency)
+    return _to_minor(value, _currency(currency))
+
+
+def _to_minor(value: str | Decimal | int, code: str) -> int:
+    """``to_minor`` for a currency code already validated by ``_currency``."""
+    exp = _EXPONENTS.get(code, DEFAULT_EXPONENT)
     if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
         # floats are refused: 0.1 + 0.2 is not 0.3, and the caller should not have a float amount.
         kind = type(value).__name__
@@ -65,7 +70,7 @@ def to_minor(value: str | Decimal | int, currency: str) -> int:
         whole, _, frac = text.lstrip("+-").partition(".")
         frac = frac.rstrip("0")
         if len(frac) > exp:
-            raise MoneyError(f"amount {value!r} has more decimals than {_currency(currency)} allows ({exp})")
+            raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
         minor = int(whole or "0") * 10**exp + (int(frac.ljust(exp, "0")) if frac else 0)
         return -minor if text.startswith("-") else minor
     else:
@@ -82,9 +87,7 @@ def to_minor(value: str | Decimal | int, currency: str) -> int:
     else:
         minor, rest = divmod(coefficient, 10**-shift)
         if rest:
-            raise MoneyError(
-                f"amount {value!r} has more decimals than {_currency(currency)} allows ({exp})"
-            )
+            raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
     return -minor if sign else minor
 
 
@@ -113,7 +116,7 @@ def price_to_minor(price: dict[str, Any] | None) -> tuple[int, str]:
     if isinstance(value, float):
         # A JSON number instead of Google's string: accept only when its repr is exact-looking.
         value = repr(value)
-    return to_minor(value, currency), currency
+    return _to_minor(value, currency), currency  # currency validated above: checked once per price
 
 
 def minor_to_price(minor: int, currency: str) -> dict[str, str]:

@@ -159,3 +159,12 @@ def merchant_order_id(template: str, google_order_id: str) -> str:
             f"merchant_order_id_template {template!r}: {_PLACEHOLDER} is the only placeholder allowed"
         )
     return order.join(parts)
+
+
+def square_line_cancel_key(merchant_id: str, google_order_id: str, canceled: dict[str, int]) -> str:
+    """The id of "make the Square order show these canceled counts" (line id -> units canceled):
+    the same counts give the same id, a further cancellation on the order a new one."""
+    counts = ",".join(f"{line}={units}" for line, units in sorted(canceled.items()))
+    order = _require(google_order_id, "google_order_id")
+    return square_idempotency_key(merchant_id, f"{order}:{_digest(counts, length=16)}", "cancel-lines")
+

@@ -20,7 +20,8 @@ GOOGLE (what Google says; built by ``sync.service.reconciliation.frames_from_goo
     currency             category  currency of the line prices
     amount_minor         int64     gross order total: sum(line price + line tax) + shippingCost +
                                    shippingCostTax - promotion discounts (and their tax impact)
-    net_amount_minor     Int64     Order.netAmount (after refunds), informational, may be NA
+    net_amount_minor     Int64     Order.netAmount (after refunds), may be NA; an OMS total equal
+                                   to it is accepted when Google canceled units of the order
     tracking_ids         str       the order's shipment tracking ids, normalised, sorted, "|"-joined
     open_shipment_since  datetime  creationDate of the oldest shipment not yet delivered (NaT: none)
     line_no              int32     position of the line in the order
@@ -1005,7 +1006,11 @@ def reconcile(
         known_amt = amount_oms.notna().to_numpy()
         a_oms = amount_oms.to_numpy(dtype="int64", na_value=0)
         other_cur = _nonempty(o_cur) & _differs(o_cur, currency)
-        mask = first_g & has_oms & known_amt & ((a_oms != amount_g) | other_cur)
+        # After a line cancellation the OMS either keeps the order as sold (a paid Square order
+        # cannot change its lines) or reduces it: Google's gross or its net amount both match.
+        net_g = go["net_amount_minor"].to_numpy(dtype="int64", na_value=-1)
+        reduced = (sums["qty_canceled"] > 0) & (net_g >= 0) & (a_oms == net_g)
+        mask = first_g & has_oms & known_amt & (((a_oms != amount_g) & ~reduced) | other_cur)
         if mask.any():
             gtxt = format_minor(pd.Series(amount_g[mask]), currency[mask].reset_index(drop=True))
             otxt = format_minor(pd.Series(a_oms[mask]), o_cur[mask].reset_index(drop=True))

@@ -348,3 +348,133 @@ def completed_fulfilments(square_order: dict[str, Any]) -> list[FulfilmentShipme
             )
         )
     return result
+
+
+# ---------------------------------------------------------------------------- line cancellations
+NOTE_MAX = 500  # Square's limit on shipping_note and pickup note
+METADATA_VALUE_MAX = 255  # Square's limit on a metadata value
+CANCELED_METADATA_KEY = "google_canceled"
+LINES_KEPT = "kept|"  # metadata prefix: the canceled units are still listed on the (paid) lines
+
+
+@dataclass(frozen=True)
+class CanceledLine:
+    """A Google line item with units canceled on Google's side (absolute counts, not deltas)."""
+
+    line_item_id: str
+    title: str
+    ordered: int
+    canceled: int
+
+
+@dataclass(frozen=True)
+class SquareUpdate:
+    """A sparse UpdateOrder: ``order`` carries the version it was computed from."""
+
+    order: dict[str, Any]
+    fields_to_clear: tuple[str, ...] = ()
+
+
+def canceled_metadata(lines: list[CanceledLine], *, lines_kept: bool) -> str:
+    """``[kept|]<line id>=<units canceled>;…`` sorted by line id: what the order records about
+    Google's cancellations, so a replay can tell they were already applied, and reconciliation
+    can tell units still listed on a paid order's lines (``kept|``) from shipped ones."""
+    text = ";".join(f"{li.line_item_id}={li.canceled}" for li in sorted(lines, key=lambda x: x.line_item_id))
+    return LINES_KEPT + text if lines_kept else text
+
+
+def parse_canceled_metadata(square_order: dict[str, Any]) -> tuple[dict[str, int], bool]:
+    """(Google line id -> units canceled, whether the lines still list them)."""
+    text = ((square_order.get("metadata") or {}).get(CANCELED_METADATA_KEY)) or ""
+    kept = text.startswith(LINES_KEPT)
+    text = text.removeprefix(LINES_KEPT)
+    out: dict[str, int] = {}
+    for part in text.split(";"):
+        line_id, sep, units = part.rpartition("=")
+        if sep and line_id and units.isdigit():
+            out[line_id] = int(units)
+    return out, kept
+
+
+def cancellation_note(google_order_id: str, lines: list[CanceledLine]) -> str:
+    """The fulfilment note the store reads: which units not to send."""
+    items = "; ".join(f"{li.canceled} x {li.title}" for li in lines if li.canceled > 0)
+    note = f"Google order {google_order_id}. Canceled on Google, do not send: {items}"
+    return note if len(note) <= NOTE_MAX else note[: NOTE_MAX - 1] + "…"
+
+
+def line_cancellation_update(
+    google_order_id: str, square_order: dict[str, Any], lines: list[CanceledLine]
+) -> SquareUpdate | None:
+    """What the Square order needs after Google canceled some of its units; None when nothing.
+
+    An unpaid order gets its quantities reduced (a fully canceled line removed), and Square
+    recomputes its totals. A paid one cannot: Square refuses line changes once tenders are
+    finalized ("LineItems cannot be modified for finalized tenders"), so its lines stay as sold
+    and the fulfilment note tells the store which units not to send. Either way the order's
+    metadata records the canceled counts. Nothing is done to an order that is already closed
+    (COMPLETED or CANCELED), or when the whole order is canceled (the order cancellation does it).
+    """
+    if square_order.get("state") in ("COMPLETED", "CANCELED"):
+        return None
+    wanted = [li for li in lines if li.canceled > 0]
+    if not wanted or all(li.canceled >= li.ordered for li in lines):
+        return None
+    square_lines = {li.get("uid"): li for li in square_order.get("line_items") or []}
+    by_google_id = {
+        (li.get("metadata") or {}).get("google_line_item_id") or uid: li for uid, li in square_lines.items()
+    }
+    paid = bool(square_order.get("tenders"))
+    metadata = canceled_metadata(wanted, lines_kept=paid)
+    recorded, _kept = parse_canceled_metadata(square_order)
+    if recorded and all(recorded.get(li.line_item_id, 0) >= li.canceled for li in wanted):
+        return None  # applied already (a replay, a crash after the update, or a newer cancellation)
+    order: dict[str, Any] = {"version": square_order.get("version")}
+    if len(metadata) <= METADATA_VALUE_MAX:
+        order["metadata"] = {CANCELED_METADATA_KEY: metadata}
+    clear: list[str] = []
+    if paid:
+        fulfilment = next(
+            (
+                f
+                for f in square_order.get("fulfillments") or []
+                if f.get("state") not in ("COMPLETED", "CANCELED", "FAILED")
+            ),
+            None,
+        )
+        if fulfilment is not None:
+            note = cancellation_note(google_order_id, wanted)
+            details = "pickup_details" if fulfilment.get("type") == "PICKUP" else "shipment_details"
+            field = "note" if details == "pickup_details" else "shipping_note"
+            if (fulfilment.get(details) or {}).get(field) != note:
+                order["fulfillments"] = [{"uid": fulfilment.get("uid"), details: {field: note}}]
+    else:
+        reduced = []
+        for li in wanted:
+            square_line = by_google_id.get(li.line_item_id)
+            if square_line is None:
+                continue  # the store removed it already
+            remaining = li.ordered - li.canceled
+            if remaining <= 0:
+                clear.append(f"line_items[{square_line['uid']}]")
+            elif Decimal(str(square_line.get("quantity") or "0")) > remaining:  # never raise it back
+                reduced.append({"uid": square_line["uid"], "quantity": str(remaining)})
+        if reduced:
+            order["line_items"] = reduced
+    if len(order) == 1 and not clear:
+        return None
+    return SquareUpdate(order, tuple(clear))
+
+
+def listed_canceled_units(square_order: dict[str, Any]) -> dict[str, int]:
+    """Square line uid -> units Google canceled that the line still lists (a paid order's lines
+    cannot shrink). Reconciliation takes them off what a whole-order fulfilment shipped."""
+    canceled, kept = parse_canceled_metadata(square_order)
+    if not kept:
+        return {}
+    out: dict[str, int] = {}
+    for li in square_order.get("line_items") or []:
+        google_id = (li.get("metadata") or {}).get("google_line_item_id") or li.get("uid")
+        if google_id in canceled:
+            out[li.get("uid") or ""] = canceled[google_id]
+    return out

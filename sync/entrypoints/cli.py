@@ -6,11 +6,12 @@ Exit codes (design.md §2): 0 done; 1 finished but some orders failed (they retr
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -48,7 +49,27 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Sub-command groups are imported when named (or listed by --help), so `ordersync run`, which
+    cron starts every few minutes, does not pay for importing the emulators (werkzeug and both
+    sandboxes' models) on every start."""
+
+    lazy_groups: ClassVar[dict[str, tuple[str, str]]] = {
+        "sandbox": ("sync.entrypoints.cli_sandbox", "sandbox"),
+        "testorders": ("sync.entrypoints.cli_testorders", "testorders"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_groups})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_groups and cmd_name not in self.commands:
+            module, attribute = self.lazy_groups[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -208,8 +229,8 @@ def status(app: AppContext, as_json: bool) -> None:
 def _run_line(run_info: dict[str, Any]) -> str:
     """One line per run for people: when, how it ended, what it did."""
     figures = run_info.get("summary") or {}
-    shown = ("orders_seen", "acknowledged", "square_orders", "shipped", "delivered", "canceled", "failed",
-             "rejects", "api_calls", "seconds")
+    shown = ("orders_seen", "acknowledged", "square_orders", "shipped", "delivered", "canceled",
+             "lines_canceled", "failed", "rejects", "api_calls", "seconds")
     what = " ".join(f"{key}={figures[key]}" for key in shown if figures.get(key))
     outcome = run_info.get("outcome") or "running"
     return f"#{run_info.get('id')} {run_info.get('started_at')} {outcome} {what}".rstrip()
@@ -241,17 +262,6 @@ def demo(order_count: int, work_dir: str, square: bool) -> None:
 
     code = run_demo(Path(work_dir), order_count=order_count, square=square, echo=click.echo)
     sys.exit(code)
-
-
-def _register_subgroups() -> None:
-    from sync.entrypoints.cli_sandbox import sandbox
-    from sync.entrypoints.cli_testorders import testorders
-
-    cli.add_command(sandbox)
-    cli.add_command(testorders)
-
-
-_register_subgroups()
 
 
 def main() -> None:

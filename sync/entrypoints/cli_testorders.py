@@ -21,6 +21,7 @@ from sync.adapters.google_gateway import (
     GoogleGateway,
 )
 from sync.config import ConfigError, Settings, load_settings
+from sync.domain import operations
 
 EXIT_API = 1
 EXIT_USAGE = 2
@@ -144,17 +145,52 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
 @testorders.command()
 @click.argument("order_id")
 @click.option("--reason", type=click.Choice(CANCEL_REASONS), default="changedMind", show_default=True)
+@click.option(
+    "--line-item",
+    "line_item_id",
+    help="Cancel only units of this line item (cancellineitem), as when the customer asks for it.",
+)
+@click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-item (default: all pending).")
 @click.pass_obj
-def cancel(obj: Any, order_id: str, reason: str) -> None:
-    """Cancel ORDER_ID as the customer would (canceltestorderbycustomer)."""
+def cancel(obj: Any, order_id: str, reason: str, line_item_id: str | None, quantity: int | None) -> None:
+    """Cancel ORDER_ID as the customer would (canceltestorderbycustomer), or some units of one
+    line item with --line-item (the order stays open; the sync carries the change to Square)."""
+    if quantity is not None and not line_item_id:
+        raise click.UsageError("--quantity needs --line-item")
     with _gateway(obj) as gateway:
         try:
-            gateway.cancel_test_order_by_customer(order_id, reason)
+            if line_item_id:
+                _cancel_line_item(gateway, order_id, line_item_id, quantity, reason)
+            else:
+                gateway.cancel_test_order_by_customer(order_id, reason)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(
-                _api_failure(f"order {order_id}: cancel by customer", exc), EXIT_API
-            ) from None
+            what = f"order {order_id}: cancel by customer"
+            raise CommandFailed(_api_failure(what, exc), EXIT_API) from None
         click.echo(order_id)
+
+
+def _cancel_line_item(
+    gateway: GoogleGateway, order_id: str, line_item_id: str, quantity: int | None, reason: str
+) -> None:
+    order = gateway.get_order(order_id)
+    line = next((li for li in order.get("lineItems") or [] if li.get("id") == line_item_id), None)
+    if line is None:
+        raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+    pending = int(line.get("quantityPending") or 0)
+    units = pending if quantity is None else quantity
+    if units < 1 or units > pending:
+        raise CommandFailed(
+            f"order {order_id} line item {line_item_id}: {units} units asked, {pending} pending", EXIT_API
+        )
+    canceled_total = int(line.get("quantityCanceled") or 0) + units
+    gateway.cancel_line_item(
+        order_id,
+        operations.cancel_operation_id(line_item_id, canceled_total),
+        line_item_id,
+        units,
+        "customerInitiatedCancel",
+        f"customer: {reason}",
+    )
 
 
 def _returnable(item: dict[str, Any]) -> int:

@@ -40,7 +40,10 @@ SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator acc
 
 def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
     return Settings(
-        google=GoogleSettings(merchant_id="1234567", sandbox=True, endpoint=endpoint),
+        # Each demo cycle stands for one scheduled cycle: look for line cancellations in every one.
+        google=GoogleSettings(
+            merchant_id="1234567", sandbox=True, endpoint=endpoint, recheck_open_orders_minutes=0
+        ),
         square=SquareSettings(enabled=square, endpoint=endpoint),
         shipments=ShipmentsSettings(
             feeds=[str(work_dir / "feeds" / "shipments-*.csv")],
@@ -137,11 +140,14 @@ class SquareStore:
                 },
             )
             for line in order["lineItems"]:
+                to_send = int(line["quantityOrdered"]) - int(line.get("quantityCanceled", 0))
+                if to_send <= 0:
+                    continue
                 self.parcels.append(
                     {
                         "order_id": order["id"],
                         "line_item_id": line["id"],
-                        "quantity": str(line["quantityOrdered"]),
+                        "quantity": str(to_send),
                         "carrier": CARRIERS[index % len(CARRIERS)],
                         "tracking_id": tracking,
                         "shipped_at": stamp,
@@ -154,6 +160,24 @@ class SquareStore:
             writer = csv.DictWriter(handle, FEED_COLUMNS, restval="")
             writer.writeheader()
             writer.writerows({**parcel, "delivered_at": stamp} for parcel in self.parcels)
+
+
+def cancel_one_unit(google: GoogleGateway, orders: list[dict[str, Any]]) -> str:
+    """A customer asks for one unit less of a multi-unit line (cancellineitem): the order stays
+    open, and the next cycle tells the Square order (see square_bridge). Returns what was done."""
+    for order in orders:
+        for line in order["lineItems"]:
+            if int(line.get("quantityPending", 0)) >= 2:
+                google.cancel_line_item(
+                    order["id"],
+                    "demo:customer-cancel-1",
+                    line["id"],
+                    1,
+                    "customerInitiatedCancel",
+                    "customer asked for one less",
+                )
+                return f"1 x {line['product'].get('title', line['id'])} of order {order['id']}"
+    return ""
 
 
 def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[str], None] = print) -> int:
@@ -191,6 +215,10 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
             if store is None:
                 warehouse.advance(orders, stamp)
             elif round_no == 1:
+                canceled = cancel_one_unit(google, orders)
+                if canceled:
+                    echo(f"a customer canceled {canceled} on Google; the next cycle tells Square")
+            elif round_no == 2:
                 store.ship(orders, stamp)
                 echo(f"the store completed {len(orders)} fulfilments in Square")
             else:

@@ -57,6 +57,7 @@ import pyarrow.csv as pacsv
 
 from sync.config import ReportsSettings
 from sync.domain import reconcile as rules
+from sync.domain.square_mapping import listed_canceled_units
 from sync.service.report_html import render_html
 
 CHUNK_ROWS = 50_000
@@ -381,9 +382,13 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
                     uid = entry.get("line_item_uid") or ""
                     shipped[uid] = shipped.get(uid, 0) + _square_qty(entry.get("quantity"))
             else:
+                # A paid order still lists units Google canceled (its lines cannot shrink): the
+                # store did not send those.
+                kept = listed_canceled_units(order)
                 for line in lines:
                     uid = line.get("uid") or ""
-                    shipped[uid] = shipped.get(uid, 0) + _square_qty(line.get("quantity"))
+                    units = max(0, _square_qty(line.get("quantity")) - kept.get(uid, 0))
+                    shipped[uid] = shipped.get(uid, 0) + units
         state = _SQUARE_STATE.get(str(order.get("state") or "OPEN"), str(order.get("state") or "").lower())
         if state == "open" and done:
             state = "shipped" if len(done) == len(fulfillments) else "partially_shipped"

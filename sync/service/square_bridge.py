@@ -10,13 +10,16 @@ Square -> Google: SearchOrders on ``updated_at`` since a cursor kept in the ledg
 store did; a COMPLETED fulfilment ships its lines on Google (one shipment per fulfilment, the
 shipmentId derived from the fulfilment uid), a PICKUP completion also delivers, a tracking change
 updates the shipment, and a Square cancellation cancels the Google order. Customer cancellations
-on Google cancel the Square order (never a second order).
+on Google cancel the Square order (never a second order); line items canceled on Google reduce
+the Square order's quantities, or, once it is paid (Square then refuses line changes), tell the
+store in the fulfilment note which units not to send (see square_mapping.line_cancellation_update).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +30,12 @@ from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.feed import ShipmentEvent
 from sync.domain.orders import Order
 from sync.domain.square_mapping import (
+    CanceledLine,
     MappingError,
     MappingOptions,
     completed_fulfilments,
     google_to_square_order,
+    line_cancellation_update,
 )
 from sync.logs import get_logger
 
@@ -43,6 +48,7 @@ SQUARE = "square"
 CURSOR_KEY = "square.updated_since"
 CREATE = "square.create"
 CANCEL = "square.cancel"
+CANCEL_LINES = "square.cancel_lines"
 
 
 class SquareBridge:
@@ -65,6 +71,7 @@ class SquareBridge:
     def run(self, cycle: SyncCycle) -> None:
         self._create_missing(cycle)
         self._resend_cancellations(cycle)
+        self._send_line_cancellations(cycle)
         self._follow_square(cycle)
 
     def _create_missing(self, cycle: SyncCycle) -> None:
@@ -118,12 +125,28 @@ class SquareBridge:
             cycle.ledger.update_orders(created)
             cycle.result.square_orders += len(created)
         cycle.ledger.record_results(results)
+        self._carry_earlier_line_cancellations(cycle, records, created)
         # Every open order whose Square id Google does not carry yet, whatever cycle created it.
         merchant_intents = [
             intent(google_order_id, planning.merchant_order_id_entry(google_order_id, square_order_id))
             for google_order_id, square_order_id in cycle.ledger.orders_awaiting_merchant_order_id()
         ]
         cycle.dispatch(cycle.ledger.add_intents(merchant_intents))
+
+    def _carry_earlier_line_cancellations(
+        self, cycle: SyncCycle, records: list[Any], created: dict[str, dict[str, Any]]
+    ) -> None:
+        """A Square order is created as Google sold it; units Google canceled before that (while
+        Square was down, say) then follow the same path as a later cancellation."""
+        earlier = [
+            (replace(r, square_order_id=created[r.google_order_id]["square_order_id"]), r.order_json)
+            for r in records
+            if r.google_order_id in created
+            and r.order_json is not None
+            and any(int(li.get("quantity_canceled") or 0) > 0 for li in r.line_items or ())
+        ]
+        if earlier:
+            self.google_line_cancellations(cycle, [(r, Order.from_google(raw)) for r, raw in earlier])
 
     def _create_and_pay(self, record: Any) -> tuple[dict[str, Any] | None, SquareApiError | None]:
         try:
@@ -183,6 +206,116 @@ class SquareBridge:
                 )
         cycle.ledger.record_results(results)
 
+    # ------------------------------------------------------------------ Google line cancellations -> Square
+    def google_line_cancellations(self, cycle: SyncCycle, changed: list[tuple[Any, Order]]) -> None:
+        """Record one intent per order whose lines Google canceled units of since we last looked.
+
+        The intent carries absolute counts (ordered, canceled per line), so applying it twice
+        changes nothing; its id names those counts, so a later cancellation on the same order is a
+        new intent, which supersedes an older one still pending. Sent by the Square step.
+        """
+        from sync.service.cycle import intent
+
+        new_intents = []
+        for record, order in changed:
+            if not record.square_order_id:
+                continue  # not in Square yet: CreateOrder will read the order as it is now
+            lines = [
+                {
+                    "line_item_id": li.id,
+                    "title": li.title or li.offer_id or li.id,
+                    "ordered": li.quantity_ordered,
+                    "canceled": li.quantity_canceled,
+                }
+                for li in order.line_items
+            ]
+            key = operations.square_line_cancel_key(
+                self.settings.google.merchant_id,
+                record.google_order_id,
+                {li["line_item_id"]: li["canceled"] for li in lines},
+            )
+            new_intents.append(
+                intent(
+                    record.google_order_id,
+                    {
+                        "method": CANCEL_LINES,
+                        "operationId": key,
+                        "square_order_id": record.square_order_id,
+                        "lines": lines,
+                    },
+                    target=SQUARE,
+                )
+            )
+        if new_intents:
+            cycle.ledger.add_intents(new_intents)
+
+    def _send_line_cancellations(self, cycle: SyncCycle) -> None:
+        from sync.adapters.ledger.repository import IntentResult
+
+        pending = cycle.ledger.pending_intents(target=SQUARE, kinds=[CANCEL_LINES])
+        if not pending:
+            return
+        # Counts only grow, so the newest intent of an order carries every older one.
+        newest = {r.google_order_id: r for r in sorted(pending, key=lambda r: r.id)}
+        results = [
+            IntentResult(r.id, "done", execution_status="superseded")
+            for r in pending
+            if newest[r.google_order_id] is not r
+        ]
+        todo = list(newest.values())
+        with ThreadPoolExecutor(max_workers=self.settings.square.concurrency) as pool:
+            errors = list(pool.map(self._apply_line_cancellation, todo))
+        for record, error in zip(todo, errors, strict=True):
+            if error is None:
+                results.append(IntentResult(record.id, "done", execution_status="executed"))
+                continue
+            results.append(
+                IntentResult(
+                    record.id, "retry" if error.retryable else "failed", error=error.detail, reason=error.code
+                )
+            )
+            if not error.retryable:
+                cycle.result.failed_orders.add(record.google_order_id)
+        cycle.ledger.record_results(results)
+
+    def _apply_line_cancellation(self, record: Any, max_conflicts: int = 3) -> SquareApiError | None:
+        """Read the Square order, work out what it still needs, send that; None when done. A store
+        edit in between (VERSION_MISMATCH) means read again."""
+        square_order_id = record.payload["square_order_id"]
+        lines = [CanceledLine(**line) for line in record.payload["lines"]]
+        for attempt in range(max_conflicts + 1):
+            try:
+                square_order = self.gateway.retrieve_order(square_order_id)
+                update = line_cancellation_update(record.google_order_id, square_order, lines)
+                if update is None:
+                    return None
+                self.gateway.update_order(
+                    square_order_id,
+                    update.order,
+                    fields_to_clear=list(update.fields_to_clear),
+                    # One key per (intent, version read): a lost response replays, a newer
+                    # version is a new request.
+                    idempotency_key=f"{record.operation_id}:v{square_order.get('version')}"[-192:],
+                )
+                log.info(
+                    "Google line cancellation applied to the Square order",
+                    order=record.google_order_id,
+                    square_order=square_order_id,
+                    paid=bool(square_order.get("tenders")),
+                )
+                return None
+            except SquareApiError as exc:
+                if exc.code == "VERSION_MISMATCH" and attempt < max_conflicts:
+                    continue
+                log.warning(
+                    "Square line cancellation failed",
+                    order=record.google_order_id,
+                    code=exc.code,
+                    detail=exc.detail,
+                )
+                return exc
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
     # ------------------------------------------------------------------ Square -> Google
     def _follow_square(self, cycle: SyncCycle) -> None:
         from sync.service.cycle import intent, order_from_record
@@ -198,8 +331,9 @@ class SquareBridge:
         if not changed:
             return
         records = cycle.refresh_unreleased(cycle.ledger.get_orders(o["reference_id"] for o in changed))
-        shipments = cycle.ledger.shipments_for(list(records))
         known = cycle.ledger.known_shipment_ids(set(records))
+        records = self._reread_before_shipping(cycle, changed, records, known)
+        shipments = cycle.ledger.shipments_for(list(records))
         intents = []
         shipment_rows = []
         now = cycle.clock()
@@ -292,6 +426,28 @@ class SquareBridge:
         cursor = min(newest, held_at) if newest and held_at else newest
         if cursor:
             cycle.ledger.set_value(CURSOR_KEY, cursor)
+
+    @staticmethod
+    def _reread_before_shipping(
+        cycle: SyncCycle, changed: list[dict[str, Any]], records: dict[str, Any], known: dict[str, set[str]]
+    ) -> dict[str, Any]:
+        """Orders with a fulfilment the store just completed are read from Google first: if units
+        were canceled there since the last recheck, the shipment must leave them out (Google
+        refuses to ship canceled units, and a refused parcel is never sent again)."""
+        from sync.service.open_orders import reread_orders
+
+        fresh_ids = {
+            square_order["reference_id"]
+            for square_order in changed
+            for fulfilment in completed_fulfilments(square_order)
+            if operations.square_shipment_id(square_order["id"], fulfilment.fulfillment_uid)
+            not in known.get(square_order["reference_id"], set())
+        }
+        to_read = {oid: r for oid, r in records.items() if oid in fresh_ids and r.status != "inProgress"}
+        if not to_read:
+            return records
+        reread = reread_orders(cycle, to_read)
+        return records if reread is None else {**records, **reread}
 
     def _deliver_pickups(self, cycle: SyncCycle, shipment_rows: list[dict[str, Any]]) -> None:
         """A completed pickup is shipped and delivered at once: deliver what just shipped."""

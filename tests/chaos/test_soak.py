@@ -3,7 +3,8 @@
 The emulator runs as its own process (`ordersync sandbox serve --state …`) with 10 % injected
 429/500/503 faults, 2 % lost responses (the mutation applies, the client sees an error) and
 latency. Test orders arrive in waves while `ordersync run` cycles with Square enabled; the store
-completes Square fulfilments and a carrier feed reports deliveries as they happen. Runs are killed
+completes Square fulfilments (once Square shows the units customers canceled on Google meanwhile)
+and a carrier feed reports deliveries as they happen. Runs are killed
 with SIGKILL at seeded random points, and the emulator is restarted from its state file once.
 
 Everything is checked at the end through the public APIs, never through the ledger.
@@ -157,6 +158,7 @@ merchant_id = "{MERCHANT_ID}"
 endpoint = "{url}/"
 max_backoff_seconds = 0.2
 max_attempts = 8
+recheck_open_orders_minutes = 0
 [square]
 enabled = true
 endpoint = "{url}"
@@ -210,6 +212,49 @@ url = "sqlite:///state/ordersync.db"
             return proc.returncode
 
         shipped_parcels: dict[str, dict[str, Any]] = {}  # google order id -> parcel (the store's truth)
+        canceled_units: dict[str, str] = {}  # google order id -> the line a customer canceled 1 unit of
+
+        def cancel_some(square_orders: list[dict[str, Any]]) -> set[str]:
+            """Customers cancel one unit of a multi-unit line on a few orders not yet shipped."""
+            held = set()
+            for square_order in square_orders:
+                reference = square_order.get("reference_id")
+                if (
+                    not reference
+                    or reference in shipped_parcels
+                    or reference in canceled_units
+                    or square_order.get("state") != "OPEN"
+                    or rng.random() >= 0.08
+                ):
+                    continue
+                order = _patient(google.get_order, reference)
+                line = next((li for li in order["lineItems"] if li["quantityPending"] >= 2), None)
+                if line is None:
+                    continue
+                _patient(
+                    google.cancel_line_item,
+                    reference,
+                    f"soak-cancel:{reference}",
+                    line["id"],
+                    1,
+                    "customerInitiatedCancel",
+                    "customer asked for one less",
+                )
+                canceled_units[reference] = line["id"]
+                held.add(reference)
+            return held
+
+        def parcel_lines(square_order: dict[str, Any]) -> list[tuple[str, int]]:
+            """What the store sends: the Square lines less the units canceled on Google."""
+            less = canceled_units.get(square_order.get("reference_id") or "")
+            lines = square_order["line_items"]
+            return [(li["uid"], int(li["quantity"]) - (li["uid"] == less)) for li in lines]
+
+        def shows_cancellation(square_order: dict[str, Any]) -> bool:
+            """The store packs an order once Square shows the Google cancellation (the note)."""
+            if square_order.get("reference_id") not in canceled_units:
+                return True
+            return bool((square_order.get("metadata") or {}).get("google_canceled"))
         kills = 0
         per_wave = ORDERS // WAVES
         for wave in range(WAVES):
@@ -225,12 +270,15 @@ url = "sqlite:///state/ordersync.db"
                 emulator.restart()  # state from the --state file; the same port
             # The store ships what Square shows paid and open; the carrier reports earlier parcels delivered.
             square_orders = _all_square_orders(square)
+            held = cancel_some(square_orders)
             for square_order in square_orders:
                 reference = square_order.get("reference_id")
                 if (
                     reference
                     and reference not in shipped_parcels
+                    and reference not in held
                     and square_order.get("state") == "OPEN"
+                    and shows_cancellation(square_order)
                     and rng.random() < 0.7
                 ):
                     fulfilment = square_order["fulfillments"][0]
@@ -254,7 +302,7 @@ url = "sqlite:///state/ordersync.db"
                         "carrier": carrier,
                         "tracking": tracking,
                         "wave": wave,
-                        "lines": [(li["uid"], li["quantity"]) for li in square_order["line_items"]],
+                        "lines": parcel_lines(square_order),
                     }
             _write_delivery_feed(tmp_path / "feeds" / "deliveries.csv", shipped_parcels, before_wave=wave)
 
@@ -267,6 +315,10 @@ url = "sqlite:///state/ordersync.db"
             with contextlib.suppress(GoogleApiError):
                 _patient(google.advance_test_order, order["id"])
         run_cycle()
+        for _ in range(6):  # the last cancellations reach Square (a cycle may retry a Square fault)
+            if all(shows_cancellation(o) for o in _all_square_orders(square)):
+                break
+            run_cycle()
         # Everything left: ship the rest in Square, deliver everything, let the cycles converge under faults.
         for square_order in _all_square_orders(square):
             reference = square_order.get("reference_id")
@@ -291,7 +343,7 @@ url = "sqlite:///state/ordersync.db"
                     "carrier": "UPS",
                     "tracking": tracking,
                     "wave": WAVES,
-                    "lines": [(li["uid"], li["quantity"]) for li in square_order["line_items"]],
+                    "lines": parcel_lines(square_order),
                 }
         for round_no in range(12):
             _write_delivery_feed(
@@ -334,6 +386,12 @@ url = "sqlite:///state/ordersync.db"
             assert shipment["trackingId"] == parcel["tracking"] and shipment["status"] == "delivered"
             shipped = {li["id"]: li["quantityShipped"] for li in order["lineItems"]}
             assert shipped == {uid: int(q) for uid, q in parcel["lines"]}
+            if order["id"] in canceled_units:
+                line_id = canceled_units[order["id"]]
+                assert square_order["metadata"]["google_canceled"] == f"kept|{line_id}=1"
+                assert "do not send: 1 x " in (
+                    square_order["fulfillments"][0]["shipment_details"]["shipping_note"]
+                )
         report = subprocess.run(
             [sys.executable, "-m", "sync", "report"],
             cwd=tmp_path,
@@ -348,7 +406,8 @@ url = "sqlite:///state/ordersync.db"
         print(
             f"\nchaos soak: orders={len(google_orders)} square_orders={len(square_orders)} "
             f"faults_injected={sum(faults.values())} ({dict(faults)}) kills={kills} emulator_restarts=1 "
-            f"duplicates_found={duplicates} seconds={time.monotonic() - started:.1f}"
+            f"line_cancellations={len(canceled_units)} duplicates_found={duplicates} "
+            f"seconds={time.monotonic() - started:.1f}"
         )
     finally:
         emulator.stop()

@@ -32,6 +32,7 @@ Rules the repository guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -79,6 +80,7 @@ from .models import (
     Order,
     Run,
     Shipment,
+    to_utc,
     utcnow,
 )
 
@@ -101,6 +103,7 @@ RUNS: Table = Run.__table__  # type: ignore[assignment]
 KV: Table = KeyValue.__table__  # type: ignore[assignment]
 
 ORDER_FIELDS = frozenset(ORDERS.c.keys())
+_INTENT_KEY = ("google_order_id", "target", "operation_id")
 SHIPMENT_FIELDS = frozenset(SHIPMENTS.c.keys())
 _SHIPMENT_RANK = {state: rank for rank, state in enumerate(SHIPMENT_STATES)}
 
@@ -643,12 +646,15 @@ class Ledger:
                     out[row.google_order_id] = (OrderRecord(order_json=None, **fields), snapshot)
         return out
 
-    def iter_orders(self, batch: int = 1000) -> Iterator[OrderRecord]:
-        """Every order, by google_order_id, ``batch`` rows per short read (keyset pagination, so no
-        transaction stays open while the caller works and writes in between are fine)."""
+    def iter_orders(self, batch: int = 1000, *, open_only: bool = False) -> Iterator[OrderRecord]:
+        """Every order (or every open one), by google_order_id, ``batch`` rows per short read
+        (keyset pagination, so no transaction stays open while the caller works and writes in
+        between are fine)."""
         last: str | None = None
         while True:
             stmt = select(ORDERS).order_by(ORDERS.c.google_order_id).limit(batch)
+            if open_only:
+                stmt = stmt.where(ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
             if last is not None:
                 stmt = stmt.where(ORDERS.c.google_order_id > last)
             with self._read() as conn:
@@ -797,42 +803,88 @@ class Ledger:
         given = list(intents)
         if not given:
             return []
-        now = self._clock()
+        now = to_utc(self._clock())  # as it reads back: the records built here equal stored ones
         unique: dict[tuple[str, str, str], NewIntent] = {}
         for intent in given:
             unique.setdefault(intent.key, intent)
-        rows = [
-            {
-                "google_order_id": i.google_order_id,
-                "target": i.target,
-                "kind": i.kind,
-                "operation_id": i.operation_id,
-                "payload": i.payload,
-                "state": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-                "run_id": i.run_id,
-            }
-            for i in unique.values()
-        ]
-        key_cols = ("google_order_id", "target", "operation_id")
         with self._write() as conn:
             if self._native_upsert:
-                factory = sqlite_dialect.insert if self.engine.dialect.name == "sqlite" else pg_dialect.insert
-                stmt = factory(OPERATIONS).on_conflict_do_nothing(
-                    index_elements=[OPERATIONS.c[k] for k in key_cols]
-                )
-                for chunk in _chunks(rows, WRITE_CHUNK):
-                    conn.execute(stmt, list(chunk))
+                found = self._insert_new_intents(conn, list(unique.values()), now)
             else:
-                for chunk in _chunks(rows, IN_CHUNK):
-                    existing = self._existing_keys(conn, OPERATIONS, key_cols, chunk)
-                    new = [r for r in chunk if tuple(r[k] for k in key_cols) not in existing]
-                    if new:
-                        conn.execute(insert(OPERATIONS), new)
-            found = self._intents_by_key(conn, list(unique))
+                found = {}
+                self._insert_intents_portably(conn, list(unique.values()), now)
+            # Keys that were already stored (their record wins), and everything on the portable path.
+            found.update(self._intents_by_key(conn, [k for k in unique if k not in found]))
         return [found[i.key] for i in given]
+
+    @staticmethod
+    def _intent_row(intent: NewIntent, now: datetime, payload: Any) -> dict[str, Any]:
+        return {
+            "google_order_id": intent.google_order_id,
+            "target": intent.target,
+            "kind": intent.kind,
+            "operation_id": intent.operation_id,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "run_id": intent.run_id,
+        }
+
+    def _insert_new_intents(
+        self, conn: Connection, intents: Sequence[NewIntent], now: datetime
+    ) -> dict[tuple[str, str, str], IntentRecord]:
+        """INSERT .. ON CONFLICT DO NOTHING RETURNING: the inserted intents' records, built from
+        what was written instead of read back (keys already stored are simply not returned)."""
+        # The payload is serialised here, once, exactly as the JSON column would (json.dumps), so
+        # the record gets the same decoded copy that reading it back would give.
+        texts = {i.key: json.dumps(i.payload) for i in intents}
+        factory = sqlite_dialect.insert if self.engine.dialect.name == "sqlite" else pg_dialect.insert
+        stmt = (
+            factory(OPERATIONS)
+            .values(payload=type_coerce(bindparam("payload"), Text))
+            .on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _INTENT_KEY])
+            .returning(OPERATIONS.c.id, *(OPERATIONS.c[k] for k in _INTENT_KEY))
+        )
+        ids: dict[tuple[str, str, str], int] = {}
+        for chunk in _chunks(intents, WRITE_CHUNK):
+            rows = [self._intent_row(i, now, texts[i.key]) for i in chunk]
+            for intent_id, order_id, target, operation_id in conn.execute(stmt, rows):
+                ids[(order_id, target, operation_id)] = intent_id
+        by_key = {i.key: i for i in intents}
+        return {key: self._new_intent_record(intent_id, by_key[key], texts[key], now)
+                for key, intent_id in ids.items()}
+
+    @staticmethod
+    def _new_intent_record(
+        intent_id: int, intent: NewIntent, payload_text: str, now: datetime
+    ) -> IntentRecord:
+        return IntentRecord(
+            id=intent_id,
+            google_order_id=intent.google_order_id,
+            target=intent.target,
+            kind=intent.kind,
+            operation_id=intent.operation_id,
+            payload=json.loads(payload_text),
+            state="pending",
+            execution_status=None,
+            attempts=0,
+            last_error=None,
+            error_reason=None,
+            created_at=now,
+            updated_at=now,
+            done_at=None,
+            run_id=intent.run_id,
+        )
+
+    def _insert_intents_portably(self, conn: Connection, intents: Sequence[NewIntent], now: datetime) -> None:
+        rows = [self._intent_row(i, now, i.payload) for i in intents]
+        for chunk in _chunks(rows, IN_CHUNK):
+            existing = self._existing_keys(conn, OPERATIONS, _INTENT_KEY, chunk)
+            new = [r for r in chunk if tuple(r[k] for k in _INTENT_KEY) not in existing]
+            if new:
+                conn.execute(insert(OPERATIONS), new)
 
     def pending_intents(
         self,
@@ -864,34 +916,30 @@ class Ledger:
         if not latest:
             return
         now = self._clock()
-        by_outcome: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # Results that say the same thing (typically a whole batch "done, executed") become one
+        # UPDATE .. WHERE id IN (..) per IN_CHUNK ids instead of one parameter set per intent.
+        same_outcome: dict[tuple[str, str | None, str | None, str | None], list[int]] = defaultdict(list)
         for r in latest.values():
-            by_outcome[r.outcome].append(
-                {
-                    "k_id": r.intent_id,
-                    "n_es": r.execution_status,
-                    "n_err": r.error,
-                    "n_reason": r.reason,
-                    "n_now": now,
-                }
-            )
-        ts = OPERATIONS.c.updated_at.type
-        base = update(OPERATIONS).where(OPERATIONS.c.id == bindparam("k_id"), OPERATIONS.c.state == "pending")
-        common: dict[str, Any] = {
-            "attempts": OPERATIONS.c.attempts + 1,
-            "updated_at": bindparam("n_now", type_=ts),
-            "execution_status": bindparam("n_es"),
-        }
-        errors = {"last_error": bindparam("n_err"), "error_reason": bindparam("n_reason")}
-        statements = {
-            "done": base.values({**common, "state": "done", "done_at": bindparam("n_now", type_=ts)}),
-            "failed": base.values({**common, **errors, "state": "failed"}),
-            "retry": base.values({**common, **errors}),
-        }
+            same_outcome[(r.outcome, r.execution_status, r.error, r.reason)].append(r.intent_id)
         with self._write() as conn:
-            for outcome, params in by_outcome.items():
-                for chunk in _chunks(params, WRITE_CHUNK):
-                    conn.execute(statements[outcome], list(chunk))
+            for (outcome, execution_status, error, reason), ids in same_outcome.items():
+                values: dict[str, Any] = {
+                    "attempts": OPERATIONS.c.attempts + 1,
+                    "updated_at": now,
+                    "execution_status": execution_status,
+                }
+                if outcome == "done":
+                    values.update(state="done", done_at=now)
+                else:
+                    values.update(last_error=error, error_reason=reason)
+                    if outcome == "failed":
+                        values["state"] = "failed"
+                for chunk in _chunks(ids, IN_CHUNK):
+                    conn.execute(
+                        update(OPERATIONS)
+                        .where(OPERATIONS.c.id.in_(chunk), OPERATIONS.c.state == "pending")
+                        .values(values)
+                    )
 
     def intents_for_order(self, google_order_id: str) -> list[IntentRecord]:
         stmt = (
