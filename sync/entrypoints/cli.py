@@ -214,6 +214,9 @@ def status(app: AppContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
+    if "ledger_missing" in summary:
+        click.echo(f"no ledger yet at {summary['ledger_missing']}: no cycle has run with this configuration")
+        return
     click.echo(f"ledger: {app.settings.ledger.url}")
     click.echo("orders by stage:")
     for stage, count in sorted(summary.get("orders_by_stage", {}).items()):

@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
@@ -300,7 +303,24 @@ class ReportDone:
         return f"{self.breaks} breaks"
 
 
+def missing_sqlite_ledger(url: str) -> Path | None:
+    """The file of a SQLite ledger that does not exist yet (no cycle has run), else None.
+    Opening it would create and migrate an empty one, which a read-only question must not do."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # Ledger() reports a bad URL with its own message
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def ledger_status(settings: Settings) -> dict[str, Any]:
+    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle."""
+    missing = missing_sqlite_ledger(settings.ledger.url)
+    if missing is not None:
+        return {"ledger_missing": str(missing)}
     ledger = open_ledger(settings)
     try:
         return ledger.status_summary()

@@ -61,6 +61,15 @@ def test_fifty_orders_from_creation_to_delivered_with_partial_shipments(workspac
     assert "delivered" in status.stdout
 
 
+def test_status_before_the_first_cycle_says_so_and_creates_nothing(workspace: Workspace) -> None:
+    ws = workspace
+    status = ws.ordersync("status", check=True)
+    assert "no ledger yet at state/ordersync.db" in status.stdout
+    assert not (ws.root / "state").exists()
+    as_json = ws.ordersync("status", "--json", check=True)
+    assert '"ledger_missing": "state/ordersync.db"' in as_json.stdout
+
+
 def test_overlapping_runs_one_exits_75_and_changes_nothing(workspace: Workspace) -> None:
     ws = workspace
     ws.create_orders(20, "template2")
