@@ -217,7 +217,7 @@ def status(app: AppContext, as_json: bool) -> None:
     if "ledger_missing" in summary:
         click.echo(f"no ledger yet at {summary['ledger_missing']}: no cycle has run with this configuration")
         return
-    click.echo(f"ledger: {app.settings.ledger.url}")
+    click.echo(f"ledger: {summary.get('ledger') or '?'}")  # as the ledger shows it: no password
     click.echo("orders by stage:")
     for stage, count in sorted(summary.get("orders_by_stage", {}).items()):
         click.echo(f"  {stage:<20} {count}")

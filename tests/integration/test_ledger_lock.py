@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +17,12 @@ import pytest
 
 from sync.adapters.ledger import CycleLock, Ledger, LockHeld
 
+from .test_ledger import POSTGRES_URL, _empty_postgres
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _spawn_holder(db: Path) -> subprocess.Popen[str]:
+def _spawn_holder(db: Path | str) -> subprocess.Popen[str]:
     """A separate process that takes the lock, says so, and then waits to be killed."""
     code = textwrap.dedent(
         f"""
@@ -68,8 +71,18 @@ def test_lock_by_url_needs_no_open_ledger(tmp_path: Path) -> None:
         assert not CycleLock(tmp_path / "state" / "l.db", 60).acquire()
 
 
-def test_lock_held_by_another_process_is_freed_when_it_is_killed(tmp_path: Path) -> None:
-    db = tmp_path / "l.db"
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_lock_held_by_another_process_is_freed_when_it_is_killed(tmp_path: Path, database: str) -> None:
+    """SQLite: a file lock the kernel drops with the process. PostgreSQL: an advisory lock the
+    server drops with the session. Either way no expiry has to pass after a kill -9."""
+    if database == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip("ORDERSYNC_TEST_POSTGRES_URL is not set")
+        Ledger(_empty_postgres(POSTGRES_URL)).close()
+        db: Path | str = POSTGRES_URL
+        assert CycleLock(db, 60).mode == "advisory"
+    else:
+        db = tmp_path / "l.db"
     holder = _spawn_holder(db)
     try:
         lock = CycleLock(db, 60)
@@ -83,8 +96,13 @@ def test_lock_held_by_another_process_is_freed_when_it_is_killed(tmp_path: Path)
         assert holder.stdout is not None
         holder.stdout.close()
     assert holder.returncode == -signal.SIGKILL
-    with lock:  # no stale lock after a kill -9: the kernel dropped it with the process
+    deadline = time.monotonic() + 10  # the server notices the dead session's closed socket
+    while database == "postgresql" and lock.current_holder() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with lock:  # no stale lock after a kill -9: it went with the process
         assert lock.held
+        assert lock.current_holder()["pid"] == os.getpid()
+    assert lock.current_holder() is None
 
 
 class Clock:
@@ -95,9 +113,16 @@ class Clock:
         return self.now
 
 
-def test_table_lock_expiry_takeover_refresh_and_release(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_table_lock_expiry_takeover_refresh_and_release(tmp_path: Path, database: str) -> None:
+    """The lock row every non-SQLite ledger uses (and SQLite too when asked)."""
     clock = Clock()
-    led = Ledger(tmp_path / "l.db")
+    if database == "postgresql":
+        if not POSTGRES_URL:
+            pytest.skip("ORDERSYNC_TEST_POSTGRES_URL is not set")
+        led = Ledger(_empty_postgres(POSTGRES_URL))
+    else:
+        led = Ledger(tmp_path / "l.db")
     a = CycleLock(led, 60, mode="table", clock=clock)
     b = CycleLock(led, 60, mode="table", clock=clock)
     assert a.acquire()

@@ -3,6 +3,9 @@
 - SQLite file ledger: ``flock(LOCK_EX | LOCK_NB)`` on ``<db path>.lock``. The kernel drops the lock
   when the holder's process dies, however it dies, so a kill -9 never leaves a stale lock and no
   expiry is needed. The file holds the holder's pid/host/since for the message of the loser.
+- PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) on a connection the lock keeps
+  open. The server drops it when that session ends, so a kill -9 frees it at once, as with the
+  file lock. The holder's pid/host/since go into the ``locks`` row for the loser's message.
 - Any other database: a row in ``locks`` with an expiry; an expired row is taken over by one
   atomic conditional UPDATE. A holder that outlives ``ttl_seconds`` should call ``refresh()``.
 
@@ -13,6 +16,7 @@ manager raises ``LockHeld`` instead.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -22,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
@@ -40,7 +44,7 @@ class CycleLock:
         ttl_seconds: float = 3600,
         *,
         name: str = "cycle",
-        mode: Literal["auto", "file", "table"] = "auto",
+        mode: Literal["auto", "file", "table", "advisory"] = "auto",
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if ttl_seconds <= 0:
@@ -57,11 +61,15 @@ class CycleLock:
             self._url = _coerce_url(ledger_or_url)
             db_path = _sqlite_file(self._url)
         self._owns_ledger = False
+        postgres = self._url.get_backend_name() == "postgresql"
         if mode == "auto":
-            mode = "file" if db_path is not None else "table"
+            mode = "file" if db_path is not None else "advisory" if postgres else "table"
         if mode == "file" and db_path is None:
             raise ValueError(f"a file lock needs a SQLite file ledger, not {self._url.render_as_string()}")
-        self.mode: Literal["file", "table"] = mode
+        if mode == "advisory" and not postgres:
+            raise ValueError(f"an advisory lock needs PostgreSQL, not {self._url.render_as_string()}")
+        self.mode: Literal["file", "table", "advisory"] = mode
+        self._session: Connection | None = None  # advisory mode: the session holding the lock
         suffix = ".lock" if name == "cycle" else f".{name}.lock"
         self.lock_path: Path | None = Path(f"{db_path}{suffix}") if mode == "file" else None
         self.holder: dict[str, Any] | None = None  # who held it when acquire() last failed
@@ -83,7 +91,12 @@ class CycleLock:
         if self._held:
             return True
         self.holder = None
-        self._held = self._acquire_file() if self.mode == "file" else self._acquire_table()
+        if self.mode == "file":
+            self._held = self._acquire_file()
+        elif self.mode == "advisory":
+            self._held = self._acquire_advisory()
+        else:
+            self._held = self._acquire_table()
         return self._held
 
     def release(self) -> None:
@@ -92,6 +105,8 @@ class CycleLock:
         try:
             if self.mode == "file":
                 self._release_file()
+            elif self.mode == "advisory":
+                self._release_advisory()
             else:
                 self._release_table()
         finally:
@@ -107,6 +122,8 @@ class CycleLock:
             return False
         if self.mode == "file":
             return True  # a file lock cannot expire or be taken over
+        if self.mode == "advisory":
+            return self._session_alive()  # held as long as its session lives
         now = self._clock()
         with self._get_ledger()._write() as conn:
             result = conn.execute(
@@ -132,6 +149,8 @@ class CycleLock:
                 return None
             finally:
                 os.close(fd)
+        if self.mode == "advisory":
+            return self._advisory_holder()
         now = self._clock()
         with self._get_ledger()._read() as conn:
             live = select(LOCKS).where(LOCKS.c.name == self.name, LOCKS.c.expires_at > now)
@@ -228,6 +247,75 @@ class CycleLock:
             mine = (LOCKS.c.name == self.name) & (LOCKS.c.holder == self._holder_json())
             conn.execute(delete(LOCKS).where(mine))
         self._holder_text = None  # a later acquire() is a new holding with a fresh "since"
+
+
+    # --------------------------------------------------------------------------- advisory
+    @property
+    def _advisory_key(self) -> int:
+        # A stable signed 64-bit key per lock name (advisory keys are bigint).
+        digest = hashlib.sha256(f"ordersync:{self.name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _acquire_advisory(self) -> bool:
+        ledger = self._get_ledger()
+        session = ledger.engine.connect()
+        try:
+            got = session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._advisory_key}).scalar()
+            session.commit()
+        except BaseException:
+            session.close()
+            raise
+        if not got:
+            session.close()
+            self.holder = self._recorded_holder() or {}
+            return False
+        self._session = session
+        now = self._clock()
+        # Who holds it, for the loser's message; the row's expiry plays no part in this mode.
+        values = {"holder": self._holder_json(), "acquired_at": now, "expires_at": now + self.ttl}
+        with ledger._write() as conn:
+            if conn.execute(update(LOCKS).where(LOCKS.c.name == self.name).values(values)).rowcount == 0:
+                conn.execute(insert(LOCKS).values(name=self.name, **values))
+        return True
+
+    def _release_advisory(self) -> None:
+        session, self._session = self._session, None
+        try:
+            with self._get_ledger()._write() as conn:
+                mine = (LOCKS.c.name == self.name) & (LOCKS.c.holder == self._holder_json())
+                conn.execute(delete(LOCKS).where(mine))
+        finally:
+            self._holder_text = None
+            if session is not None:
+                try:
+                    session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._advisory_key})
+                    session.commit()
+                finally:
+                    session.close()
+
+    def _session_alive(self) -> bool:
+        if self._session is None:
+            return False
+        try:
+            self._session.execute(text("SELECT 1"))
+            self._session.commit()
+        except Exception:  # any failure means the session, and so the lock, is gone
+            return False
+        return True
+
+    def _recorded_holder(self) -> dict[str, Any] | None:
+        with self._get_ledger()._read() as conn:
+            row = conn.execute(select(LOCKS).where(LOCKS.c.name == self.name)).first()
+        return _row_info(row) if row is not None else None
+
+    def _advisory_holder(self) -> dict[str, Any] | None:
+        if self._held:
+            return json.loads(self._holder_json())
+        probe = CycleLock(self._get_ledger(), self.ttl.total_seconds(), name=self.name, mode="advisory")
+        if probe.acquire():
+            probe.release()
+            return None
+        return probe.holder
 
 
 def _read_info(fd: int) -> dict[str, Any] | None:

@@ -52,6 +52,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    cast,
     create_engine,
     event,
     func,
@@ -636,7 +637,8 @@ class Ledger:
         snapshot can compare instead of decoding it again."""
         wanted = list(dict.fromkeys(ids))
         cols = [c for c in ORDERS.c if c.name != "order_json"]
-        text = type_coerce(ORDERS.c.order_json, Text).label("order_json_text")
+        # A SQL cast, not just a Python-side type: PostgreSQL drivers decode json columns themselves.
+        text = cast(ORDERS.c.order_json, Text).label("order_json_text")
         out: dict[str, tuple[OrderRecord, str | None]] = {}
         with self._read() as conn:
             for chunk in _chunks(wanted, IN_CHUNK):
@@ -840,16 +842,16 @@ class Ledger:
         # The payload is serialised here, once, exactly as the JSON column would (json.dumps), so
         # the record gets the same decoded copy that reading it back would give.
         texts = {i.key: json.dumps(i.payload) for i in intents}
-        factory = sqlite_dialect.insert if self.engine.dialect.name == "sqlite" else pg_dialect.insert
-        stmt = (
-            factory(OPERATIONS)
-            .values(payload=type_coerce(bindparam("payload"), Text))
-            .on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _INTENT_KEY])
-            .returning(OPERATIONS.c.id, *(OPERATIONS.c[k] for k in _INTENT_KEY))
+        sqlite = self.engine.dialect.name == "sqlite"
+        stmt = (sqlite_dialect.insert if sqlite else pg_dialect.insert)(OPERATIONS)
+        if sqlite:  # SQLite stores JSON as text: hand it the text already made
+            stmt = stmt.values(payload=type_coerce(bindparam("payload"), Text))
+        stmt = stmt.on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _INTENT_KEY]).returning(
+            OPERATIONS.c.id, *(OPERATIONS.c[k] for k in _INTENT_KEY)
         )
         ids: dict[tuple[str, str, str], int] = {}
         for chunk in _chunks(intents, WRITE_CHUNK):
-            rows = [self._intent_row(i, now, texts[i.key]) for i in chunk]
+            rows = [self._intent_row(i, now, texts[i.key] if sqlite else i.payload) for i in chunk]
             for intent_id, order_id, target, operation_id in conn.execute(stmt, rows):
                 ids[(order_id, target, operation_id)] = intent_id
         by_key = {i.key: i for i in intents}
