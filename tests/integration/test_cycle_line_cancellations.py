@@ -54,7 +54,7 @@ def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_pat
         assert line["quantity_canceled"] == 0, "not checked yet: the interval has not passed"
 
         now[0] += timedelta(minutes=31)
-        cycle()
+        assert cycle().lines_canceled == 1
         assert sb.stats.snapshot()["requests"].get("content.orders.custombatch", 0) == calls_before + 1
         record = ledger.get_orders([order_id])[order_id]
         line = next(li for li in record.line_items if li["id"] == paper["id"])
@@ -75,6 +75,8 @@ def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_pat
                     }
                 )
         assert cycle().shipped == 1
+        now[0] += timedelta(minutes=61)
+        assert cycle().lines_canceled == 0, "a cancellation is found once"
         stage = ledger.get_orders([order_id])[order_id].stage
         ledger.close()
         assert google.get_order(order_id)["status"] == "shipped"
