@@ -26,6 +26,7 @@ from square.core.api_error import ApiError
 from square.environment import SquareEnvironment
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from sync.adapters import square_type_hints
 from sync.config import SquareSettings
 
 TOKEN_ENV = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -36,6 +37,8 @@ NO_RETRY: dict[str, Any] = {"max_retries": 0}
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+square_type_hints.install()  # the SDK's serializer re-resolves type hints per request otherwise
 
 
 class SquareCredentialsError(Exception):
