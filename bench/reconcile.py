@@ -6,7 +6,8 @@
 Frames are generated directly with seeded numpy (not through the dict builders), in the
 GOOGLE / LEDGER / OMS schemas of ``sync.domain.reconcile``. A seeded set of orders gets one
 break each, of every category; the run passes when breaks.csv-equivalent output holds exactly
-the injected (order, category) pairs. The measured figure is ``write_report`` on the frames —
+the injected (order, category) pairs and orders.csv has one row per order (Google's, plus the
+stray OMS orders Google does not list). The measured figure is ``write_report`` on the frames —
 rules, summary, orders.csv / breaks.csv / summary.csv / index.html written atomically —
 excluding generation (reported separately). Peak RSS is sampled while the reconciliation runs
 (psutil, every 10 ms) and the child's lifetime peak (getrusage) is shown too.
@@ -302,6 +303,9 @@ def child(n: int, seed: int) -> dict:
         with open(result.path / "orders.csv", encoding="utf-8") as fh:
             lines = sum(1 for _ in fh) - 1
     got = set(zip(breaks["google_order_id"], breaks["category"], strict=True))
+    # orders.csv: every Google order plus one row per stray OMS order (the only missing_in_google
+    # injection; the ledger lists exactly Google's orders).
+    orders_expected = n + sum(1 for _, cat in expected if cat == "missing_in_google")
     return {
         "orders": n,
         "lines": len(google),
@@ -312,11 +316,12 @@ def child(n: int, seed: int) -> dict:
         "peak_rss_during_mb": round(sampler.peak / 2**20),
         "peak_rss_process_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "orders_csv_rows": lines,
+        "orders_csv_expected": orders_expected,
         "breaks_expected": len(expected),
         "breaks_found": len(got),
         "missed": sorted(expected - got)[:5],
         "unexpected": sorted(got - expected)[:5],
-        "exact": got == expected,
+        "exact": got == expected and lines == orders_expected,
     }
 
 
@@ -332,7 +337,7 @@ def main() -> int:
     ok = True
     print(
         f"{'orders':>9} {'lines':>9} {'gen s':>7} {'recon s':>8} {'orders/s':>9} {'RSS MB before':>13} "
-        f"{'peak MB':>8} {'breaks':>7}  exact"
+        f"{'peak MB':>8} {'breaks':>7} {'csv rows':>9}  exact"
     )
     for n in args.orders or [10_000, 100_000, 1_000_000]:
         proc = subprocess.run(
@@ -349,10 +354,14 @@ def main() -> int:
         print(
             f"{r['orders']:>9} {r['lines']:>9} {r['generate_s']:>7} {r['reconcile_s']:>8} "
             f"{r['orders_per_s']:>9} "
-            f"{r['rss_before_mb']:>13} {r['peak_rss_during_mb']:>8} {r['breaks_found']:>7}  {r['exact']}"
+            f"{r['rss_before_mb']:>13} {r['peak_rss_during_mb']:>8} {r['breaks_found']:>7} "
+            f"{r['orders_csv_rows']:>9}  {r['exact']}"
         )
         if not r["exact"]:
-            print(f"   missed {r['missed']} unexpected {r['unexpected']}")
+            print(
+                f"   missed {r['missed']} unexpected {r['unexpected']} "
+                f"orders.csv rows {r['orders_csv_rows']} (expected {r['orders_csv_expected']})"
+            )
     return 0 if ok else 1
 
 

@@ -107,6 +107,9 @@ CATEGORIES = (
 SEVERITIES = ("critical", "high", "medium", "low")
 AGE_BUCKETS = ("0-1d", "1-3d", "3-7d", ">7d", "unknown")
 BREAK_COLUMNS = ("google_order_id", "category", "severity", "detail", "age_hours")
+# summary.csv orders_by_status key of the orders only the ledger or the OMS know (their
+# google_status cell in orders.csv is empty); bracketed so it cannot be taken for a Google status.
+NOT_IN_GOOGLE = "(not in Google)"
 ORDER_COLUMNS = (
     "google_order_id",
     "merchant_order_id",
@@ -440,8 +443,11 @@ def _first_rows(line_no: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
+    """Hours from each time to now; NaN for an unknown time (NaT would cast to -2.6e9 hours)."""
     delta = (now - times).to_numpy(dtype="timedelta64[us]")
-    return delta.astype("float64") / 3.6e9
+    hours = delta.astype("float64") / 3.6e9
+    hours[np.isnat(delta)] = np.nan
+    return hours
 
 
 def _nonempty(col: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -480,6 +486,26 @@ class _FirstRows:
 
     def arrow(self, col: str) -> pa.Array | pa.ChunkedArray:
         return _arrow(self.frame[col]).take(pa.array(self.first))
+
+    def known_sums(self, col: str, orders: np.ndarray) -> pd.arrays.IntegerArray:
+        """Sum of a nullable line column over each given order's lines; NA where no line knows it.
+
+        Gathers only those orders' lines (a contiguous block each), not the whole column.
+        """
+        if len(orders) == 0:
+            return pd.array(np.zeros(0, dtype="int64"), dtype="Int64")
+        starts = self.first[orders].astype(np.int64)
+        nxt = orders.astype(np.int64) + 1
+        ends = np.where(
+            nxt < len(self.first), self.first[np.minimum(nxt, len(self.first) - 1)], len(self.frame)
+        )
+        counts = ends - starts
+        offsets = np.cumsum(counts) - counts  # where each order's block starts in the gather
+        rows = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - offsets, counts)
+        values = self.frame[col].iloc[rows]
+        known = np.add.reduceat(values.notna().to_numpy().astype(np.int64), offsets)
+        sums = np.add.reduceat(values.to_numpy(dtype="int64", na_value=0), offsets)
+        return pd.arrays.IntegerArray(sums, known == 0)
 
 
 def _rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -572,7 +598,11 @@ class Slas:
 @dataclass
 class Reconciliation:
     """orders: one row per order (ORDER_COLUMNS, amounts still integer minor units in
-    ``amount_google_minor``/``amount_oms_minor``); breaks: BREAK_COLUMNS, oldest first."""
+    ``amount_google_minor``/``amount_oms_minor``, plus ``in_google``): Google's orders in input
+    order, then those only the ledger and/or the OMS know (missing_in_google) by id, with
+    Google's cells empty. Text columns are Arrow strings; the others are Arrow-backed and
+    nullable, so the two parts share their buffers instead of being copied into one.
+    breaks: BREAK_COLUMNS, oldest first."""
 
     orders: pd.DataFrame
     breaks: pd.DataFrame
@@ -655,8 +685,9 @@ def reconcile(
 ) -> Reconciliation:
     """Compare the three views and return per-order rows plus every break found.
 
-    ``google`` must cover every order the ledger and OMS know (an order they know and Google does
-    not is reported as missing_in_google). ``oms=None`` skips the OMS rules (no Square, no feed).
+    ``google`` should cover every order the ledger and OMS know: an order they know and Google
+    does not is reported as missing_in_google and still gets its row in ``orders``, with what
+    the ledger and OMS know of it. ``oms=None`` skips the OMS rules (no Square, no feed).
     """
     now = pd.Timestamp(now)
     if now.tzinfo is None:
@@ -695,6 +726,7 @@ def reconcile(
     # ---- Ledger: order rows mapped onto Google positions -------------------------------------
     led_pos = np.full(n, -1, dtype=np.int32)  # ledger order row per Google order
     lo: _FirstRows | None = None
+    led_not_in_google = np.zeros(0, dtype=np.int32)  # ledger order rows Google does not list
     if lg is not None and len(lg):
         l_first, l_count = _first_rows(lg["line_no"].to_numpy())
         lo = _FirstRows(lg, l_first)
@@ -706,6 +738,7 @@ def reconcile(
         led_pos[l_to_g[order]] = order
         gone = ~known & _nonempty(l_ids)
         del l_ids
+        led_not_in_google = np.flatnonzero(gone).astype(np.int32)
         if gone.any():
             out.add(
                 lo.at("google_order_id", np.flatnonzero(gone)),
@@ -727,6 +760,8 @@ def reconcile(
     oms_pos = np.full(n, -1, dtype=np.int32)
     om_to_g = np.zeros(0, dtype=np.int32)
     oo: _FirstRows | None = None
+    oms_not_in_google = np.zeros(0, dtype=np.int32)  # OMS order rows naming an order Google lacks
+    stray_refs = pd.Series([], dtype="str")  # their order_ref
     oms_complete = False
     if om is not None and len(om):
         o_first, o_count = _first_rows(om["line_no"].to_numpy())
@@ -744,10 +779,14 @@ def reconcile(
             del unresolved_refs
         ours = _nonempty(refs)
         del refs
-        stray = np.flatnonzero((om_to_g < 0) & ours)
+        stray = np.flatnonzero((om_to_g < 0) & ours).astype(np.int32)
+        oms_not_in_google = stray
+        # Gathered once (a gather from a chunked string column joins its chunks first): for the
+        # break here and for these orders' rows in orders.csv.
+        stray_refs = oo.at("order_ref", stray)
         if len(stray):
             out.add(
-                oo.at("order_ref", stray),
+                stray_refs,
                 "missing_in_google",
                 "high",
                 "OMS order " + _s(oo.at("oms_order_id", stray)) + " refers to this Google order, which "
@@ -910,7 +949,7 @@ def reconcile(
             del lvi, diff
         del rows, grow
 
-    if om is not None and len(om):
+    if om is not None and len(om) and n:  # with no Google order there is no line to compare
         # Only lines of the OMS order we matched (not a duplicate's) are compared: decided per
         # OMS order, then repeated onto its lines.
         matched = oms_pos[np.maximum(om_to_g, 0)] == np.arange(len(om_to_g))
@@ -1119,7 +1158,9 @@ def reconcile(
         if len(f):
             since = lo.at("last_failed_at", f)
             g_of = l_to_g[f]
-            placed = placed_at.iloc[np.maximum(g_of, 0)].reset_index(drop=True)
+            # No Google order at all (n == 0) leaves nothing to gather a placed date from.
+            placed = placed_at.iloc[np.maximum(g_of, 0)] if n else pd.Series(_default(_DT, len(f)))
+            placed = placed.reset_index(drop=True)
             since = since.where(since.notna(), placed.where(pd.Series(g_of >= 0), pd.NaT))
             detail = (
                 _s(lo.at("failed_ops", f))
@@ -1146,31 +1187,146 @@ def reconcile(
     if oo is not None:
         from_oms = oms_col("oms_order_id").where(has_oms & (oms_col("source") == "square").to_numpy(), "")
         square = square.where(_nonempty(square), from_oms)
-    orders = pd.DataFrame(
-        {
-            "google_order_id": ids,
-            "merchant_order_id": merchant.astype("str"),
-            "square_order_id": square.astype("str"),
-            "placed_at": placed_at,
-            "google_status": status.astype("str"),
-            "oms_status": oms_status.astype("str"),
-            "qty_ordered": sums["qty_ordered"],
-            "qty_shipped": sums["qty_shipped"],
-            "qty_delivered": sums["qty_delivered"],
-            "qty_canceled": sums["qty_canceled"],
-            "amount_google_minor": amount_g,
-            "amount_oms_minor": amount_oms if oo is not None else _default(_NI64, n),
-            "currency": currency,
-            "last_synced_at": synced,
-        },
-        copy=False,  # the columns are ours and fresh: a second copy would only raise the peak
-    )
+    # Google's orders, then the ones only the ledger / OMS know, stacked without copying either:
+    # strings are Arrow already and numbers become Arrow-backed columns over the same buffers
+    # (pd.concat would copy every numeric column: ~70 MB more per million orders).
+    others = _orders_not_in_google(lo, led_not_in_google, oo, oms_not_in_google, stray_refs)
+    # Its few-row gathers from chunked string columns join each column's chunks first (a
+    # transient copy of the column): hand those pages back before the orders frame is built.
+    pa.default_memory_pool().release_unused()
+    columns: dict[str, pd.Series] = {}
+
+    def put(name: str, google_part: pd.Series | np.ndarray | pd.api.extensions.ExtensionArray) -> None:
+        other = others[name] if name in others.columns else pd.Series(_default(_STR, len(others)))
+        columns[name] = _stack(pd.Series(google_part, copy=False), other)
+
+    put("google_order_id", ids)
+    put("merchant_order_id", merchant.astype("str"))
+    put("square_order_id", square.astype("str"))
+    put("placed_at", placed_at)
+    put("google_status", status.astype("str"))
+    put("oms_status", oms_status.astype("str"))
+    for q in _QTY:
+        put(q, sums[q])
+    put("amount_google_minor", amount_g)
+    put("amount_oms_minor", amount_oms if oo is not None else _default(_NI64, n))
+    put("currency", currency)
+    put("last_synced_at", synced)
+    put("in_google", np.ones(n, dtype=bool))
     for name in PII_COLUMNS:
         if name in go.columns:
-            orders[name] = go[name].to_numpy()
+            put(name, go[name])  # only Google has them: "" for the others
+    orders = pd.DataFrame(columns, copy=False)  # the columns are ours and fresh: no second copy
     if not first_g.all():
-        orders = orders[first_g].reset_index(drop=True)  # a filtered copy only when needed
+        keep = np.concatenate([first_g, np.ones(len(others), dtype=bool)])
+        orders = orders[keep].reset_index(drop=True)  # a filtered copy only when needed
     return Reconciliation(orders=orders, breaks=breaks)
+
+
+def _stack(google_part: pd.Series, other_part: pd.Series) -> pd.Series:
+    """One orders column: the Google orders' values, then the other orders'. Neither part is
+    copied: text stays an Arrow string column (of two chunks), anything else becomes an
+    Arrow-backed column (nullable: the others lack Google's values) over both parts' buffers."""
+    google_part = google_part.reset_index(drop=True)
+    if pd.api.types.is_string_dtype(google_part.dtype):
+        if len(other_part) == 0:
+            return google_part.astype("str")
+        return pd.concat([google_part, other_part.astype("str")], ignore_index=True)
+    chunks = [pa.array(google_part)]
+    if len(other_part):
+        chunks.append(pa.array(other_part).cast(chunks[0].type))
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks, type=chunks[0].type)))
+
+
+def _orders_not_in_google(
+    lo: _FirstRows | None,
+    led_orders: np.ndarray,
+    oo: _FirstRows | None,
+    oms_orders: np.ndarray,
+    oms_refs: pd.Series,
+) -> pd.DataFrame:
+    """orders rows for the orders only the ledger and/or the OMS know (missing_in_google).
+
+    ``led_orders`` / ``oms_orders`` are the ledger / OMS order rows whose reference matches no
+    Google order; ``oms_refs`` is the latter's order_ref. An OMS order is folded into the ledger
+    order it refers to (by Google order id, else by merchant order id, as on the Google side),
+    so such an order is one row; the first ledger or OMS order wins when several name the same
+    reference. Google's columns stay empty (no placed date, status or Google amount); quantities
+    come from the ledger where it knows them, else from the OMS; amount, currency and status
+    from the OMS. Sorted by id.
+    """
+    empty = np.zeros(0, dtype=np.int32)
+    if lo is None or len(led_orders) == 0:
+        lo, led_orders = None, empty
+    if oo is None or len(oms_orders) == 0:
+        oo, oms_orders = None, empty
+    if lo is None and oo is None:
+        return pd.DataFrame()
+
+    led_ids = pd.Series([], dtype="str")
+    if lo is not None:
+        led_ids = lo.at("google_order_id", led_orders)
+        first = ~led_ids.duplicated().to_numpy()
+        led_orders, led_ids = led_orders[first], led_ids[first].reset_index(drop=True)
+    oms_of_led = np.full(len(led_orders), -1, dtype=np.int32)
+    oms_only, oms_only_refs = empty, pd.Series([], dtype="str")
+    if oo is not None:
+        refs = oms_refs.reset_index(drop=True)
+        pos = _index_in(refs, led_ids)
+        if lo is not None and (pos < 0).any():
+            unresolved = np.flatnonzero(pos < 0)
+            led_mids = lo.at("merchant_order_id", led_orders)
+            by_mid = _index_in(refs.iloc[unresolved], led_mids)
+            by_mid[~_nonempty(refs.iloc[unresolved])] = -1  # "" never matches ""
+            pos[unresolved] = by_mid
+        matched = np.flatnonzero(pos >= 0)[::-1]  # reversed: the first OMS order is written last
+        oms_of_led[pos[matched]] = oms_orders[matched]
+        rest = np.flatnonzero(pos < 0)
+        first = ~refs.iloc[rest].duplicated().to_numpy()
+        oms_only = oms_orders[rest[first]]
+        oms_only_refs = refs.iloc[rest[first]].reset_index(drop=True)
+
+    # One entry per output row: its ledger order row and its OMS order row (-1: none).
+    led_at = np.concatenate([led_orders, np.full(len(oms_only), -1)]).astype(np.int32)
+    oms_at = np.concatenate([oms_of_led, oms_only]).astype(np.int32)
+    k = len(led_at)
+
+    def column(source: _FirstRows | None, at: np.ndarray, col: str, kind: str) -> pd.Series:
+        """``col`` of each row's ledger / OMS order; the kind's neutral default where it has none."""
+        out = pd.Series(_default(kind, k))
+        present = np.flatnonzero(at >= 0)
+        if source is not None and len(present):
+            out.iloc[present] = source.at(col, at[present]).astype(out.dtype).array
+        return out
+
+    def quantity(source: _FirstRows | None, at: np.ndarray, col: str) -> pd.Series:
+        out = pd.Series(_default(_NI64, k))
+        present = np.flatnonzero(at >= 0)
+        if source is not None and len(present) and col in source.columns:
+            out.iloc[present] = source.known_sums(col, at[present])
+        return out
+
+    square = column(lo, led_at, "square_order_id", _STR)
+    from_square = np.where((column(oo, oms_at, "source", _STR) == "square").to_numpy(), oms_at, -1)
+    square = square.where(_nonempty(square), column(oo, from_square, "oms_order_id", _STR))
+    others = pd.DataFrame(
+        {
+            "google_order_id": pd.concat([led_ids, oms_only_refs], ignore_index=True).astype("str"),
+            "merchant_order_id": column(lo, led_at, "merchant_order_id", _STR),
+            "square_order_id": square,
+            "placed_at": pd.Series(_default(_DT, k)),
+            "google_status": pd.Series(_default(_STR, k)),
+            "oms_status": column(oo, oms_at, "oms_status", _STR),
+            # The ledger's count where it has one (what the sync last saw on Google), else the OMS's.
+            **{q: quantity(lo, led_at, q).fillna(quantity(oo, oms_at, q)) for q in _QTY},
+            "amount_google_minor": pd.Series(_default(_NI64, k)),
+            "amount_oms_minor": column(oo, oms_at, "amount_minor", _NI64),
+            "currency": column(oo, oms_at, "currency", _STR),
+            "last_synced_at": column(lo, led_at, "last_synced_at", _DT),
+            "in_google": np.zeros(k, dtype=bool),
+        }
+    )
+    return others.sort_values("google_order_id", kind="stable", ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1186,6 +1342,9 @@ def age_bucket(age_hours: pd.Series) -> pd.Series:
 def orders_table(o: pd.DataFrame) -> pd.DataFrame:
     """orders.csv content for ``Reconciliation.orders`` (or a slice of it, to write in chunks):
     ORDER_COLUMNS with money as decimal strings, times as ISO 8601 UTC."""
+    # format_minor numbers its output from 0: a later slice (index 100000...) must be too, or
+    # the frame below aligns two indexes and writes every order as two half-empty rows.
+    o = o.reset_index(drop=True)
     table = pd.DataFrame(
         {
             "google_order_id": o["google_order_id"],
@@ -1211,7 +1370,12 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
 
 
 def _iso(times: pd.Series) -> pd.Series:
-    return times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype("str")
+    """ISO 8601 UTC to the second, formatted in Arrow (numpy or Arrow-backed input alike)."""
+    arr = pa.array(times.array)  # zero-copy for either
+    # Whole seconds first: for a microsecond timestamp Arrow's %S would print "05.000000".
+    secs = pc.cast(arr, pa.timestamp("s", tz="UTC"), safe=False)
+    text = pc.strftime(secs, format="%Y-%m-%dT%H:%M:%SZ").cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=times.index)
 
 
 def summarise(rec: Reconciliation) -> pd.DataFrame:
@@ -1220,7 +1384,9 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
     Sections: totals (orders, breaks, orders_with_breaks), orders_by_status, breaks_by_category,
     breaks_by_severity, breaks_by_age. ``amount`` is the Google total of the orders concerned, per
     currency (one row per currency; a zero-count key gets one row with empty amount/currency so
-    every category and bucket is always listed).
+    every category and bucket is always listed). orders_by_status counts the orders Google does
+    not list under NOT_IN_GOOGLE, after the Google statuses, in one row with no amount (Google
+    has none for them); breaks on those orders likewise add no amount.
     """
     o, b = rec.orders, rec.breaks
     parts = [
@@ -1259,31 +1425,34 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
         rows["_o"] = rows["key"].map(lambda k: order.get(k, len(order)))
         return rows.sort_values(["_o", "key", "currency"], kind="stable").drop(columns="_o")
 
+    in_google = o["in_google"].to_numpy(dtype=bool)
+    status = o["google_status"].astype("category")
+    currency = o["currency"].fillna("").astype("category")
+    if not in_google.all():
+        # Orders only the ledger / OMS know: one key of their own, and no Google amount to add,
+        # so they count as one row (amount and currency empty) instead of one per OMS currency.
+        status = status.cat.add_categories([NOT_IN_GOOGLE]).where(in_google, NOT_IN_GOOGLE)
+        if "" not in currency.cat.categories:
+            currency = currency.cat.add_categories([""])
+        currency = currency.where(in_google, "")
     status_frame = pd.DataFrame(
-        {
-            "google_status": o["google_status"].astype("category"),
-            "currency": o["currency"].fillna("").astype("category"),
-            "amount_google_minor": o["amount_google_minor"],
-        },
+        {"google_status": status, "currency": currency, "amount_google_minor": o["amount_google_minor"]},
         copy=False,
     )
-    parts.append(
-        grouped(
-            "orders_by_status",
-            status_frame,
-            "google_status",
-            tuple(s for s in GOOGLE_STATUSES if s in set(status_frame["google_status"].cat.categories)),
-        )
-    )
+    observed = set(status.cat.categories)
+    status_keys = tuple(s for s in (*GOOGLE_STATUSES, NOT_IN_GOOGLE) if s in observed)
+    parts.append(grouped("orders_by_status", status_frame, "google_status", status_keys))
     # The Google amount of each break's order: a hash lookup of the (few) break ids among the
     # order ids (unique), not a merge that factorises a million order ids; same rows as a left join.
+    # A break on an order Google does not list has no Google amount (as if not found).
     pos = _index_in(b["google_order_id"], o["google_order_id"])
     found = pos >= 0
+    found[found] = in_google[pos[found]]
     currency, amount = np.full(len(b), "", dtype=object), np.zeros(len(b), dtype="int64")
     if len(o) and found.any():
         rows = pos[found]
         currency[found] = o["currency"].iloc[rows].astype("str").fillna("").to_numpy()
-        amount[found] = o["amount_google_minor"].iloc[rows].to_numpy(dtype="int64")
+        amount[found] = o["amount_google_minor"].iloc[rows].to_numpy(dtype="int64", na_value=0)
     bm = b.assign(currency=pd.Series(currency, index=b.index, dtype="str"), amount_google_minor=amount)
     bm["age_bucket"] = age_bucket(bm["age_hours"])
     parts.append(grouped("breaks_by_category", bm, "category", CATEGORIES))

@@ -484,7 +484,8 @@ def frames_from_feed(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
             "oms_status": np.where(lines["all_delivered"].astype(bool), "delivered", "shipped"),
             "currency": "",
             "amount_minor": pd.array([pd.NA] * len(lines), dtype="Int64"),
-            "tracking_ids": lines["order_id"].map(tracking).fillna(""),
+            # astype first: with no tracking id at all the lookup is all-NaN float64.
+            "tracking_ids": lines["order_id"].map(tracking).astype("str").fillna(""),
             "created_at": lines["created_at"],
             "line_no": lines.groupby("order_id", sort=False).cumcount().astype("int32"),
             "line_item_id": lines["line_item_id"],

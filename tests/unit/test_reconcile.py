@@ -516,3 +516,197 @@ def test_ledger_repository_shapes_are_read():
     assert found(run(google, square, ledger)) == set()
     ledger[1].line_items[0]["delivered"] = 0
     assert found(run(google, square, ledger)) == {("G2", "quantity_mismatch")}
+
+
+# ---- orders Google does not list ------------------------------------------------------------
+
+
+def not_in_google_case() -> tuple[list[dict], list[dict], list[dict]]:
+    """The base case plus orders only the ledger and/or Square know:
+    G7 in the ledger and in Square (one order), G8 only in the ledger, G9 only in Square."""
+    google, square, ledger = base_case()
+    square.append(
+        {
+            "id": "SQ9",
+            "reference_id": "G9",
+            "state": "OPEN",
+            "total_money": {"amount": 1234, "currency": "USD"},
+            "created_at": iso(5),
+            "line_items": [{"uid": "u1", "quantity": "2"}, {"uid": "u2", "quantity": "1"}],
+        }
+    )
+    square.append(
+        {
+            "id": "SQ7",
+            "reference_id": "G7",
+            "state": "COMPLETED",
+            "total_money": {"amount": 700, "currency": "EUR"},
+            "created_at": iso(30),
+            "line_items": [{"uid": "u1", "quantity": "1"}],
+            "fulfillments": [{"uid": "f1", "state": "COMPLETED"}],
+        }
+    )
+    ledger.append(
+        {
+            "google_order_id": "G8",
+            "merchant_order_id": "SQ8",
+            "square_order_id": "SQ8",
+            "last_synced_at": iso(3),
+            "line_items": [{"id": "L1", "ordered": 4, "shipped": 1}],
+        }
+    )
+    ledger.append(
+        {
+            "google_order_id": "G7",
+            "merchant_order_id": "SQ7",
+            "last_synced_at": iso(2),
+            "line_items": [{"id": "L1", "ordered": 1, "shipped": 0, "delivered": 0, "canceled": 0}],
+        }
+    )
+    return google, square, ledger
+
+
+def test_orders_not_in_google_get_one_row_each_after_googles():
+    rec = run(*not_in_google_case())
+    assert found(rec) == {
+        ("G7", "missing_in_google"),
+        ("G8", "missing_in_google"),
+        ("G9", "missing_in_google"),
+    }
+    table = rules.orders_table(rec.orders)
+    assert list(table.columns) == list(rules.ORDER_COLUMNS)
+    # Google's orders as before, then the others by id; G7 (ledger + Square) is one row.
+    assert list(table["google_order_id"]) == ["G1", "G2", "G3", "G7", "G8", "G9"]
+    assert list(rec.orders["in_google"]) == [True] * 3 + [False] * 3
+    by_id = table.set_index("google_order_id").astype(object)
+    rows = by_id.where(by_id.notna(), None)  # empty cells as None
+    # Google's cells stay empty for all three.
+    for gid in ("G7", "G8", "G9"):
+        assert rows.loc[gid, "google_status"] == ""
+        assert rows.loc[gid, "placed_at"] is None and rows.loc[gid, "amount_google"] is None
+    # In ledger and OMS: ids from the ledger, Square's order id, status and amount; the ledger's
+    # quantities (it knows all four) win over Square's.
+    assert rows.loc["G7"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
+        "SQ7",
+        "SQ7",
+        "completed",
+    ]
+    assert rows.loc["G7"][["qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled"]].tolist() == [
+        1,
+        0,
+        0,
+        0,
+    ]
+    assert (rows.loc["G7", "amount_oms"], rows.loc["G7", "currency"]) == ("7.00", "EUR")
+    assert rows.loc["G7", "last_synced_at"] == iso(2)
+    # Only in the ledger: what it knows, nothing from an OMS; unknown quantities stay empty.
+    assert rows.loc["G8"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
+        "SQ8",
+        "SQ8",
+        "",
+    ]
+    assert rows.loc["G8"][["qty_ordered", "qty_shipped", "qty_delivered"]].tolist() == [4, 1, None]
+    assert rows.loc["G8", "amount_oms"] is None and rows.loc["G8", "currency"] == ""
+    assert rows.loc["G8", "last_synced_at"] == iso(3)
+    # Only in Square: its reference as the id, its quantities (summed over lines) and amount.
+    assert rows.loc["G9"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
+        "",
+        "SQ9",
+        "open",
+    ]
+    assert rows.loc["G9"][["qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled"]].tolist() == [
+        3,
+        0,
+        None,
+        None,
+    ]
+    assert (rows.loc["G9", "amount_oms"], rows.loc["G9", "currency"]) == ("12.34", "USD")
+    assert rows.loc["G9", "last_synced_at"] is None
+    # Google's own rows are unchanged.
+    assert list(table["amount_google"][:3]) == ["33.06", "2000", "32.43"]
+
+
+def test_feed_order_by_merchant_id_folds_into_the_ledger_order():
+    google, _, ledger = not_in_google_case()
+    rows = [{"order_id": "SQ8", "line_item_id": "L1", "quantity": "1", "shipped_at": iso(4)}]
+    rec = run(google, None, ledger, oms=frames_from_feed(rows))
+    table = rules.orders_table(rec.orders)
+    assert list(table["google_order_id"]) == ["G1", "G2", "G3", "G7", "G8"]
+    g8 = table.set_index("google_order_id").loc["G8"]
+    assert g8["oms_status"] == "shipped" and g8["merchant_order_id"] == "SQ8"
+    # the feed knows shipped/delivered; the ledger's delivered count is unknown, so the feed's fills it
+    assert (g8["qty_shipped"], g8["qty_delivered"]) == (1, 0)
+
+
+def test_several_oms_orders_for_one_missing_reference_give_one_row():
+    google, square, ledger = base_case()
+    stray = {"id": "SQ9", "reference_id": "G9", "state": "OPEN", "line_items": []}
+    square += [stray, {**stray, "id": "SQ9b"}]
+    rec = run(google, square, ledger)
+    extra = rec.orders[~rec.orders["in_google"]]
+    assert list(extra["google_order_id"]) == ["G9"] and list(extra["square_order_id"]) == ["SQ9"]
+
+
+def test_summary_lists_orders_not_in_google_under_their_own_key():
+    rec = run(*not_in_google_case())
+    summary = rules.summarise(rec)
+    totals = summary[summary["section"] == "totals"].set_index("key")["count"]
+    assert totals["orders"] == 6
+    status = summary[summary["section"] == "orders_by_status"]
+    assert status["key"].tolist()[-1] == rules.NOT_IN_GOOGLE  # after Google's statuses
+    row = status[status["key"] == rules.NOT_IN_GOOGLE]
+    # one row, no amount: Google has none for them (their OMS amounts are in orders.csv)
+    assert row[["count", "amount", "currency"]].values.tolist() == [[3, "", ""]]
+    assert status["count"].sum() == 6
+    cat = summary[summary["section"] == "breaks_by_category"].set_index("key")
+    assert cat.loc["missing_in_google", "count"] == 3 and cat.loc["missing_in_google", "amount"] == ""
+
+
+def test_new_rows_are_neutralised_and_carry_no_pii():
+    from sync.service.reconciliation import neutralise
+
+    google, square, ledger = base_case()
+    square.append({"id": "@SQ", "reference_id": "=HYPERLINK(1)", "state": "OPEN", "line_items": []})
+    rec = rules.reconcile(
+        frames_from_google_orders(google, include_pii=True),
+        frames_from_ledger(ledger),
+        frames_from_square_orders(square),
+        slas=SLAS,
+        now=pd.Timestamp(NOW),
+    )
+    table = neutralise(rules.orders_table(rec.orders))
+    last = table.iloc[-1]
+    assert (last["google_order_id"], last["square_order_id"]) == ("'=HYPERLINK(1)", "'@SQ")
+    assert (last["customer_name"], last["customer_email"]) == ("", "")
+    assert table.iloc[0]["customer_name"] == "Ann Smith"
+
+
+def test_no_google_orders_at_all():
+    """Every order is then one Google does not list; nothing fails for want of a Google row."""
+    _, square, ledger = base_case()
+    failed = [{"google_order_id": "G2", "kind": "updateShipment", "error": "invalid carrier"}]
+    rec = run([], square, ledger, failed)
+    assert list(rec.orders["google_order_id"]) == ["G1", "G2", "G3"]
+    assert not rec.orders["in_google"].any()
+    assert list(rec.orders["square_order_id"]) == ["SQ1", "SQ2", "SQ3"]
+    failure = rec.breaks[rec.breaks["category"] == "failed_operation"].iloc[0]
+    assert pd.isna(failure["age_hours"])  # no failure time and no placed date: unknown, not negative
+
+
+def test_unknown_time_gives_unknown_age():
+    google, square, ledger = base_case()
+    square.append({"id": "SQ9", "reference_id": "G9", "state": "OPEN", "line_items": []})  # no created_at
+    rec = run(google, square, ledger)
+    assert pd.isna(rec.breaks.iloc[0]["age_hours"])
+    age = rules.summarise(rec).query("section == 'breaks_by_age'").set_index("key")["count"]
+    assert age["unknown"] == 1 and age["0-1d"] == 0
+
+
+def test_orders_table_of_a_later_slice_keeps_one_row_per_order():
+    """write_report formats orders.csv in slices; a slice's index does not start at 0."""
+    rec = run(*not_in_google_case())
+    whole = rules.orders_table(rec.orders)
+    slices = [rules.orders_table(rec.orders.iloc[i : i + 2]) for i in range(0, len(rec.orders), 2)]
+    parts = pd.concat(slices, ignore_index=True)
+    assert len(parts) == len(rec.orders)
+    pd.testing.assert_frame_equal(parts, whole)
