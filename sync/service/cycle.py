@@ -557,6 +557,26 @@ class SyncCycle:
         rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in conflicts]
         return _FeedState(events, rejects)
 
+    def read_orders(self, order_ids: Sequence[str], *, why: str) -> list[Order] | None:
+        """The orders as Google has them now, by custombatch ``get`` (one call per 1,000). Orders
+        Google does not return are left out (their own steps report them), malformed ones are
+        recorded as failed; None when the read itself failed (retried next cycle)."""
+        try:
+            responses = self.google.custombatch([{"method": "get", "orderId": oid} for oid in order_ids])
+        except GoogleApiError as exc:
+            log.warning("could not read orders from Google", which=why, error=str(exc), orders=len(order_ids))
+            return None
+        fresh: list[Order] = []
+        for response in responses:
+            raw = response.get("order")
+            if entry_error(response) is not None or not raw:
+                continue
+            try:
+                fresh.append(Order.from_google(raw))
+            except OrderDataError as exc:
+                self.order_data_failure(raw, exc, self.clock())
+        return fresh
+
     def refresh_unreleased(self, records: dict[str, Any]) -> dict[str, Any]:
         """Orders we last saw inProgress may have been released since: read them again, in batches.
 
@@ -566,18 +586,7 @@ class SyncCycle:
         stale = sorted({r.google_order_id for r in records.values() if r.status == "inProgress"})
         if not stale:
             return records
-        try:
-            responses = self.google.custombatch([{"method": "get", "orderId": oid} for oid in stale])
-        except GoogleApiError as exc:
-            log.warning("could not re-read orders last seen inProgress", error=str(exc), orders=len(stale))
-            return records
-        fresh: list[Order] = []
-        for response in responses:
-            if entry_error(response) is None and response.get("order"):
-                try:
-                    fresh.append(Order.from_google(response["order"]))
-                except OrderDataError as exc:
-                    self.order_data_failure(response["order"], exc, self.clock())
+        fresh = self.read_orders(stale, why="orders last seen inProgress")
         if not fresh:
             return records
         now = self.clock()

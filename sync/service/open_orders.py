@@ -17,8 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sync.adapters.google_gateway import GoogleApiError, entry_error
-from sync.domain.orders import Order, OrderDataError
+from sync.domain.orders import Order
 from sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -66,26 +65,16 @@ def reread_orders(cycle: SyncCycle, records: dict[str, Any]) -> dict[str, Any] |
     as the ledger now has them, or None when the read failed (nothing is changed then)."""
     from sync.service.cycle import order_row
 
-    ids = sorted(records)
-    try:
-        responses = cycle.google.custombatch([{"method": "get", "orderId": oid} for oid in ids])
-    except GoogleApiError as exc:
-        log.warning("could not read open orders back from Google", error=str(exc), orders=len(ids))
+    fresh = cycle.read_orders(sorted(records), why="open orders")
+    if fresh is None:
         return None
     now = cycle.clock()
-    changed: list[tuple[Any, Order]] = []
-    for order_id, response in zip(ids, responses, strict=True):
-        raw = response.get("order")
-        if entry_error(response) is not None or not raw:
-            continue  # e.g. not found: the order's other steps report it
-        try:
-            order = Order.from_google(raw)
-        except OrderDataError as exc:
-            cycle.order_data_failure(raw, exc, now)
-            continue
-        record = records[order_id]
-        if order.status != "canceled" and _newly_canceled(record, order):
-            changed.append((record, order))  # whole cancellations: cycle step 4
+    changed = [
+        (records[order.id], order)
+        for order in fresh
+        # Whole cancellations are cycle step 4's.
+        if order.id in records and order.status != "canceled" and _newly_canceled(records[order.id], order)
+    ]
     if not changed:
         return records
     cycle.ledger.upsert_orders([order_row(order, now, record) for record, order in changed])

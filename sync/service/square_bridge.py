@@ -109,10 +109,7 @@ class SquareBridge:
         for record, (square_order, error) in zip(pending, outcomes, strict=True):
             if square_order is None:
                 assert error is not None
-                outcome = "retry" if error.retryable else "failed"
-                results.append(IntentResult(record.id, outcome, error=error.detail, reason=error.code))
-                if not error.retryable:
-                    cycle.result.failed_orders.add(record.google_order_id)
+                results.append(_failure(cycle, record, error))
                 continue
             results.append(IntentResult(record.id, "done", execution_status="executed"))
             created[record.google_order_id] = {
@@ -199,11 +196,7 @@ class SquareBridge:
                 self.gateway.cancel_order(record.payload["square_order_id"])
                 results.append(IntentResult(record.id, "done", execution_status="executed"))
             except SquareApiError as exc:
-                results.append(
-                    IntentResult(
-                        record.id, "retry" if exc.retryable else "failed", error=exc.detail, reason=exc.code
-                    )
-                )
+                results.append(_failure(cycle, record, exc))
         cycle.ledger.record_results(results)
 
     # ------------------------------------------------------------------ Google line cancellations -> Square
@@ -269,13 +262,7 @@ class SquareBridge:
             if error is None:
                 results.append(IntentResult(record.id, "done", execution_status="executed"))
                 continue
-            results.append(
-                IntentResult(
-                    record.id, "retry" if error.retryable else "failed", error=error.detail, reason=error.code
-                )
-            )
-            if not error.retryable:
-                cycle.result.failed_orders.add(record.google_order_id)
+            results.append(_failure(cycle, record, error))
         cycle.ledger.record_results(results)
 
     def _apply_line_cancellation(self, record: Any, max_conflicts: int = 3) -> SquareApiError | None:
@@ -477,6 +464,18 @@ class SquareBridge:
     def oms_orders(self) -> Iterator[dict[str, Any]]:
         """Every Square order of the location (the OMS view for reconciliation)."""
         return self.gateway.iter_orders_updated_since(None, location_ids=[self.location_id])
+
+
+def _failure(cycle: SyncCycle, record: Any, error: SquareApiError) -> Any:
+    """A Square call's error as the intent's result: retried next cycle when Square says it may
+    pass, else failed (and the order reported)."""
+    from sync.adapters.ledger.repository import IntentResult
+
+    if not error.retryable:
+        cycle.result.failed_orders.add(record.google_order_id)
+    return IntentResult(
+        record.id, "retry" if error.retryable else "failed", error=error.detail, reason=error.code
+    )
 
 
 def _tracking_change(
