@@ -97,8 +97,8 @@ def test_gtins_have_valid_check_digits() -> None:
 
 def test_money_is_exact_and_quantities_consistent(backend: GoogleBackend) -> None:
     order = advanced(backend)
-    # template1: 3x8.99 + 2x6.50 + 49.00 = 88.97; tax 2.16+1.04+3.92; shipping 5.99+0.48; promo -2.00
-    assert order["netAmount"] == {"value": "100.56", "currency": "USD"}
+    # template1: 2x29.99 + 8.99 = 68.97; tax 2x2.40 + 0.72 = 5.52; shipping 5.99 + 0.48 tax
+    assert order["netAmount"] == {"value": "80.96", "currency": "USD"}
     li = order["lineItems"][0]
     backend.mutate(
         MID,
@@ -108,8 +108,8 @@ def test_money_is_exact_and_quantities_consistent(backend: GoogleBackend) -> Non
     )
     after = backend.get_order(MID, order["id"])
     assert after["lineItems"][0]["quantityPending"] == li["quantityOrdered"] - 1
-    assert after["refunds"][0]["amount"] == {"value": "9.71", "currency": "USD"}  # 8.99 + 0.72 tax
-    assert after["netAmount"]["value"] == "90.85"
+    assert after["refunds"][0]["amount"] == {"value": "32.39", "currency": "USD"}  # 29.99 + 2.40 tax
+    assert after["netAmount"]["value"] == "48.57"
 
 
 def test_failed_validation_changes_nothing(backend: GoogleBackend) -> None:
