@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sync.sandbox.faults import FaultInjector
 from sync.sandbox.google import templates
 from sync.sandbox.google.auth import JWT_BEARER, KeyRegistry, OAuthError
+from sync.sandbox.google.common import minor_unit, order_price, round_minor
 from sync.sandbox.google.models import (
     GoogleBackend,
     GoogleError,
@@ -93,6 +95,49 @@ def test_gtins_have_valid_check_digits() -> None:
             digits = [int(d) for d in li["product"]["gtin"]]
             assert len(digits) == 13
             assert sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0
+
+
+def test_minor_units_and_prices_sent_against_an_order() -> None:
+    assert (minor_unit("USD"), minor_unit("JPY"), minor_unit("KWD")) == (
+        Decimal("0.01"),
+        Decimal("1"),
+        Decimal("0.001"),
+    )
+    assert round_minor(Decimal("0.4441"), "USD") == Decimal("0.44")
+    assert round_minor(Decimal("0.445"), "USD") == Decimal("0.45")  # half up
+    assert round_minor(Decimal("12.5"), "JPY") == Decimal("13")
+    assert order_price({"value": "1.50", "currency": "USD"}, "amountPretax", "USD") == Decimal("1.50")
+    for bad, word in (
+        ({"value": "1.50", "currency": "EUR"}, "currency"),
+        ({"value": "1.50"}, "currency"),
+        ({"value": "1.505", "currency": "USD"}, "decimals"),
+        ({"value": "-1", "currency": "USD"}, "non-negative"),
+        ("1.50", "Price"),
+    ):
+        with pytest.raises(GoogleError, match=word):
+            order_price(bad, "amountPretax", "USD")
+    assert order_price({"value": "-1", "currency": "USD"}, "x", "USD", signed=True) == Decimal(-1)
+
+
+def test_environments_keep_separate_state(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    sandbox = GoogleBackend(store, Stats(), seed=1)
+    production = GoogleBackend(store, Stats(), seed=1, environment="production")
+    in_sandbox = sandbox.create_test_order(MID, template_name="template2")
+    in_production = production.create_test_order(MID, template_name="template2")
+    assert in_sandbox != in_production  # ids stay globally unique with the same seed
+    store.close()
+    store = SqliteStore(tmp_path / "s.db")
+    sandbox, production = (
+        GoogleBackend(store, Stats()),
+        GoogleBackend(store, Stats(), environment="production"),
+    )
+    assert [o["id"] for o in sandbox.list_orders(MID)[0]] == [in_sandbox]
+    assert [o["id"] for o in production.list_orders(MID)[0]] == [in_production]
+    with pytest.raises(GoogleError) as info:
+        production.get_order(MID, in_sandbox)
+    assert info.value.status == 404
+    store.close()
 
 
 def test_money_is_exact_and_quantities_consistent(backend: GoogleBackend) -> None:
