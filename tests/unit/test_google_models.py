@@ -18,6 +18,7 @@ from sync.sandbox.google import templates
 from sync.sandbox.google.auth import JWT_BEARER, KeyRegistry, OAuthError
 from sync.sandbox.google.common import minor_unit, order_price, round_minor
 from sync.sandbox.google.models import (
+    MUTATORS,
     GoogleBackend,
     GoogleError,
     derive_status,
@@ -320,3 +321,39 @@ def test_jwt_grant_checks_signature_audience_and_time() -> None:
     with pytest.raises(OAuthError) as info:
         reg.exchange({"grant_type": "password"}, "h")
     assert info.value.code == "unsupported_grant_type"
+
+
+def test_malformed_bodies_are_400s_never_crashes(backend: GoogleBackend) -> None:
+    """Every mutating method answers a GoogleError (a 4xx) to junk field values, never a 500."""
+    order = advanced(backend)
+    line_id = order["lineItems"][0]["id"]
+    backend.mutate(
+        MID,
+        order["id"],
+        "shiplineitems",
+        {
+            "operationId": "ship",
+            "lineItems": [
+                {"lineItemId": li["id"], "quantity": li["quantityOrdered"]} for li in order["lineItems"]
+            ],
+            "shipmentInfos": [{"shipmentId": "S"}],
+        },
+    )
+    junk: list[Any] = [1, "x", [1], [["x"]], {"value": "x"}, {"value": "1"}]
+    fields = ("amountPretax", "amountTax", "amount", "reason", "quantity", "items", "shipping", "lineItems")
+    fields += ("shipmentInfos", "shipmentId", "annotations", "shipmentGroupId", "lineItemInvoices")
+    fields += ("invoiceSummary", "shipmentInvoices", "refundOnlyOption", "returnOption", "invoiceId")
+    for n, ((version, method), field, value) in enumerate(
+        (key, f, v) for key in sorted(MUTATORS) for f in fields for v in junk
+    ):
+        request = {
+            "operationId": f"junk-{n}",
+            "lineItemId": line_id,
+            "quantity": 1,
+            "reason": "other",
+            field: value,
+        }
+        try:
+            backend.mutate(MID, order["id"], method, request, version="v2" if version == "*" else version)
+        except GoogleError as err:
+            assert 400 <= err.status < 500, (method, field, value, err.message)

@@ -238,7 +238,7 @@ def reason(req: dict[str, Any], allowed: frozenset[str], field: str = "reason") 
     value = req.get(field)
     if not value:
         raise bad(f"Required field: {field}", "required")
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise bad(f"Invalid value for {field}: {value!r}; allowed: {', '.join(sorted(allowed))}")
     return str(value)
 

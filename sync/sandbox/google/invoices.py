@@ -82,7 +82,9 @@ class InvoicesResource(ReturnsResource):
                 )
             )
             tax = Decimal(0)
-            for j, line in enumerate(unit.get("unitPriceTaxes") or []):
+            for j, line in enumerate(
+                _objects(unit.get("unitPriceTaxes"), f"{where}.unitInvoice.unitPriceTaxes")
+            ):
                 if line.get("taxType") not in TAX_TYPES:
                     raise bad(
                         f"Invalid value for {where}.unitInvoice.unitPriceTaxes[{j}].taxType: "
@@ -96,7 +98,9 @@ class InvoicesResource(ReturnsResource):
                         signed=signed,
                     )
                 )
-            for j, charge in enumerate(unit.get("additionalCharges") or []):
+            for j, charge in enumerate(
+                _objects(unit.get("additionalCharges"), f"{where}.unitInvoice.additionalCharges")
+            ):
                 kind = charge.get("type")
                 if kind not in CHARGE_TYPES:
                     raise bad(f"Invalid value for {where}.unitInvoice.additionalCharges[{j}].type: {kind!r}")
@@ -231,6 +235,15 @@ INVOICE_MUTATORS = {
 }
 
 
+def _objects(value: Any, field: str) -> list[dict[str, Any]]:
+    """An optional list of objects (absent → empty); anything else is a 400."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise bad(f"Invalid value for {field}: a list of objects is required")
+    return value
+
+
 def _group_units(order: dict[str, Any], group_id: str) -> dict[str, int]:
     units: dict[str, int] = {}
     for shipment in order["shipments"]:
@@ -252,7 +265,9 @@ def _check_summary(summary: Any, inv: _Invoice, field: str, cur: str, *, signed:
             f"({inv.pretax} + {inv.tax} tax)."
         )
     sent: dict[str, tuple[Decimal, Decimal]] = {}
-    for j, charge in enumerate(summary.get("additionalChargeSummaries") or []):
+    for j, charge in enumerate(
+        _objects(summary.get("additionalChargeSummaries"), f"{field}.additionalChargeSummaries")
+    ):
         amount = charge.get("totalAmount") or {}
         where = f"{field}.additionalChargeSummaries[{j}].totalAmount"
         sent[charge.get("type")] = (

@@ -213,8 +213,8 @@ class OrdersResource(OrderBook):
         order = rec["order"]
         infos = _shipment_infos(req, version)
         items = req.get("lineItems")
-        if not items or not isinstance(items, list):
-            raise bad("Required field: lineItems", "required")
+        if not items or not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+            raise bad("Required field: lineItems (a list of objects)", "required")
         plan: dict[str, int] = {}
         for i, item in enumerate(items):
             li = self._line(order, item)
@@ -419,6 +419,8 @@ def _shipment_infos(req: dict[str, Any], version: str) -> list[dict[str, Any]]:
     for i, info in enumerate(infos):
         if not isinstance(info, dict) or not info.get("shipmentId"):
             raise bad(f"Required field: shipmentInfos[{i}].shipmentId", "required")
+        if not isinstance(info["shipmentId"], str):
+            raise bad(f"Invalid value for shipmentInfos[{i}].shipmentId: a string is required")
         if info["shipmentId"] in ids:
             raise bad(f"Duplicate shipmentId {info['shipmentId']} in request.")
         ids.add(info["shipmentId"])

@@ -241,7 +241,10 @@ class ReturnsResource(OrdersResource):
         cur = order["netAmount"]["currency"]
         why = reason(req, REFUND_REASONS | RETURN_REASONS)
         total_pre = total_tax = Decimal(0)
-        for i, item in enumerate(req.get("items") or []):
+        items = req.get("items") or []
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise bad("Invalid value for items: a list of objects is required")
+        for i, item in enumerate(items):
             li = self._line(order, item)
             qty = int_quantity(item.get("quantity"), f"items[{i}].quantity")
             if qty > li["quantityShipped"]:
@@ -253,10 +256,10 @@ class ReturnsResource(OrdersResource):
                 total_pre += unit * qty
                 total_tax += unit_tax * qty
             else:
-                amount = item.get("amount") or {}
+                amount = _object(item.get("amount"), f"items[{i}].amount")
                 total_pre += _v21_amount(amount, "priceAmount", f"items[{i}].amount", cur)
                 total_tax += _v21_amount(amount, "taxAmount", f"items[{i}].amount", cur)
-        shipping = req.get("shipping") or {}
+        shipping = _object(req.get("shipping"), "shipping")
         if shipping.get("fullRefund"):
             total_pre += dec(order["shippingCost"])
             total_tax += dec(order["shippingCostTax"])
@@ -273,7 +276,7 @@ class ReturnsResource(OrdersResource):
         if req.get("fullRefund"):
             pre, tax = dec(rec["order"]["netAmount"]), Decimal(0)
         else:
-            amount = req.get("amount") or {}
+            amount = _object(req.get("amount"), "amount")
             pre = _v21_amount(amount, "priceAmount", "amount", cur)
             tax = _v21_amount(amount, "taxAmount", "amount", cur)
         if pre + tax <= 0:
@@ -307,3 +310,12 @@ def _order_tax_rate(order: dict[str, Any]) -> Decimal:
 
 def _v21_amount(amount: dict[str, Any], key: str, field: str, currency: str) -> Decimal:
     return order_price(amount[key], f"{field}.{key}", currency) if amount.get(key) else Decimal(0)
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    """An optional JSON object of a v2.1 request (absent → empty)."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise bad(f"Invalid value for {field}: an object is required")
+    return value
