@@ -72,7 +72,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200)
     args = parser.parse_args()
 
-    with Sandbox().start() as sb:
+    # "bench" is registered like `ordersync sandbox serve --token bench`: unknown tokens get 401.
+    with Sandbox(tokens={"bench"}).start() as sb:
         ids = [sb.google.create_test_order(MID, template_name="template1") for _ in range(args.orders)]
         for oid in ids:
             sb.google.advance_test_order(MID, oid)

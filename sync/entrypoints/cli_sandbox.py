@@ -37,7 +37,18 @@ def sandbox() -> None:
     help="Share of applied mutations whose response is replaced by a 5xx.",
 )
 @click.option("--seed", type=int, default=None, help="Seed for fault injection and generated ids.")
-@click.option("--token", "tokens", multiple=True, help="Accepted bearer token (repeatable; default: any).")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    help="Accepted bearer token (repeatable). Google also accepts the tokens it issued at /token; "
+    "Square accepts any token when none is given.",
+)
+@click.option(
+    "--any-token",
+    is_flag=True,
+    help="Let the Google API accept any bearer token, not only issued and --token ones.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
 def serve(
     host: str,
@@ -48,6 +59,7 @@ def serve(
     lost_response_rate: float,
     seed: int | None,
     tokens: tuple[str, ...],
+    any_token: bool,
     allow_remote: bool,
 ) -> None:
     """Serve both emulators until SIGTERM/SIGINT."""
@@ -75,6 +87,7 @@ def serve(
             lost_response_rate=lost_response_rate,
             seed=seed,
             tokens=tokens or None,
+            any_token=any_token,
             allow_remote=allow_remote,
         ).start()
     except OSError as exc:

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 from sync.sandbox.faults import FaultInjector
 from sync.sandbox.google import routes as google_routes
 from sync.sandbox.google.auth import KeyRegistry
-from sync.sandbox.google.models import GoogleBackend
+from sync.sandbox.google.models import GoogleBackend, GoogleBackends
 from sync.sandbox.square import routes as square_routes
 from sync.sandbox.square.models import SquareBackend
 from sync.sandbox.stats import Stats
@@ -129,7 +129,10 @@ class _Handler(WSGIRequestHandler):
     def _send(self, code: int, headers: list[tuple[str, str]], body: bytes, reason: str = "") -> None:
         lines = [f"HTTP/1.1 {code} {reason or self.responses.get(code, ('',))[0]}"]
         lines += [f"{k}: {v}" for k, v in headers if k.lower() not in ("content-length", "connection")]
-        lines.append(f"Content-Length: {len(body)}")
+        length = len(body)
+        if self.command == "HEAD":  # the length the GET body would have (RFC 9110 §9.3.2)
+            length = next((int(v) for k, v in headers if k.lower() == "content-length"), length)
+        lines.append(f"Content-Length: {length}")
         lines.append(f"Date: {self.date_time_string()}")
         if self.close_connection:
             lines.append("Connection: close")
@@ -164,6 +167,7 @@ class Sandbox:
         lost_response_rate: float = 0.0,
         seed: int | None = None,
         tokens: Iterable[str] | None = None,
+        any_token: bool = False,
         allow_remote: bool = False,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
@@ -178,11 +182,17 @@ class Sandbox:
         )
         self.store = open_store(state)
         self.stats = Stats()
+        # The Content API's two environments; ``google`` is the sandbox (test orders live there).
         self.google = GoogleBackend(self.store, self.stats, seed=seed)
+        self.google_production = GoogleBackend(self.store, self.stats, seed=seed, environment="production")
+        self._google = GoogleBackends(self.google, self.google_production)
         self.square = SquareBackend(self.store, self.stats)
         self.keys = KeyRegistry(self.store)
         token_set = set(tokens) if tokens else None
-        self._google_app = google_routes.make_app(self.google, self.stats, token_set, self.keys)
+        # Google accepts the tokens it issued at /token plus ``tokens``; ``any_token`` any token.
+        self._google_app = google_routes.make_app(
+            self._google, self.stats, token_set, self.keys, any_token=any_token
+        )
         self._square_app = square_routes.make_app(self.square, self.stats, token_set)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -247,14 +257,14 @@ class Sandbox:
 
     def reset(self) -> None:
         self.store.clear()
-        self.google.reset()
+        self._google.reset()
         self.square.reset()
         self.stats.reset()
         self.keys.persist_all()
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
-        snap["orders"] = {"google": self.google.order_count(), "square": self._square_order_count()}
+        snap["orders"] = {"google": self._google.order_count(), "square": self._square_order_count()}
         snap["faults_config"] = self.faults.settings()
         return snap
 

@@ -380,7 +380,7 @@ def test_bad_feed_rows_are_rejected_with_file_line_and_reason_while_good_rows_sh
         f"{a['id']},NO-SUCH-LINE,,1,UPS,1Z-4,2026-11-20T10:00:00Z,,",  # 4 unknown line item
         f"{a['id']},{line(a, 1)},,0,UPS,1Z-5,2026-11-20T10:00:00Z,,",  # 5 quantity 0
         f"{a['id']},{line(a, 1)},,-1,UPS,1Z-6,2026-11-20T10:00:00Z,,",  # 6 negative quantity
-        f"{b['id']},{line(b, 2)},,9,UPS,1Z-7,2026-11-20T10:00:00Z,,",  # 7 over-shipment
+        f"{b['id']},{line(b, 1)},,9,UPS,1Z-7,2026-11-20T10:00:00Z,,",  # 7 over-shipment
         f"{b['id']},{line(b, 0)},,1,Carrier Pigeon,1Z-8,2026-11-20T10:00:00Z,,",  # 8 unknown carrier
         f"{b['id']},{line(b, 1)},,1,UPS,1Z-9,20/11/2026,,",  # 9 bad date
     ]
@@ -393,7 +393,7 @@ def test_bad_feed_rows_are_rejected_with_file_line_and_reason_while_good_rows_sh
     feed.write_bytes(data)
     # A second file whose header lacks a required column: the whole file is one reject at line 1.
     (ws.root / "feeds" / "noheader.csv").write_text(
-        f"order_id,line_item_id,quantity,carrier,shipped_at\n{a['id']},{line(a, 2)},1,UPS,2026-11-20\n",
+        f"order_id,line_item_id,quantity,carrier,shipped_at\n{a['id']},{line(a, 1)},1,UPS,2026-11-20\n",
         encoding="utf-8",
     )
 
@@ -423,9 +423,9 @@ def test_bad_feed_rows_are_rejected_with_file_line_and_reason_while_good_rows_sh
         o["id"]: [li["quantityShipped"] for li in ws.google.get_order(o["id"])["lineItems"]]
         for o in (a, b, c)
     }
-    assert shipped[a["id"]] == [1, 0, 0]
-    assert shipped[b["id"]] == [1, 0, 0]
-    assert shipped[c["id"]] == [0, 1, 0]
+    assert shipped[a["id"]] == [1, 0]  # template1 has two lines (Google's sandbox template)
+    assert shipped[b["id"]] == [1, 0]
+    assert shipped[c["id"]] == [0, 1]
     # The same export again: nothing new is applied, the same rows are rejected again.
     again = ws.ordersync("run", "--no-report", timeout=QUICK)
     assert again.returncode == EXIT_FAILED

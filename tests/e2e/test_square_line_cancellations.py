@@ -128,7 +128,7 @@ def test_store_ships_before_the_recheck_and_the_canceled_units_stay_behind(squar
     fulfilment: the bridge reads the order from Google before shipping it."""
     ws = square_ws
     ws.env["ORDERSYNC_GOOGLE__RECHECK_OPEN_ORDERS_MINUTES"] = "60"
-    (order_id,) = ws.create_orders(1, "template1b")  # stapler x2, beets x4 (with a promotion)
+    (order_id,) = ws.create_orders(1, "template1b")  # stapler x2, beets x4
     ws.ordersync("run", "--no-report", check=True)
     line_id = _cancel_one_unit(ws, order_id, 1)
     _complete(ws, _square_order(ws, order_id), "1ZEARLY0001")

@@ -1,4 +1,8 @@
-"""Fixtures: in-process sandboxes on ephemeral loopback ports."""
+"""Fixtures: in-process sandboxes on ephemeral loopback ports.
+
+The Google emulator accepts only the tokens it issued at /token and those it was started with
+(``--token``); tests that send a bare bearer token use ``TOKEN``, registered here.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,18 @@ import pytest
 
 from sync.sandbox.server import Sandbox
 
+TOKEN = "t"
+
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A fresh, started Sandbox per test (own state, own counters)."""
-    with Sandbox(seed=1234).start() as sb:
+    with Sandbox(seed=1234, tokens={TOKEN}).start() as sb:
         yield sb
 
 
 @pytest.fixture(scope="session")
 def shared_sandbox() -> Iterator[Sandbox]:
     """One Sandbox for the session, for read-mostly tests; do not assume empty state."""
-    with Sandbox().start() as sb:
+    with Sandbox(tokens={TOKEN}).start() as sb:
         yield sb

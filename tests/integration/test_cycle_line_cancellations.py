@@ -21,7 +21,7 @@ from sync.service.cycle import SyncCycle
 
 def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_path: Path) -> None:
     now = [datetime(2026, 11, 23, 8, 0, tzinfo=UTC)]
-    with Sandbox().start() as sb:
+    with Sandbox(tokens={"test"}).start() as sb:
         settings = Settings(
             google=GoogleSettings(merchant_id="4242", endpoint=sb.url, recheck_open_orders_minutes=60),
             ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),

@@ -18,7 +18,7 @@ from sync.service.cycle import SyncCycle
 
 
 def test_refused_shipment_is_failed_and_not_counted(tmp_path: Path) -> None:
-    with Sandbox().start() as sb:
+    with Sandbox(tokens={"test"}).start() as sb:
         settings = Settings(
             google=GoogleSettings(merchant_id="4343", endpoint=sb.url),
             ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),

@@ -41,7 +41,7 @@ class SquareDown:
 
 
 def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
-    with Sandbox().start() as sb:
+    with Sandbox(tokens={"test"}).start() as sb:
         settings = Settings(
             google=GoogleSettings(merchant_id="4242", endpoint=sb.url),
             ledger=LedgerSettings(url=f"sqlite:///{tmp_path / 'ledger.db'}"),

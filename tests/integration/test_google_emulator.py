@@ -166,7 +166,7 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
     def op(name: str) -> str:
         return f"{name}-op"
 
-    a = new_order(svc, "template1")
+    a = new_order(svc, "template1b")  # stapler x2, beets x4: enough units for every return method
     lines = a["lineItems"]
     o.acknowledge(merchantId=MID, orderId=a["id"], body={"operationId": op("ack")}).execute()
     o.updatemerchantorderid(
@@ -243,7 +243,7 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
         orderId=a["id"],
         body={
             "operationId": op("rrf"),
-            "lineItemId": lines[2]["id"],
+            "lineItemId": lines[1]["id"],
             "quantity": 1,
             "reason": "customerDiscretionaryReturn",
             "amountPretax": {"value": "10.00", "currency": "USD"},
@@ -265,7 +265,7 @@ def test_every_discovery_method_of_orders_is_served(sandbox: Sandbox) -> None:
         orderId=a["id"],
         body={
             "operationId": op("isr"),
-            "lineItemId": lines[0]["id"],
+            "lineItemId": lines[1]["id"],
             "quantity": 1,
             "reason": "other",
             "amountPretax": {"value": "8.99", "currency": "USD"},
@@ -343,11 +343,15 @@ def test_templates_make_plausible_orders(shared_sandbox: Sandbox, template: str)
         assert float(li["tax"]["value"]) > 0
         assert isinstance(li["price"]["value"], str)
     if template == "template1":
-        assert len(order["lineItems"]) >= 3
-        assert sum(li["quantityOrdered"] > 1 for li in order["lineItems"]) >= 2
-        assert order["promotions"]
+        # Google's workflow samples: two lines, the first (a Chromecast) ordered more than once.
+        assert len(order["lineItems"]) == 2
+        assert order["lineItems"][0]["quantityOrdered"] >= 2
+        assert "Chromecast" in order["lineItems"][0]["product"]["title"]
+    # TestOrder.promotions is "Deprecated. Ignored if provided.": no template carries one.
+    assert order["promotions"] == []
     tmpl = svc.orders().gettestordertemplate(merchantId=MID, templateName=template.upper()).execute()
     assert tmpl["kind"] == "content#ordersGetTestOrderTemplateResponse"
+    assert "promotions" not in tmpl["template"]
     assert (
         tmpl["template"]["lineItems"][0]["product"]["offerId"] == order["lineItems"][0]["product"]["offerId"]
     )
@@ -487,8 +491,9 @@ def test_error_cases_are_google_shaped(sandbox: Sandbox) -> None:
     status, headers, body = raw(sandbox, "GET", f"/content/v2/{MID}/orders/{oid}", token=None)
     assert status == 401 and body["error"]["errors"][0]["reason"] == "required"
     assert "bearer" in headers["www-authenticate"].lower()
-    # The production path serves the same orders for non-test methods.
-    assert service(sandbox.url, label="v2").orders().get(merchantId=MID, orderId=oid).execute()["id"] == oid
+    # Production is another environment: the sandbox's test order does not exist there.
+    exc = http_error(service(sandbox.url, label="v2").orders().get(merchantId=MID, orderId=oid))
+    assert (exc.status_code, reason(exc)) == (404, "notFound")
 
 
 def test_duplicate_operation_ids(sandbox: Sandbox) -> None:
@@ -591,8 +596,11 @@ def test_list_filters_ordering_and_caps(sandbox: Sandbox) -> None:
     ids = [g.create_test_order(MID, template_name="template3") for _ in range(255)]
     svc = service(sandbox.url)
     o = svc.orders()
-    page = o.list(merchantId=MID, maxResults=1000).execute()
-    assert len(page["resources"]) == 250 and "nextPageToken" in page  # capped, not an error
+    page = o.list(merchantId=MID, maxResults=250).execute()
+    assert len(page["resources"]) == 250 and "nextPageToken" in page
+    # "the maximum allowed value is 250 orders per page": more is refused, not capped.
+    exc = http_error(o.list(merchantId=MID, maxResults=251))
+    assert (exc.status_code, reason(exc)) == (400, "invalid") and "250" in exc.reason
     assert len(o.list(merchantId=MID).execute()["resources"]) == 25
     desc = o.list(merchantId=MID, orderBy="placedDateDesc", maxResults=250).execute()["resources"]
     dates = [x["placedDate"] for x in desc]
@@ -767,7 +775,7 @@ def _unregistered_key_file(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- persistence
 def test_state_survives_restart(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
-    with Sandbox(state=state).start() as sb:
+    with Sandbox(state=state, tokens={"t"}).start() as sb:
         svc = service(sb.url)
         order = new_order(svc)
         svc.orders().acknowledge(merchantId=MID, orderId=order["id"], body={"operationId": "a1"}).execute()
@@ -813,8 +821,26 @@ def test_routing_variants_and_discovery(sandbox: Sandbox) -> None:
         client_options={"api_endpoint": f"{sandbox.url}/"},
     )
     assert root.orders().get(merchantId=MID, orderId=oid).execute()["id"] == oid
-    assert raw(sandbox, "GET", f"/content/v2sandbox/{MID}/products")[0] == 404
-    assert raw(sandbox, "DELETE", f"/content/v2sandbox/{MID}/orders/{oid}")[0] == 405
+    # Whatever the emulator does not serve is a 404 in Google's shape, never a 405.
+    for method, path in (
+        ("GET", f"/content/v2sandbox/{MID}/products"),
+        ("DELETE", f"/content/v2sandbox/{MID}/orders/{oid}"),
+        ("PUT", f"/content/v2sandbox/{MID}/orders/{oid}/acknowledge"),
+        ("GET", f"/content/v2sandbox/{MID}/orders/{oid}/acknowledge"),
+        ("GET", "/token"),
+    ):
+        status, _, body = raw(sandbox, method, path)
+        assert status == 404 and body["error"]["errors"][0]["reason"] == "notFound", (method, path)
+    # HEAD is GET without a body.
+    conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    try:
+        conn.request("HEAD", f"/content/v2sandbox/{MID}/orders/{oid}", headers={"Authorization": "Bearer t"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.read() == b""
+        _, get_headers, _ = raw(sandbox, "GET", f"/content/v2sandbox/{MID}/orders/{oid}")
+        assert resp.getheader("Content-Length") == get_headers["content-length"] != "0"
+    finally:
+        conn.close()
 
     status, _, doc = raw(sandbox, "GET", "/discovery/v1/apis/content/v2sandbox/rest", token=None)
     assert (

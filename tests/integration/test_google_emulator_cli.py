@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -103,3 +104,33 @@ def test_credentials_fails_clearly_without_a_sandbox(tmp_path: Path) -> None:
     assert done.returncode == 2 and "cannot reach the sandbox" in done.stderr
     assert not (tmp_path / "x.json").exists()
     assert time.monotonic() - start < 30
+
+
+def _status(url: str, token: str) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        url + "/content/v2sandbox/1234567/orders", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize(
+    ("args", "made_up", "given"),
+    [((), 401, 401), (("--token", "tok"), 401, 200), (("--any-token",), 200, 200)],
+)
+def test_serve_accepts_issued_and_given_tokens_or_any_with_any_token(
+    args: tuple[str, ...], made_up: int, given: int
+) -> None:
+    proc, url = _start(*args)
+    try:
+        status, body = _status(url, "made-up")
+        assert status == made_up
+        if status == 401:
+            assert body["error"]["errors"][0]["reason"] == "authError"
+        assert _status(url, "tok")[0] == given
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)

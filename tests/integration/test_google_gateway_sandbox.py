@@ -18,11 +18,12 @@ from sync.entrypoints import cli_testorders
 from sync.sandbox.server import Sandbox
 
 MERCHANT = "7654321"
+TOKEN = "test-token"  # registered with the sandbox (--token): the emulator refuses unknown tokens
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Any]:
-    with Sandbox().start() as sb:
+    with Sandbox(tokens={TOKEN}).start() as sb:
         yield sb
 
 
@@ -39,7 +40,7 @@ def settings_for(url: str, **overrides: Any) -> GoogleSettings:
 
 
 def gateway_for(url: str, **overrides: Any) -> GoogleGateway:
-    return GoogleGateway(settings_for(url, **overrides), credentials=BearerCredentials(token="test-token"))
+    return GoogleGateway(settings_for(url, **overrides), credentials=BearerCredentials(token=TOKEN))
 
 
 def ready_order(gw: GoogleGateway, template: str = "template1") -> dict[str, Any]:
@@ -164,7 +165,7 @@ def test_paging_streams_every_order(sandbox: Any) -> None:
 
 
 def test_faults_are_retried_and_mutations_apply_exactly_once() -> None:
-    with Sandbox(fault_rate=0.3, lost_response_rate=0.2, seed=7).start() as sb:
+    with Sandbox(fault_rate=0.3, lost_response_rate=0.2, seed=7, tokens={TOKEN}).start() as sb:
         gw = gateway_for(sb.url, batch_size=3, max_attempts=10, merchant_id="5550002")
         sb.configure_faults(fault_rate=0.0, lost_response_rate=0.0)
         orders = [ready_order(gw) for _ in range(8)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sync.sandbox.faults import FaultInjector
 from sync.sandbox.google import templates
 from sync.sandbox.google.auth import JWT_BEARER, KeyRegistry, OAuthError
+from sync.sandbox.google.common import minor_unit, order_price, round_minor
 from sync.sandbox.google.models import (
+    MUTATORS,
     GoogleBackend,
     GoogleError,
     derive_status,
@@ -95,10 +98,53 @@ def test_gtins_have_valid_check_digits() -> None:
             assert sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0
 
 
+def test_minor_units_and_prices_sent_against_an_order() -> None:
+    assert (minor_unit("USD"), minor_unit("JPY"), minor_unit("KWD")) == (
+        Decimal("0.01"),
+        Decimal("1"),
+        Decimal("0.001"),
+    )
+    assert round_minor(Decimal("0.4441"), "USD") == Decimal("0.44")
+    assert round_minor(Decimal("0.445"), "USD") == Decimal("0.45")  # half up
+    assert round_minor(Decimal("12.5"), "JPY") == Decimal("13")
+    assert order_price({"value": "1.50", "currency": "USD"}, "amountPretax", "USD") == Decimal("1.50")
+    for bad, word in (
+        ({"value": "1.50", "currency": "EUR"}, "currency"),
+        ({"value": "1.50"}, "currency"),
+        ({"value": "1.505", "currency": "USD"}, "decimals"),
+        ({"value": "-1", "currency": "USD"}, "non-negative"),
+        ("1.50", "Price"),
+    ):
+        with pytest.raises(GoogleError, match=word):
+            order_price(bad, "amountPretax", "USD")
+    assert order_price({"value": "-1", "currency": "USD"}, "x", "USD", signed=True) == Decimal(-1)
+
+
+def test_environments_keep_separate_state(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    sandbox = GoogleBackend(store, Stats(), seed=1)
+    production = GoogleBackend(store, Stats(), seed=1, environment="production")
+    in_sandbox = sandbox.create_test_order(MID, template_name="template2")
+    in_production = production.create_test_order(MID, template_name="template2")
+    assert in_sandbox != in_production  # ids stay globally unique with the same seed
+    store.close()
+    store = SqliteStore(tmp_path / "s.db")
+    sandbox, production = (
+        GoogleBackend(store, Stats()),
+        GoogleBackend(store, Stats(), environment="production"),
+    )
+    assert [o["id"] for o in sandbox.list_orders(MID)[0]] == [in_sandbox]
+    assert [o["id"] for o in production.list_orders(MID)[0]] == [in_production]
+    with pytest.raises(GoogleError) as info:
+        production.get_order(MID, in_sandbox)
+    assert info.value.status == 404
+    store.close()
+
+
 def test_money_is_exact_and_quantities_consistent(backend: GoogleBackend) -> None:
     order = advanced(backend)
-    # template1: 3x8.99 + 2x6.50 + 49.00 = 88.97; tax 2.16+1.04+3.92; shipping 5.99+0.48; promo -2.00
-    assert order["netAmount"] == {"value": "100.56", "currency": "USD"}
+    # template1: 2x29.99 + 8.99 = 68.97; tax 2x2.40 + 0.72 = 5.52; shipping 5.99 + 0.48 tax
+    assert order["netAmount"] == {"value": "80.96", "currency": "USD"}
     li = order["lineItems"][0]
     backend.mutate(
         MID,
@@ -108,8 +154,8 @@ def test_money_is_exact_and_quantities_consistent(backend: GoogleBackend) -> Non
     )
     after = backend.get_order(MID, order["id"])
     assert after["lineItems"][0]["quantityPending"] == li["quantityOrdered"] - 1
-    assert after["refunds"][0]["amount"] == {"value": "9.71", "currency": "USD"}  # 8.99 + 0.72 tax
-    assert after["netAmount"]["value"] == "90.85"
+    assert after["refunds"][0]["amount"] == {"value": "32.39", "currency": "USD"}  # 29.99 + 2.40 tax
+    assert after["netAmount"]["value"] == "48.57"
 
 
 def test_failed_validation_changes_nothing(backend: GoogleBackend) -> None:
@@ -275,3 +321,39 @@ def test_jwt_grant_checks_signature_audience_and_time() -> None:
     with pytest.raises(OAuthError) as info:
         reg.exchange({"grant_type": "password"}, "h")
     assert info.value.code == "unsupported_grant_type"
+
+
+def test_malformed_bodies_are_400s_never_crashes(backend: GoogleBackend) -> None:
+    """Every mutating method answers a GoogleError (a 4xx) to junk field values, never a 500."""
+    order = advanced(backend)
+    line_id = order["lineItems"][0]["id"]
+    backend.mutate(
+        MID,
+        order["id"],
+        "shiplineitems",
+        {
+            "operationId": "ship",
+            "lineItems": [
+                {"lineItemId": li["id"], "quantity": li["quantityOrdered"]} for li in order["lineItems"]
+            ],
+            "shipmentInfos": [{"shipmentId": "S"}],
+        },
+    )
+    junk: list[Any] = [1, "x", [1], [["x"]], {"value": "x"}, {"value": "1"}]
+    fields = ("amountPretax", "amountTax", "amount", "reason", "quantity", "items", "shipping", "lineItems")
+    fields += ("shipmentInfos", "shipmentId", "annotations", "shipmentGroupId", "lineItemInvoices")
+    fields += ("invoiceSummary", "shipmentInvoices", "refundOnlyOption", "returnOption", "invoiceId")
+    for n, ((version, method), field, value) in enumerate(
+        (key, f, v) for key in sorted(MUTATORS) for f in fields for v in junk
+    ):
+        request = {
+            "operationId": f"junk-{n}",
+            "lineItemId": line_id,
+            "quantity": 1,
+            "reason": "other",
+            field: value,
+        }
+        try:
+            backend.mutate(MID, order["id"], method, request, version="v2" if version == "*" else version)
+        except GoogleError as err:
+            assert 400 <= err.status < 500, (method, field, value, err.message)

@@ -2,14 +2,21 @@
 
 Mount points (one table per document version, derived from the discovery document so paths are
 exactly the client's):
-  /content/v2/…, /content/v2sandbox/…        v2 (test-order methods only under v2sandbox)
-  /content/v2.1/…, /content/v2.1sandbox/…    v2.1 ``orders`` (no custombatch)
-  /…  (e.g. /123/orders, /orders/batch)       v2sandbox, for clients whose api_endpoint is the
-                                              bare emulator root (design §4)
-  /token                                      OAuth2 JWT-bearer grant
-  /discovery/v1/apis/content/{label}/rest     discovery documents pointing at this emulator
+  /content/v2sandbox/…, /content/v2.1sandbox/…   the sandbox environment (test-order methods)
+  /content/v2/…, /content/v2.1/…                 production: its own (empty) orders; test-order
+                                                 methods answer 403
+  /…  (e.g. /123/orders, /orders/batch)          v2sandbox, for clients whose api_endpoint is the
+                                                 bare emulator root (design §4)
+  /token                                         OAuth2 JWT-bearer grant
+  /discovery/v1/apis/content/{label}/rest        discovery documents pointing at this emulator
 Paths are matched on the raw (still percent-encoded) URI split at ``/`` and then decoded per
-segment, so ids containing ``%2F`` work and empty segments (``//``) are ignored.
+segment, so ids containing ``%2F`` work and empty segments (``//``) are ignored. Anything the
+emulator does not serve (another path, or another HTTP method on a served path) is a 404 in
+Google's error shape; HEAD is answered as GET without a body (RFC 9110).
+
+Bearer tokens: by default only tokens issued at ``/token`` and the ``tokens`` given at start
+(``--token``) are accepted; ``any_token`` (``--any-token``) accepts any non-empty token. A missing
+or unknown token is a 401 in Google's shape (reason ``required`` / ``authError``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from sync.sandbox.google import discovery
 from sync.sandbox.google.auth import KeyRegistry, OAuthError
-from sync.sandbox.google.models import GoogleBackend, GoogleError, validate_merchant_id
+from sync.sandbox.google.models import GoogleBackend, GoogleBackends, GoogleError, validate_merchant_id
 from sync.sandbox.google.templates import V2_TEMPLATE_NAMES
 from sync.sandbox.stats import Stats
 
@@ -35,7 +42,6 @@ RPC_STATUS = {
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
-    405: "INVALID_ARGUMENT",
     409: "ABORTED",
     413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
@@ -50,6 +56,8 @@ SANDBOX_ONLY = {
     "gettestordertemplate",
 }
 MUTATIONS = {
+    "createchargeinvoice",
+    "createrefundinvoice",
     "acknowledge",
     "cancel",
     "cancellineitem",
@@ -68,6 +76,13 @@ MUTATIONS = {
     "captureorder",
 }
 JSON_TYPE = "application/json; charset=UTF-8"
+# Google's own wording for a missing / an unusable access token.
+_AUTH_HINT = (
+    "Expected OAuth 2 access token, login cookie or other valid authentication credential. "
+    "See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+MISSING_CREDENTIALS = f"Request is missing required authentication credential. {_AUTH_HINT}"
+INVALID_CREDENTIALS = f"Request had invalid authentication credentials. {_AUTH_HINT}"
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -76,17 +91,48 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     )
 
 
-def error_response(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """Google's JSON error body (spec §5): googleapiclient maps it onto HttpError."""
+def error_response(
+    status: int,
+    reason: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    detail: dict[str, str] | None = None,
+) -> Response:
+    """Google's JSON error body (spec §5): googleapiclient maps it onto HttpError.
+
+    ``detail`` overrides or adds fields of the ``errors[0]`` entry (e.g. ``location``).
+    """
+    item = {"domain": "global", "reason": reason, "message": message, **(detail or {})}
     body = {
         "error": {
             "code": status,
             "message": message,
-            "errors": [{"domain": "global", "reason": reason, "message": message}],
+            "errors": [item],
             "status": RPC_STATUS.get(status, "UNKNOWN"),
         }
     }
     return json_response(body, status, headers)
+
+
+def unauthenticated(missing: bool) -> Response:
+    """The 401 Google answers without (``required``) or with an unusable (``authError``) token."""
+    realm = 'Bearer realm="https://accounts.google.com/"'
+    if missing:
+        return error_response(
+            401,
+            "required",
+            MISSING_CREDENTIALS,
+            {"WWW-Authenticate": realm},
+            detail={"message": "Login Required.", "location": "Authorization", "locationType": "header"},
+        )
+    return error_response(
+        401,
+        "authError",
+        INVALID_CREDENTIALS,
+        {"WWW-Authenticate": realm + ', error="invalid_token"'},
+        detail={"message": "Invalid Credentials", "location": "Authorization", "locationType": "header"},
+    )
 
 
 def raw_segments(environ: dict[str, Any]) -> list[str]:
@@ -109,6 +155,7 @@ class Ctx:
     version: str
     sandbox: bool
     label: str
+    backend: GoogleBackend
     _body: dict[str, Any] | None = field(default=None)
 
     def body(self) -> dict[str, Any]:
@@ -140,11 +187,18 @@ class Ctx:
 
 class GoogleApp:
     def __init__(
-        self, backend: GoogleBackend, stats: Stats, tokens: set[str] | None, keys: KeyRegistry
+        self,
+        backends: GoogleBackends,
+        stats: Stats,
+        tokens: set[str] | None,
+        keys: KeyRegistry,
+        *,
+        any_token: bool = False,
     ) -> None:
-        self.backend = backend
+        self.backends = backends
         self.stats = stats
-        self.tokens = set(tokens) if tokens else None
+        self.tokens = frozenset(tokens or ())
+        self.any_token = any_token
         self.keys = keys
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -161,16 +215,10 @@ class GoogleApp:
             return self.token(request)
         if segs[:1] in (["discovery"], ["$discovery"]):
             return self.discovery(request, segs)
-        if not self.authorized(request):
+        token = _bearer(request)
+        if not self.authorized(token):
             self.stats.request("content.unauthenticated")
-            return error_response(
-                401,
-                "required" if not _bearer(request) else "authError",
-                "Request is missing required authentication credential. Expected OAuth 2 access token."
-                if not _bearer(request)
-                else "Request had invalid authentication credentials. Expected OAuth 2 access token.",
-                {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
-            )
+            return unauthenticated(missing=not token)
         if len(segs) >= 2 and segs[0] == "content" and segs[1] in discovery.LABELS:
             label, rest = segs[1], segs[2:]
         elif segs[:1] == ["content"]:
@@ -178,16 +226,18 @@ class GoogleApp:
         else:
             label, rest = "v2sandbox", segs
         version, sandbox = discovery.LABELS[label]
-        found = discovery.match(version, request.method, rest)
+        # HEAD is GET without a body (the server drops it); no other method is served twice.
+        found = discovery.match(version, "GET" if request.method == "HEAD" else request.method, rest)
         if found is None:
-            if discovery.path_exists(version, rest):
-                raise GoogleError(405, "httpMethodNotAllowed", f"Method {request.method} not allowed here.")
             raise GoogleError(
-                404, "notFound", f"No such method in the emulated Content API {label}: /{'/'.join(rest)}"
+                404,
+                "notFound",
+                f"Not Found: the Content API {label} has no method {request.method} /{'/'.join(rest)}",
             )
         route, params = found
         self.stats.request(route.method_id)
-        ctx = Ctx(request, route, params, version, sandbox, label)
+        backend = self.backends.of("sandbox" if sandbox else "production")
+        ctx = Ctx(request, route, params, version, sandbox, label, backend)
         if route.method in SANDBOX_ONLY and not sandbox and route.resource == "orders":
             raise GoogleError(
                 403,
@@ -195,27 +245,24 @@ class GoogleApp:
                 f"{route.method_id} is a sandbox-only method; call it under /content/{version}sandbox/.",
             )
         if "merchantId" in params:
-            params["merchantId"] = self.backend.ensure_account(params["merchantId"])
+            params["merchantId"] = backend.ensure_account(params["merchantId"])
         handler = getattr(self, f"h_{route.resource}_{route.method}", None)
-        if handler is None and route.resource == "orders" and route.method in MUTATIONS:
+        if handler is None and route.method in MUTATIONS:
             return self.mutation(ctx)
-        if handler is None:
-            raise GoogleError(501, "notImplemented", f"{route.method_id} is not emulated.")
+        if handler is None:  # a method of the document this emulator does not serve
+            raise GoogleError(404, "notFound", f"Not Found: {route.method_id} is not emulated.")
         return handler(ctx)
 
-    def authorized(self, request: Request) -> bool:
-        token = _bearer(request)
+    def authorized(self, token: str) -> bool:
         if not token:
             return False
-        if self.tokens is None:
-            return True
-        return token in self.tokens or self.keys.token_valid(token)
+        return self.any_token or token in self.tokens or self.keys.token_valid(token)
 
     # ------------------------------------------------------------------ token & discovery
     def token(self, request: Request) -> Response:
         self.stats.request("oauth2.token")
-        if request.method != "POST":
-            return json_response({"error": "invalid_request", "error_description": "POST required."}, 405)
+        if request.method != "POST":  # the token endpoint serves POST only; anything else is unserved
+            return error_response(404, "notFound", f"Not Found: {request.method} /token")
         try:
             return json_response(
                 self.keys.exchange(request.form.to_dict(), request.host),
@@ -239,12 +286,12 @@ class GoogleApp:
     # ------------------------------------------------------------------ orders: reads
     def h_orders_get(self, ctx: Ctx) -> Response:
         p = ctx.params
-        text = self.backend.get_order_json(p["merchantId"], p["orderId"], version=ctx.version)
+        text = ctx.backend.get_order_json(p["merchantId"], p["orderId"], version=ctx.version)
         return Response(text, content_type=JSON_TYPE)
 
     def h_orders_getbymerchantorderid(self, ctx: Ctx) -> Response:
         p = ctx.params
-        order = self.backend.get_by_merchant_order_id(
+        order = ctx.backend.get_by_merchant_order_id(
             p["merchantId"], p["merchantOrderId"], version=ctx.version
         )
         return json_response({"kind": "content#ordersGetByMerchantOrderIdResponse", "order": order})
@@ -255,7 +302,7 @@ class GoogleApp:
         if ack not in (None, "", "true", "false", "True", "False", "1", "0"):
             raise GoogleError(400, "invalid", f"Invalid value for acknowledged: {ack!r}")
         statuses = [s.strip() for v in args.getlist("statuses") for s in v.split(",") if s.strip()]
-        orders, token = self.backend.list_orders(
+        orders, token = ctx.backend.list_orders(
             ctx.params["merchantId"],
             acknowledged=None if ack in (None, "") else ack in ("true", "True", "1"),
             statuses=statuses or None,
@@ -276,13 +323,13 @@ class GoogleApp:
     # ------------------------------------------------------------------ orders: mutations
     def mutation(self, ctx: Ctx) -> Response:
         p = ctx.params
-        status = self.backend.mutate(
+        status = ctx.backend.mutate(
             p["merchantId"], p["orderId"], ctx.route.method, ctx.body(), version=ctx.version
         )
         return json_response(_kinded(ctx.route, {"executionStatus": status}))
 
     def h_orders_custombatch(self, ctx: Ctx) -> Response:
-        entries = self.backend.custombatch(ctx.body().get("entries"), version=ctx.version)
+        entries = ctx.backend.custombatch(ctx.body().get("entries"), version=ctx.version)
         return json_response({"kind": "content#ordersCustomBatchResponse", "entries": entries})
 
     # ------------------------------------------------------------------ orders: sandbox
@@ -291,7 +338,7 @@ class GoogleApp:
         name = body.get("templateName")
         if name and ctx.version == "v2" and name not in V2_TEMPLATE_NAMES:
             raise GoogleError(400, "invalid", f"Invalid value for templateName: {name!r}")
-        order_id = self.backend.create_test_order(
+        order_id = ctx.backend.create_test_order(
             ctx.params["merchantId"],
             template_name=name,
             test_order=body.get("testOrder"),
@@ -300,17 +347,17 @@ class GoogleApp:
         return json_response(_kinded(ctx.route, {"orderId": order_id}))
 
     def h_orders_advancetestorder(self, ctx: Ctx) -> Response:
-        self.backend.advance_test_order(ctx.params["merchantId"], ctx.params["orderId"])
+        ctx.backend.advance_test_order(ctx.params["merchantId"], ctx.params["orderId"])
         return json_response(_kinded(ctx.route, {}))
 
     def h_orders_canceltestorderbycustomer(self, ctx: Ctx) -> Response:
-        self.backend.cancel_test_order_by_customer(
+        ctx.backend.cancel_test_order_by_customer(
             ctx.params["merchantId"], ctx.params["orderId"], ctx.body().get("reason")
         )
         return json_response(_kinded(ctx.route, {}))
 
     def h_orders_createtestreturn(self, ctx: Ctx) -> Response:
-        return_id = self.backend.create_test_return(
+        return_id = ctx.backend.create_test_return(
             ctx.params["merchantId"], ctx.params["orderId"], ctx.body().get("items")
         )
         return json_response(_kinded(ctx.route, {"returnId": return_id}))
@@ -319,16 +366,16 @@ class GoogleApp:
         name = ctx.params["templateName"]
         if ctx.version == "v2" and name.lower() not in V2_TEMPLATE_NAMES:
             raise GoogleError(400, "invalid", f"Invalid value for templateName: {name!r}")
-        template = self.backend.get_test_order_template(name, ctx.request.args.get("country") or "US")
+        template = ctx.backend.get_test_order_template(name, ctx.request.args.get("country") or "US")
         return json_response(_kinded(ctx.route, {"template": template}))
 
     # ------------------------------------------------------------------ orderreturns, accounts
     def h_orderreturns_get(self, ctx: Ctx) -> Response:
-        return json_response(self.backend.get_return(ctx.params["merchantId"], ctx.params["returnId"]))
+        return json_response(ctx.backend.get_return(ctx.params["merchantId"], ctx.params["returnId"]))
 
     def h_orderreturns_list(self, ctx: Ctx) -> Response:
         args = ctx.request.args
-        returns, token = self.backend.list_returns(
+        returns, token = ctx.backend.list_returns(
             ctx.params["merchantId"],
             created_start=args.get("createdStartDate") or None,
             created_end=args.get("createdEndDate") or None,
@@ -341,8 +388,32 @@ class GoogleApp:
             body["nextPageToken"] = token
         return json_response(body)
 
+    # ------------------------------------------------------------------ orderreports
+    def h_orderreports_listdisbursements(self, ctx: Ctx) -> Response:
+        args = ctx.request.args
+        rows, token = ctx.backend.list_disbursements(
+            ctx.params["merchantId"],
+            start=args.get("disbursementStartDate") or None,
+            end=args.get("disbursementEndDate") or None,
+            max_results=ctx.int_arg("maxResults"),
+            page_token=args.get("pageToken") or None,
+        )
+        return json_response(_kinded(ctx.route, _paged({"disbursements": rows}, token)))
+
+    def h_orderreports_listtransactions(self, ctx: Ctx) -> Response:
+        args = ctx.request.args
+        rows, token = ctx.backend.list_transactions(
+            ctx.params["merchantId"],
+            ctx.params["disbursementId"],
+            start=args.get("transactionStartDate") or None,
+            end=args.get("transactionEndDate") or None,
+            max_results=ctx.int_arg("maxResults"),
+            page_token=args.get("pageToken") or None,
+        )
+        return json_response(_kinded(ctx.route, _paged({"transactions": rows}, token)))
+
     def h_accounts_authinfo(self, ctx: Ctx) -> Response:
-        ids = self.backend.account_ids()
+        ids = ctx.backend.account_ids()
         return json_response(
             {
                 "kind": "content#accountsAuthInfoResponse",
@@ -369,9 +440,14 @@ class GoogleApp:
 
 def _kinded(route: discovery.Route, body: dict[str, Any]) -> dict[str, Any]:
     ref = route.response_ref or ""
-    if ref.startswith("Orders"):  # every v2/v2.1 Orders*Response schema has a kind field
+    # Every Orders*/Orderinvoices*/Orderreports* response schema has a kind field.
+    if ref.startswith(("Orders", "Orderinvoices", "Orderreports")):
         body = {"kind": "content#" + ref[0].lower() + ref[1:], **body}
     return body
+
+
+def _paged(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    return {**body, "nextPageToken": token} if token else body
 
 
 def _bearer(request: Request) -> str:
@@ -381,5 +457,12 @@ def _bearer(request: Request) -> str:
     return request.args.get("access_token") or request.args.get("oauth_token") or ""
 
 
-def make_app(backend: GoogleBackend, stats: Stats, tokens: set[str] | None, keys: KeyRegistry) -> GoogleApp:
-    return GoogleApp(backend, stats, tokens, keys)
+def make_app(
+    backends: GoogleBackends,
+    stats: Stats,
+    tokens: set[str] | None,
+    keys: KeyRegistry,
+    *,
+    any_token: bool = False,
+) -> GoogleApp:
+    return GoogleApp(backends, stats, tokens, keys, any_token=any_token)

@@ -1,10 +1,14 @@
 """Test-order templates (``createtestorder`` / ``gettestordertemplate``) and the predefined people.
 
-Google's sandbox offers fixed templates whose exact contents were never published; these are
-plausible stand-ins with the documented *shape* (``TestOrder``): real-looking products with valid
-GTIN check digits, several line items with quantity > 1 in template1, promotions on some, and the
-three predefined customers (Dwight, Jim, Pam) with delivery/billing addresses and phone numbers.
-Dates are relative to the call time, like the real sandbox.
+Google never published the templates' contents. What its own samples show (the Content API
+"orders workflow" samples in googleads/googleads-shopping-samples, Java/Python, v2 and v2.1) is
+followed here: ``template1`` has exactly two line items, the first a Chromecast ordered more than
+once (the sample cancels one unit, ships the rest of line 1, then "the rest" is line 2, after
+which the order is fully shipped). Everything else is a plausible stand-in with the documented
+``TestOrder`` shape and is not verified: products and prices, quantities, shipping options and
+costs, the people's addresses and phone numbers, and the other templates' lines. Templates carry
+no promotions: ``TestOrder.promotions`` is "Deprecated. Ignored if provided." in the v2 document.
+Products have valid GTIN check digits; dates are relative to the call time, like the real sandbox.
 """
 
 from __future__ import annotations
@@ -87,6 +91,16 @@ def gtin(base12: str) -> str:
 
 
 _PRODUCTS: dict[str, dict[str, Any]] = {
+    "chromecast": {
+        "offerId": "GOOG-CHROMECAST-HD",
+        "title": "Google Chromecast with Google TV (HD), Snow",
+        "brand": "Google",
+        "gtin": gtin("081234500074"),
+        "mpn": "GA03131-US",
+        "price": "29.99",
+        "itemGroupId": "GOOG-CHROMECAST",
+        "variantAttributes": [{"dimension": "color", "value": "Snow"}],
+    },
     "paper": {
         "offerId": "DM-PAPER-500",
         "title": "Dunder Mifflin Premium Copy Paper, Letter, 500 Sheets",
@@ -141,31 +155,15 @@ _PRODUCTS: dict[str, dict[str, Any]] = {
     },
 }
 
-# (products with quantities, person, shipping option, shipping cost, payment type, promotions)
+# (products with quantities, person, shipping option, shipping cost, payment type)
 _TEMPLATES: dict[str, dict[str, Any]] = {
+    # Two lines, the first ordered twice: the shape Google's own workflow samples rely on.
     "template1": {
-        "lines": [("paper", 3), ("beets", 2), ("speaker", 1)],
+        "lines": [("chromecast", 2), ("paper", 1)],
         "person": "dwight",
         "shippingOption": "standard",
         "shippingCost": "5.99",
         "payment": ("VISA", "5555"),
-        "promotions": [
-            {
-                "id": "PAPER2OFF",
-                "longTitle": "$2 off Dunder Mifflin copy paper",
-                "genericRedemptionCode": "PAPER2",
-                "productApplicability": "specificProducts",
-                "redemptionChannel": "online",
-                "benefits": [
-                    {
-                        "type": "product",
-                        "subType": "moneyOff",
-                        "discount": "2.00",
-                        "offerIds": ["DM-PAPER-500"],
-                    }
-                ],
-            }
-        ],
     },
     "template1a": {
         "lines": [("paper", 2), ("mug", 2)],
@@ -173,7 +171,6 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
         "shippingOption": "expedited",
         "shippingCost": "9.99",
         "payment": ("AMEX", "1002"),
-        "promotions": [],
     },
     "template1b": {
         "lines": [("stapler", 2), ("beets", 4)],
@@ -181,23 +178,6 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
         "shippingOption": "twoDay",
         "shippingCost": "12.50",
         "payment": ("MASTERCARD", "4444"),
-        "promotions": [
-            {
-                "id": "BEETS10",
-                "longTitle": "10% off Schrute Farms beets",
-                "genericRedemptionCode": "BEETS10",
-                "productApplicability": "specificProducts",
-                "redemptionChannel": "online",
-                "benefits": [
-                    {
-                        "type": "product",
-                        "subType": "buyMGetPercentOff",
-                        "discount": "2.60",
-                        "offerIds": ["SF-BEETS-1KG"],
-                    }
-                ],
-            }
-        ],
     },
     "template2": {
         "lines": [("chair", 1)],
@@ -205,7 +185,6 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
         "shippingOption": "economy",
         "shippingCost": "0.00",
         "payment": ("DISCOVER", "6011"),
-        "promotions": [],
     },
     "template3": {
         "lines": [("mug", 1), ("speaker", 1)],
@@ -213,23 +192,6 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
         "shippingOption": "oneDay",
         "shippingCost": "7.95",
         "payment": ("VISA", "1881"),
-        "promotions": [
-            {
-                "id": "FREESHIP",
-                "longTitle": "Free one-day shipping on WUPHF",
-                "genericRedemptionCode": "SHIPFREE",
-                "productApplicability": "specificProducts",
-                "redemptionChannel": "online",
-                "benefits": [
-                    {
-                        "type": "shipping",
-                        "subType": "freeShipping",
-                        "discount": "7.95",
-                        "offerIds": ["WUPHF-SPK-01"],
-                    }
-                ],
-            }
-        ],
     },
     "template4": {
         "lines": [("stapler", 1)],
@@ -237,7 +199,6 @@ _TEMPLATES: dict[str, dict[str, Any]] = {
         "shippingOption": "sameDay",
         "shippingCost": "4.00",
         "payment": ("VISA", "4242"),
-        "promotions": [],
     },
 }
 
@@ -309,15 +270,6 @@ def build_template(name: str, country: str = "US", now: datetime | None = None) 
         )
     person = PEOPLE[spec["person"]]
     ptype, last4 = spec["payment"]
-    promotions = copy.deepcopy(spec["promotions"])
-    for promo in promotions:
-        promo["effectiveDates"] = (
-            f"{(now - timedelta(days=7)).strftime('%Y-%m-%dT%H:%M:%SZ')}/"
-            f"{(now + timedelta(days=30)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
-        )
-        for b in promo["benefits"]:
-            b["discount"] = {"value": b["discount"], "currency": cur}
-            b["taxImpact"] = {"value": "0.00", "currency": cur}
     return {
         "kind": "content#testOrder",
         "customer": {
@@ -339,5 +291,4 @@ def build_template(name: str, country: str = "US", now: datetime | None = None) 
             "expirationYear": now.year + 3,
             "predefinedBillingAddress": spec["person"],
         },
-        "promotions": promotions,
     }
