@@ -201,7 +201,11 @@ def sign_request(
     components: Iterable[str] | None = None,
 ) -> SignedHeaders:
     """Sign a request; ``headers`` must already hold ``Content-Type`` (and ``UCP-Agent`` if sent)."""
-    message = _Message(method.upper(), url, _Headers(headers))
+    # Signing again (a retry, another key) replaces the previous digest and signature.
+    replaced = {"content-digest", "signature", "signature-input"}
+    message = _Message(
+        method.upper(), url, _Headers({k: v for k, v in headers.items() if k.lower() not in replaced})
+    )
     signer = HTTPMessageSigner(
         signature_algorithm=algorithms.ECDSA_P256_SHA256, key_resolver=_Keys(private_key)
     )

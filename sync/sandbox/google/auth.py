@@ -57,6 +57,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token(request: Any) -> str:
+    """The OAuth2 access token of a werkzeug request (header, else access_token/oauth_token)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return str(header[7:].strip())
+    return str(request.args.get("access_token") or request.args.get("oauth_token") or "")
+
+
+def token_accepted(token: str, tokens: set[str] | None, keys: KeyRegistry) -> bool:
+    """Any bearer token when the sandbox has no token list (``--token``), else a listed one or one
+    this sandbox's ``/token`` issued."""
+    if not token:
+        return False
+    if tokens is None:
+        return True
+    return token in tokens or keys.token_valid(token)
+
+
 class KeyRegistry:
     """Service-account public keys (by kid and by client_email) and the tokens issued for them."""
 

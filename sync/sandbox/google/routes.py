@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from sync.sandbox.google import discovery
-from sync.sandbox.google.auth import KeyRegistry, OAuthError
+from sync.sandbox.google.auth import KeyRegistry, OAuthError, bearer_token, token_accepted
 from sync.sandbox.google.models import GoogleBackend, GoogleError, validate_merchant_id
 from sync.sandbox.google.templates import V2_TEMPLATE_NAMES
 from sync.sandbox.stats import Stats
@@ -165,9 +165,9 @@ class GoogleApp:
             self.stats.request("content.unauthenticated")
             return error_response(
                 401,
-                "required" if not _bearer(request) else "authError",
+                "required" if not bearer_token(request) else "authError",
                 "Request is missing required authentication credential. Expected OAuth 2 access token."
-                if not _bearer(request)
+                if not bearer_token(request)
                 else "Request had invalid authentication credentials. Expected OAuth 2 access token.",
                 {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
             )
@@ -204,12 +204,7 @@ class GoogleApp:
         return handler(ctx)
 
     def authorized(self, request: Request) -> bool:
-        token = _bearer(request)
-        if not token:
-            return False
-        if self.tokens is None:
-            return True
-        return token in self.tokens or self.keys.token_valid(token)
+        return token_accepted(bearer_token(request), self.tokens, self.keys)
 
     # ------------------------------------------------------------------ token & discovery
     def token(self, request: Request) -> Response:
@@ -372,13 +367,6 @@ def _kinded(route: discovery.Route, body: dict[str, Any]) -> dict[str, Any]:
     if ref.startswith("Orders"):  # every v2/v2.1 Orders*Response schema has a kind field
         body = {"kind": "content#" + ref[0].lower() + ref[1:], **body}
     return body
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.args.get("access_token") or request.args.get("oauth_token") or ""
 
 
 def make_app(backend: GoogleBackend, stats: Stats, tokens: set[str] | None, keys: KeyRegistry) -> GoogleApp:
