@@ -122,7 +122,7 @@ class UcpSettings(_Section):
     key_id: str = Field(default="shop-2026-12", min_length=1)
     published_keys: list[PublishedKey] = Field(default_factory=list)
     profile_url: str = "https://shop.example.com/.well-known/ucp"
-    service_endpoint: str = ""  # the merchant's UCP REST endpoint in the profile; "" = <profile origin>/ucp/v1
+    service_endpoint: str = ""  # the UCP REST endpoint the profile names; "" = <profile origin>/ucp/v1
     permalink_template: str = "https://shop.example.com/orders/{order_id}"
     checkout_id_metadata_key: str = Field(default="ucp_checkout_id", min_length=1)
     # UCP's OpenAPI says unix seconds, Google's 2026-04-08 example shows RFC 3339 (unverified).
