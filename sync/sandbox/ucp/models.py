@@ -207,7 +207,7 @@ class UcpReceiver:
                     method=push.method, url=push.url, headers=push.headers, body=push.body, keys=keys
                 )
             except http_signatures.SignatureError as exc:
-                self.stats.fault(f"ucp.rejected.{exc.code}")
+                self.stats.request(f"ucp.webhooks.order.rejected.{exc.code}")
                 raise UcpError(exc.status, exc.code, exc.content) from None
             digest = http_signatures.content_digest(push.body)
             event_key = f"{push.partner}|{webhook_id}"
