@@ -324,7 +324,7 @@ class Sandbox:
         if fault is not None:
             self.stats.fault(f"{api}.{fault}")
             return self._fault_response(api, fault)(environ, start_response)
-        app = self._apps[api]
+        app = getattr(self, f"_{api}_app")
         if environ.get("REQUEST_METHOD") not in _MUTATING or not self.faults.lost_response_rate:
             return app(environ, start_response)
         # Run the request to completion, then decide whether its answer gets "lost".
