@@ -191,15 +191,13 @@ class Sandbox:
         self.ucp = UcpReceiver(self.store, self.stats)
         self.ordertracking = OrderTrackingBackend(self.store, self.stats)
         token_set = set(tokens) if tokens else None
-        self._apps = {
-            "google": google_routes.make_app(self.google, self.stats, token_set, self.keys),
-            "square": square_routes.make_app(self.square, self.stats, token_set),
-            "ucp": ucp_routes.make_app(self.ucp, self.stats),
-            "ordertracking": ordertracking_routes.make_app(
-                self.ordertracking, self.stats, token_set, self.keys
-            ),
-        }
-        self._google_app = self._apps["google"]
+        # One attribute per mounted app (tests swap one for a misbehaving app).
+        self._google_app = google_routes.make_app(self.google, self.stats, token_set, self.keys)
+        self._square_app = square_routes.make_app(self.square, self.stats, token_set)
+        self._ucp_app = ucp_routes.make_app(self.ucp, self.stats)
+        self._ordertracking_app = ordertracking_routes.make_app(
+            self.ordertracking, self.stats, token_set, self.keys
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""

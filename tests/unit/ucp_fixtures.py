@@ -111,7 +111,7 @@ def split_into_parcels(order: dict[str, Any], *parcels: dict[str, Any]) -> dict[
     order = copy.deepcopy(order)
     whole = order["fulfillments"][0]
     whole["state"] = "CANCELED"
-    order["fulfillments"] = [whole, *parcels]
+    order["fulfillments"] = [whole, *copy.deepcopy(parcels)]
     return order
 
 
