@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path("config/ordersync.toml")
 CONFIG_ENV = "ORDERSYNC_CONFIG"
@@ -93,6 +101,88 @@ class ReportsSettings(_Section):
     excel_bom: bool = False
 
 
+GOOGLE_UCP_WEBHOOK_URL = (
+    "https://shoppingdataintegration.googleapis.com/v1/webhooks/partners/PARTNER_ID/events/order"
+)
+
+
+class PublishedKey(_Section):
+    """A further key listed in the profile's ``signing_keys`` (key rotation: the next or previous key)."""
+
+    key_id: str = Field(min_length=1)
+    key_file: str = Field(min_length=1)  # PEM, private or public P-256 key
+
+
+class UcpSettings(_Section):
+    """UCP order lifecycle webhooks to Google (the API key comes from env UCP_API_KEY)."""
+
+    enabled: bool = False
+    webhook_url: str = GOOGLE_UCP_WEBHOOK_URL
+    signing_key_file: str = "state/ucp-signing.pem"
+    key_id: str = Field(default="shop-2026-12", min_length=1)
+    published_keys: list[PublishedKey] = Field(default_factory=list)
+    profile_url: str = "https://shop.example.com/.well-known/ucp"
+    service_endpoint: str = ""  # the UCP REST endpoint the profile names; "" = <profile origin>/ucp/v1
+    permalink_template: str = "https://shop.example.com/orders/{order_id}"
+    checkout_id_metadata_key: str = Field(default="ucp_checkout_id", min_length=1)
+    # UCP's OpenAPI says unix seconds, Google's 2026-04-08 example shows RFC 3339 (unverified).
+    timestamp_format: Literal["rfc3339", "unix"] = "rfc3339"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_backoff_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("permalink_template")
+    @classmethod
+    def _permalink_has_order_id(cls, value: str) -> str:
+        if "{order_id}" not in value:
+            raise ValueError("must contain {order_id}")
+        return value
+
+    @field_validator("webhook_url", "profile_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _ready_when_enabled(self) -> UcpSettings:
+        if self.enabled and "PARTNER_ID" in self.webhook_url:
+            raise ValueError("webhook_url still holds the PARTNER_ID placeholder: put the id Google issued")
+        return self
+
+
+class OrderTrackingSettings(_Section):
+    """Merchant API order tracking signals for the web shop's own orders."""
+
+    enabled: bool = False
+    account_id: str = ""  # Merchant Center account id (digits)
+    endpoint: str = ""  # empty: Google's Merchant API (merchantapi.googleapis.com)
+    origin_postal_code: str = ""  # where parcels ship from (required by the API)
+    origin_region_code: str = ""  # CLDR region code of the origin, e.g. "US"
+    product_id_template: str = "online~en~US~{offer_id}"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_backoff_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("product_id_template")
+    @classmethod
+    def _template_has_offer_id(cls, value: str) -> str:
+        if "{offer_id}" not in value:
+            raise ValueError("must contain {offer_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _ready_when_enabled(self) -> OrderTrackingSettings:
+        if not self.enabled:
+            return self
+        if not self.account_id.isdigit():
+            raise ValueError("account_id must be the numeric Merchant Center account id when enabled")
+        if not self.origin_postal_code or not self.origin_region_code:
+            raise ValueError("origin_postal_code and origin_region_code are required when enabled")
+        return self
+
+
 class Settings(_Section):
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     square: SquareSettings = Field(default_factory=SquareSettings)
@@ -100,6 +190,8 @@ class Settings(_Section):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    ucp: UcpSettings = Field(default_factory=UcpSettings)
+    order_tracking: OrderTrackingSettings = Field(default_factory=OrderTrackingSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
 

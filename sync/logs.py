@@ -15,7 +15,7 @@ import structlog
 
 LogFormat = Literal["text", "json"]
 
-_SECRET_KEYS = re.compile(r"(token|secret|password|private_key|authorization|assertion|api_key)", re.I)
+_SECRET_KEYS = re.compile(r"(token|secret|password|private_key|authorization|assertion|api[_-]?key)", re.I)
 _SECRET_VALUES = [
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
     # A whole key, or a cut-off one (a message quoting the first bytes of a key file) up to where
@@ -26,18 +26,23 @@ _SECRET_VALUES = [
     re.compile(r"\b(EAAA|sq0atp-|sq0csp-)[A-Za-z0-9_-]{8,}"),
     re.compile(r"\bya29\.[A-Za-z0-9._-]+"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),  # JWTs
+    re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API keys (UCP_API_KEY)
 ]
 # key=value / "key": "value" in free text (a URL's ?access_token=, a form body, JSON in a message):
 # the value goes whatever its shape, the key stays so the line still says what was there.
 _SECRET_PAIRS = re.compile(
-    r"""(?i)\b((?:access|refresh|id)_token|client_secret|assertion|password|api_key)(["']?\s*[:=]\s*["']?)([^\s&"',;]+)"""
+    r"""(?i)\b((?:access|refresh|id)_token|client_secret|assertion|password|api[_-]?key|x-goog-api-key)"""
+    r"""(["']?\s*[:=]\s*["']?)([^\s&"',;]+)"""
 )
+# A URL's ?key=… / &key=… (Google's API-key query parameter).
+_KEY_PARAM = re.compile(r"(?i)([?&]key=)([^\s&\"',;#]+)")
 MASK = "[redacted]"
 
 
 def redact_text(text: str) -> str:
     for pattern in _SECRET_VALUES:
         text = pattern.sub(MASK, text)
+    text = _KEY_PARAM.sub(lambda m: f"{m.group(1)}{MASK}", text)
     return _SECRET_PAIRS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 

@@ -57,6 +57,7 @@ class _LazyGroup(click.Group):
     lazy_groups: ClassVar[dict[str, tuple[str, str]]] = {
         "sandbox": ("sync.entrypoints.cli_sandbox", "sandbox"),
         "testorders": ("sync.entrypoints.cli_testorders", "testorders"),
+        "ucp": ("sync.entrypoints.cli_ucp", "ucp"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

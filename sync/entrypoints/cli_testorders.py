@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -20,8 +20,10 @@ from sync.adapters.google_gateway import (
     GoogleCredentialsError,
     GoogleGateway,
 )
+from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain import operations
+from sync.entrypoints.testorders_square import Channel, create_checkout_order
 
 EXIT_API = 1
 EXIT_USAGE = 2
@@ -87,9 +89,20 @@ def testorders() -> None:
 @click.option(
     "--country", type=click.Choice(["US", "FR"], case_sensitive=False), default="US", show_default=True
 )
+@click.option(
+    "--channel",
+    type=click.Choice(["google", "ucp", "web"]),
+    default="google",
+    show_default=True,
+    help="google: Content API test orders; ucp / web: Square orders as a UCP checkout or the web shop "
+    "would create them.",
+)
 @click.pass_obj
-def create(obj: Any, template: str, count: int, country: str) -> None:
+def create(obj: Any, template: str, count: int, country: str, channel: str) -> None:
     """Create COUNT test orders from TEMPLATE; prints the new order ids, one per line."""
+    if channel != "google":
+        _create_square_orders(obj, channel, count)
+        return
     with _gateway(obj) as gateway:
         for n in range(1, count + 1):
             try:
@@ -100,6 +113,29 @@ def create(obj: Any, template: str, count: int, country: str) -> None:
                 ) from None
             # Echo as we go: ids already created stay visible if a later one fails.
             click.echo(order_id)
+
+
+def _create_square_orders(obj: Any, channel: str, count: int) -> None:
+    settings = _settings(obj)
+    if not settings.square.endpoint:
+        raise CommandFailed(
+            "refusing: --channel ucp/web creates test orders in Square, but [square] endpoint is not set "
+            "(point it at the sandbox, e.g. ORDERSYNC_SQUARE__ENDPOINT=http://127.0.0.1:8080)",
+            EXIT_USAGE,
+        )
+    try:
+        gateway = SquareGateway(settings.square)
+    except SquareCredentialsError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    for n in range(1, count + 1):
+        try:
+            order_id = create_checkout_order(
+                gateway, cast(Channel, channel), n, settings.ucp.checkout_id_metadata_key
+            )
+        except SquareApiError as exc:
+            what = f"creating {channel} order {n} of {count} in Square"
+            raise CommandFailed(f"{what}: {exc}", EXIT_API) from None
+        click.echo(order_id)
 
 
 @testorders.command()

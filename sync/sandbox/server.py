@@ -1,7 +1,8 @@
 """One threaded HTTP server hosting both emulators, fault injection and introspection.
 
-Dispatch by path: ``/_sandbox/…`` introspection (never faulted); ``/v2/…`` Square; ``/token`` and
-``/discovery/…`` Google without faults or latency; everything else the Google Content API
+Dispatch by path: ``/_sandbox/…`` introspection (never faulted); ``/v2/…`` Square; ``/ucp/…`` the
+UCP order-webhook receiver; ``/ordertracking/…`` the Merchant API order tracking signals; ``/token``
+and ``/discovery/…`` Google without faults or latency; everything else the Google Content API
 (``/content/v2[sandbox]/…``, ``/content/v2.1[sandbox]/…`` and the root-mounted v2sandbox twin).
 A leading ``//`` (or any run of slashes) is folded to ``/``.
 
@@ -12,6 +13,8 @@ Introspection:
                          not API state)
   POST /_sandbox/faults  JSON {fault_rate?, lost_response_rate?, latency_ms?, seed?}
   POST /_sandbox/keys    JSON {kid, client_email, public_key_pem, token_uri?} (credentials.py)
+  /_sandbox/ucp/…        partners, profiles, accepted events (sync/sandbox/ucp/routes.py)
+  /_sandbox/ordertracking/signals   stored order tracking signals (sync/sandbox/ordertracking/routes.py)
 """
 
 from __future__ import annotations
@@ -34,10 +37,14 @@ from sync.sandbox.faults import FaultInjector
 from sync.sandbox.google import routes as google_routes
 from sync.sandbox.google.auth import KeyRegistry
 from sync.sandbox.google.models import GoogleBackend, GoogleBackends
+from sync.sandbox.ordertracking import routes as ordertracking_routes
+from sync.sandbox.ordertracking.models import OrderTrackingBackend
 from sync.sandbox.square import routes as square_routes
 from sync.sandbox.square.models import SquareBackend
 from sync.sandbox.stats import Stats
 from sync.sandbox.store import open_store
+from sync.sandbox.ucp import routes as ucp_routes
+from sync.sandbox.ucp.models import UcpReceiver
 
 MAX_BODY = 64 * 1024 * 1024  # a 1,000-entry custombatch is ~1 MB; anything near this is abuse
 _SLASHES = re.compile(r"/{2,}")
@@ -188,12 +195,19 @@ class Sandbox:
         self._google = GoogleBackends(self.google, self.google_production)
         self.square = SquareBackend(self.store, self.stats)
         self.keys = KeyRegistry(self.store)
+        self.ucp = UcpReceiver(self.store, self.stats)
+        self.ordertracking = OrderTrackingBackend(self.store, self.stats)
         token_set = set(tokens) if tokens else None
         # Google accepts the tokens it issued at /token plus ``tokens``; ``any_token`` any token.
+        # One attribute per mounted app (tests swap one for a misbehaving app).
         self._google_app = google_routes.make_app(
             self._google, self.stats, token_set, self.keys, any_token=any_token
         )
         self._square_app = square_routes.make_app(self.square, self.stats, token_set)
+        self._ucp_app = ucp_routes.make_app(self.ucp, self.stats)
+        self._ordertracking_app = ordertracking_routes.make_app(
+            self.ordertracking, self.stats, token_set, self.keys, any_token=any_token
+        )
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -259,12 +273,20 @@ class Sandbox:
         self.store.clear()
         self._google.reset()
         self.square.reset()
+        self.ucp.reset()
+        self.ordertracking.reset()
         self.stats.reset()
         self.keys.persist_all()
+        self.ucp.persist_registrations()
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
-        snap["orders"] = {"google": self._google.order_count(), "square": self._square_order_count()}
+        snap["orders"] = {
+            "google": self._google.order_count(),
+            "square": self._square_order_count(),
+            "ucp": self.ucp.counts()["orders"],
+            "ordertracking_signals": self.ordertracking.count(),
+        }
         snap["faults_config"] = self.faults.settings()
         return snap
 
@@ -293,18 +315,24 @@ class Sandbox:
             return self._introspection(Request(environ), path)(environ, start_response)
         if path == "/token" or path.startswith(("/discovery/", "/$discovery/")):
             return self._google_app(environ, start_response)
-        square = path == "/v2" or path.startswith("/v2/")
-        return self._faulted(environ, start_response, square)
+        if path == "/v2" or path.startswith("/v2/"):
+            api = "square"
+        elif path.startswith("/ucp/"):
+            api = "ucp"
+        elif path.startswith("/ordertracking/"):
+            api = "ordertracking"
+        else:
+            api = "google"
+        return self._faulted(environ, start_response, api)
 
     def _faulted(
-        self, environ: dict[str, Any], start_response: Callable[..., Any], square: bool
+        self, environ: dict[str, Any], start_response: Callable[..., Any], api: str
     ) -> Iterable[bytes]:
-        api = "square" if square else "google"
         fault = self.faults.before()
         if fault is not None:
             self.stats.fault(f"{api}.{fault}")
-            return self._fault_response(square, fault)(environ, start_response)
-        app = self._square_app if square else self._google_app
+            return self._fault_response(api, fault)(environ, start_response)
+        app = getattr(self, f"_{api}_app")
         if environ.get("REQUEST_METHOD") not in _MUTATING or not self.faults.lost_response_rate:
             return app(environ, start_response)
         # Run the request to completion, then decide whether its answer gets "lost".
@@ -327,14 +355,14 @@ class Sandbox:
         lost = self.faults.lost() if 200 <= status < 300 else None
         if lost is not None:
             self.stats.fault(f"{api}.lost.{lost}")
-            return self._fault_response(square, lost)(environ, start_response)
+            return self._fault_response(api, lost)(environ, start_response)
         start_response(captured["status"], captured["headers"])
         return [body]
 
     @staticmethod
-    def _fault_response(square: bool, status: int) -> Response:
+    def _fault_response(api: str, status: int) -> Response:
         headers = {"Retry-After": "1"} if status in (429, 503) else None
-        if square:
+        if api == "square":
             category, code, detail = {
                 429: ("RATE_LIMIT_ERROR", "RATE_LIMITED", "Rate limit exceeded; retry later."),
                 500: ("API_ERROR", "INTERNAL_SERVER_ERROR", "An internal error occurred."),
@@ -356,6 +384,12 @@ class Sandbox:
 
     def _introspection(self, request: Request, path: str) -> Response:
         action = path[len("/_sandbox/") :].rstrip("/")
+        if action.startswith("ucp/"):
+            return ucp_routes.introspection(self.ucp, request, action[len("ucp/") :])
+        if action.startswith("ordertracking/"):
+            return ordertracking_routes.introspection(
+                self.ordertracking, request, action[len("ordertracking/") :]
+            )
         if action == "stats" and request.method == "GET":
             return _json(self.snapshot())
         if request.method != "POST" or action not in ("reset", "faults", "keys"):

@@ -57,6 +57,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token(request: Any) -> str:
+    """The OAuth2 access token of a werkzeug request (header, else access_token/oauth_token)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return str(header[7:].strip())
+    return str(request.args.get("access_token") or request.args.get("oauth_token") or "")
+
+
+def token_accepted(
+    token: str, tokens: set[str] | None, keys: KeyRegistry, *, any_token: bool = False
+) -> bool:
+    """A token this sandbox's ``/token`` issued, or one of ``tokens`` (``--token``); any non-empty
+    bearer token with ``any_token`` (``--any-token``)."""
+    if not token:
+        return False
+    return any_token or token in (tokens or ()) or keys.token_valid(token)
+
+
 class KeyRegistry:
     """Service-account public keys (by kid and by client_email) and the tokens issued for them."""
 

@@ -30,7 +30,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from sync.sandbox.google import discovery
-from sync.sandbox.google.auth import KeyRegistry, OAuthError
+from sync.sandbox.google.auth import KeyRegistry, OAuthError, bearer_token, token_accepted
 from sync.sandbox.google.models import GoogleBackend, GoogleBackends, GoogleError, validate_merchant_id
 from sync.sandbox.google.templates import V2_TEMPLATE_NAMES
 from sync.sandbox.stats import Stats
@@ -215,7 +215,7 @@ class GoogleApp:
             return self.token(request)
         if segs[:1] in (["discovery"], ["$discovery"]):
             return self.discovery(request, segs)
-        token = _bearer(request)
+        token = bearer_token(request)
         if not self.authorized(token):
             self.stats.request("content.unauthenticated")
             return unauthenticated(missing=not token)
@@ -254,9 +254,7 @@ class GoogleApp:
         return handler(ctx)
 
     def authorized(self, token: str) -> bool:
-        if not token:
-            return False
-        return self.any_token or token in self.tokens or self.keys.token_valid(token)
+        return token_accepted(token, self.tokens, self.keys, any_token=self.any_token)
 
     # ------------------------------------------------------------------ token & discovery
     def token(self, request: Request) -> Response:
@@ -449,12 +447,6 @@ def _kinded(route: discovery.Route, body: dict[str, Any]) -> dict[str, Any]:
 def _paged(body: dict[str, Any], token: str | None) -> dict[str, Any]:
     return {**body, "nextPageToken": token} if token else body
 
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.args.get("access_token") or request.args.get("oauth_token") or ""
 
 
 def make_app(

@@ -1,0 +1,1 @@
+"""Merchant API ``ordertracking`` v1 emulator: ``models`` (state and rules), ``routes`` (HTTP)."""

@@ -1,0 +1,1 @@
+"""Google's UCP order-webhook receiver: ``models`` (state and rules), ``routes`` (HTTP)."""
