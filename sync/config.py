@@ -193,7 +193,7 @@ def load_settings(
     elif must_exist:
         raise ConfigError(
             f"{config_path}: configuration file not found "
-            f"(copy config/ordersync.example.toml to start one, or unset {CONFIG_ENV})"
+            f"(`ordersync init` writes one from the documented example, or unset {CONFIG_ENV})"
         )
 
     overrides = _env_overrides(environ)

@@ -26,8 +26,10 @@ from sync.adapters.square_gateway import SquareApiError
 from sync.config import ConfigError, Settings
 from sync.logs import get_logger
 from sync.service.cycle import CycleResult, Progress, SyncCycle
+from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
 
 log = get_logger(__name__)
+STATUS_RUNS = 5  # runs `ordersync status` lists
 
 
 class CycleLocked(Exception):
@@ -43,6 +45,15 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         return self.cycle.exit_code
+
+    def fields(self) -> dict[str, Any]:
+        """The run summary as fields (``--log-format json``): the cycle's counts, rejects, report."""
+        return {
+            **self.cycle.as_dict(),
+            "rejects_file": self.cycle.rejects_file,
+            "report": str(self.report_path) if self.report_path is not None else None,
+            "breaks": self.report_breaks,
+        }
 
     def line(self) -> str:
         text = self.cycle.line()
@@ -316,13 +327,25 @@ def missing_sqlite_ledger(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def ledger_status(settings: Settings) -> dict[str, Any]:
-    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle."""
+def ledger_status(settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
+    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle.
+
+    Adds ``runs`` (design.md §8: account, run_id, started_at, finished_at, outcome, and a reason)
+    and ``last_success`` (ISO time of the last run that finished cleanly, or None).
+    """
     missing = missing_sqlite_ledger(settings.ledger.url)
     if missing is not None:
         return {"ledger_missing": str(missing)}
     ledger = open_ledger(settings)
     try:
-        return ledger.status_summary()
+        summary = ledger.status_summary()
+        last = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
+        summary["runs"] = [run_entry(r) for r in ledger.last_runs(STATUS_RUNS)]
     finally:
         ledger.close()
+    at = (last.finished_at or last.started_at) if last else None
+    summary["last_success"] = at.isoformat() if at else None
+    summary["last_success_run_id"] = last.id if last else None
+    age = ((now or datetime.now(UTC)) - at).total_seconds() if at else None
+    summary["last_success_age_seconds"] = round(age) if age is not None else None
+    return summary
