@@ -17,6 +17,7 @@ import click
 
 from sync.config import ConfigError, Settings, load_settings
 from sync.logs import configure_logging, get_logger, json_line, json_mode
+from sync.progress import progress_wanted
 
 EXIT_OK = 0
 EXIT_FAILED_ORDERS = 1
@@ -56,11 +57,6 @@ def say(text: str, event: str, **fields: Any) -> None:
     """A result line on stdout: ``text`` for people, or one JSON object (``event`` and ``fields``)
     with --log-format json, so a log shipper never meets a line it cannot parse."""
     click.echo(json_line(event, **fields) if json_mode() else text)
-
-
-def show_progress() -> bool:
-    """Progress bars only for a person at a terminal: never into a pipe, a file or JSON logs."""
-    return sys.stderr.isatty() and not json_mode()
 
 
 class _LazyGroup(click.Group):
@@ -134,7 +130,7 @@ def run(app: AppContext, no_report: bool) -> None:
     from sync.service.runner import CycleLocked, run_once
 
     try:
-        outcome = run_once(app.settings, report=not no_report, interactive=show_progress())
+        outcome = run_once(app.settings, report=not no_report, interactive=progress_wanted())
     except CycleLocked as exc:
         fail(str(exc), EXIT_LOCKED)
     except ConfigError as exc:
@@ -207,6 +203,7 @@ def report(
             oms_file=oms_file,
             save_inputs=save_inputs,
             include_pii=include_pii,
+            interactive=progress_wanted(),
         )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
@@ -311,7 +308,13 @@ def demo(order_count: int, work_dir: str, square: bool) -> None:
     """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report."""
     from sync.service.demo import run_demo
 
-    code = run_demo(Path(work_dir), order_count=order_count, square=square, echo=click.echo)
+    code = run_demo(
+        Path(work_dir),
+        order_count=order_count,
+        square=square,
+        echo=lambda line: say(line, line),
+        interactive=progress_wanted(),
+    )
     sys.exit(code)
 
 

@@ -22,6 +22,7 @@ from sync.adapters.google_gateway import (
 )
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain import operations
+from sync.progress import progress_wanted, terminal_progress
 
 EXIT_API = 1
 EXIT_USAGE = 2
@@ -90,7 +91,7 @@ def testorders() -> None:
 @click.pass_obj
 def create(obj: Any, template: str, count: int, country: str) -> None:
     """Create COUNT test orders from TEMPLATE; prints the new order ids, one per line."""
-    with _gateway(obj) as gateway:
+    with _gateway(obj) as gateway, terminal_progress(progress_wanted()) as progress:
         for n in range(1, count + 1):
             try:
                 order_id = gateway.create_test_order(template.lower(), country=country.upper())
@@ -100,6 +101,7 @@ def create(obj: Any, template: str, count: int, country: str) -> None:
                 ) from None
             # Echo as we go: ids already created stay visible if a later one fails.
             click.echo(order_id)
+            progress("creating test orders", 1)
 
 
 @testorders.command()
@@ -128,14 +130,16 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
         except (GoogleApiError, GoogleCredentialsError) as exc:
             raise CommandFailed(_api_failure("listing inProgress orders", exc), EXIT_API) from None
         failures = 0
-        for oid in ids:
-            try:
-                gateway.advance_test_order(oid)
-            except (GoogleApiError, GoogleCredentialsError) as exc:
-                failures += 1
-                click.echo(f"Error: {_api_failure(f'order {oid}: advance', exc)}", err=True)
-                continue
-            click.echo(oid)
+        with terminal_progress(progress_wanted()) as progress:
+            for oid in ids:
+                progress("advancing test orders", 1)
+                try:
+                    gateway.advance_test_order(oid)
+                except (GoogleApiError, GoogleCredentialsError) as exc:
+                    failures += 1
+                    click.echo(f"Error: {_api_failure(f'order {oid}: advance', exc)}", err=True)
+                    continue
+                click.echo(oid)
         if not ids:
             click.echo("no inProgress orders to advance", err=True)
         if failures:
