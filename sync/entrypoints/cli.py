@@ -68,7 +68,8 @@ class _LazyGroup(click.Group):
         "doctor": ("sync.entrypoints.cli_ops", "doctor"),
         "init": ("sync.entrypoints.cli_ops", "init"),
         "sandbox": ("sync.entrypoints.cli_sandbox", "sandbox"),
-        "testorders": ("sync.entrypoints.cli_testorders", "testorders"),
+        # The group of cli_testorders with the read-only `show`/`list` commands added.
+        "testorders": ("sync.entrypoints.cli_testorders_view", "testorders"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

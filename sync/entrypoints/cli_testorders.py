@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from sync.adapters.google_gateway import (
+    TEST_ORDER_COUNTRIES,
     TEST_ORDER_TEMPLATES,
     GoogleApiError,
     GoogleCredentialsError,
@@ -22,6 +23,7 @@ from sync.adapters.google_gateway import (
 )
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain import operations
+from sync.entrypoints.testorder_lines import unknown_line_item
 from sync.progress import progress_wanted, terminal_progress
 
 EXIT_API = 1
@@ -71,6 +73,14 @@ def _api_failure(what: str, exc: GoogleApiError | GoogleCredentialsError) -> str
     return f"{what}: Google said {status} {reason}: {exc.message}"
 
 
+class _UpperChoice(click.Choice):
+    """A choice of upper-case codes that accepts any case: help shows `[US|FR]` beside
+    `default: US` (click's case-insensitive Choice would list `[us|fr]`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(value.upper() if isinstance(value, str) else value, param, ctx)
+
+
 @click.group("testorders")
 def testorders() -> None:
     """Sandbox test orders: create, advance to pendingShipment, cancel as the customer, return."""
@@ -86,7 +96,11 @@ def testorders() -> None:
 )
 @click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option(
-    "--country", type=click.Choice(["US", "FR"], case_sensitive=False), default="US", show_default=True
+    "--country",
+    type=_UpperChoice(TEST_ORDER_COUNTRIES),
+    default=TEST_ORDER_COUNTRIES[0],
+    show_default=True,
+    help="Country of the test order (its currency and addresses).",
 )
 @click.pass_obj
 def create(obj: Any, template: str, count: int, country: str) -> None:
@@ -179,7 +193,7 @@ def _cancel_line_item(
     order = gateway.get_order(order_id)
     line = next((li for li in order.get("lineItems") or [] if li.get("id") == line_item_id), None)
     if line is None:
-        raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+        raise CommandFailed(unknown_line_item(order, line_item_id), EXIT_USAGE)
     pending = int(line.get("quantityPending") or 0)
     units = pending if quantity is None else quantity
     if units < 1 or units > pending:
@@ -224,7 +238,7 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
             if line_item_id:
                 match = [li for li in line_items if li.get("id") == line_item_id]
                 if not match:
-                    raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+                    raise CommandFailed(unknown_line_item(order, line_item_id), EXIT_USAGE)
                 line_items = match
             items = [
                 {"lineItemId": li["id"], "quantity": _returnable(li)}
