@@ -93,6 +93,14 @@ class ReportsSettings(_Section):
     excel_bom: bool = False
 
 
+class MetricsSettings(_Section):
+    # Prometheus metrics after every run: a node_exporter textfile-collector file (written
+    # atomically) and/or a Pushgateway (grouping key job="ordersync"). Empty: not published.
+    textfile: str = ""
+    pushgateway_url: str = ""
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class Settings(_Section):
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     square: SquareSettings = Field(default_factory=SquareSettings)
@@ -100,6 +108,7 @@ class Settings(_Section):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
 

@@ -28,6 +28,7 @@ from sync.logs import get_logger
 from sync.progress import Advance, counted, terminal_progress
 from sync.service.cycle import CycleResult, SyncCycle
 from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
+from sync.service.run_metrics import metrics_published
 
 if TYPE_CHECKING:  # reconciliation (pandas) is imported only when a report is written
     from sync.service.reconciliation import ReportResult
@@ -129,9 +130,9 @@ def run_once(
 ) -> RunOutcome:
     ledger = open_ledger(settings)
     try:
-        with cycle_lock(ledger, settings):
-            google = open_google(settings, google_credentials)
-            square = open_square(settings, square_token)
+        with cycle_lock(ledger, settings), metrics_published(settings, ledger) as watch:
+            google = watch.google = open_google(settings, google_credentials)
+            square = watch.square = open_square(settings, square_token)
             with terminal_progress(interactive) as progress:
                 cycle = SyncCycle(
                     google=google,
@@ -154,7 +155,7 @@ def run_once(
                         f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
                         "set it to a valid token for the seller account"
                     ) from None
-            outcome = RunOutcome(result)
+            outcome = watch.outcome = RunOutcome(result)
             if report and not result.abandoned:
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
