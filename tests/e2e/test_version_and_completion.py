@@ -39,3 +39,11 @@ def test_bash_completion_script_and_completions() -> None:
 def test_zsh_and_fish_completion_scripts() -> None:
     assert "#compdef ordersync" in ordersync(_ORDERSYNC_COMPLETE="zsh_source").stdout
     assert "complete --no-files --command ordersync" in ordersync(_ORDERSYNC_COMPLETE="fish_source").stdout
+
+
+def test_readme_first_screen_shows_init_doctor_exit_codes_and_completion() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first_screen = "\n".join(readme.splitlines()[:24])
+    for needed in ("ordersync demo", "python -m pytest", "ordersync init", "ordersync doctor", "Exit codes"):
+        assert needed in first_screen, needed
+    assert "_ORDERSYNC_COMPLETE=bash_source ordersync" in readme
