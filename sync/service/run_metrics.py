@@ -12,13 +12,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sync.adapters import prometheus_metrics
 from sync.adapters.ledger import Ledger, LedgerError
 from sync.config import Settings
 from sync.logs import get_logger
 from sync.service.run_history import SUCCESS_OUTCOMES
+
+if TYPE_CHECKING:
+    from sync.adapters.prometheus_metrics import RunMetrics
 
 log = get_logger(__name__)
 
@@ -58,10 +60,12 @@ def gather(
     breaks: Mapping[tuple[str, str], int] | None,
     feed_rows_rejected: int,
     api_calls: Mapping[tuple[str, str], int],
-) -> prometheus_metrics.RunMetrics:
+) -> RunMetrics:
+    from sync.adapters.prometheus_metrics import RunMetrics  # prometheus-client: only when publishing
+
     last_success = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
     status = ledger.status_summary(runs=0)
-    return prometheus_metrics.RunMetrics(
+    return RunMetrics(
         started_at=started_at,
         finished_at=finished_at,
         succeeded=last_success is not None and run_id is not None and last_success.id == run_id,
@@ -101,6 +105,11 @@ def publish_run_metrics(
     except LedgerError as exc:
         log.warning("metrics not published: the ledger could not be read", error=str(exc))
         return
+    except Exception:  # a defect here must not change how the run ends; it is logged in full
+        log.exception("metrics not published")
+        return
+    from sync.adapters import prometheus_metrics
+
     target = settings.metrics
     if target.textfile:
         try:
