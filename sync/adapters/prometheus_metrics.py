@@ -29,8 +29,8 @@ PREFIX = "ordersync_"
 class RunMetrics:
     """What one run reports; every mapping is keyed by its labels' values."""
 
-    started_at: datetime
     finished_at: datetime
+    duration_seconds: float
     succeeded: bool
     last_success_at: datetime | None  # this run's end when it succeeded, else the previous success
     orders_by_stage: Mapping[str, int] = field(default_factory=dict)
@@ -60,7 +60,7 @@ class _RunCollector(Collector):
         yield _gauge(
             "run_duration_seconds",
             "How long the last run took, cycle and report.",
-            max(0.0, (run.finished_at - run.started_at).total_seconds()),
+            max(0.0, run.duration_seconds),
         )
         yield _gauge(
             "last_run_success", "1 when the last run succeeded, else 0.", 1.0 if run.succeeded else 0.0

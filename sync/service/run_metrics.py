@@ -55,20 +55,23 @@ def gather(
     ledger: Ledger,
     *,
     started_at: datetime,
-    finished_at: datetime,
-    run_id: int | None,
+    now: datetime,
     breaks: Mapping[tuple[str, str], int] | None,
     feed_rows_rejected: int,
     api_calls: Mapping[tuple[str, str], int],
 ) -> RunMetrics:
+    """The run's figures. Its times are the ledger's (as `status` shows them): a success keeps
+    the same timestamp when a later failed run carries it over."""
     from sync.adapters.prometheus_metrics import RunMetrics  # prometheus-client: only when publishing
 
+    latest = next(iter(ledger.last_runs(1)), None)
+    this_run = latest if latest is not None and latest.started_at >= started_at else None
     last_success = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
     status = ledger.status_summary(runs=0)
     return RunMetrics(
-        started_at=started_at,
-        finished_at=finished_at,
-        succeeded=last_success is not None and run_id is not None and last_success.id == run_id,
+        finished_at=(this_run.finished_at if this_run else None) or now,
+        duration_seconds=(now - started_at).total_seconds(),
+        succeeded=this_run is not None and last_success is not None and last_success.id == this_run.id,
         last_success_at=(last_success.finished_at or last_success.started_at) if last_success else None,
         orders_by_stage=status["orders_by_stage"],
         breaks=breaks,
@@ -96,8 +99,7 @@ def publish_run_metrics(
         run = gather(
             ledger,
             started_at=started_at,
-            finished_at=datetime.now(UTC),
-            run_id=outcome.cycle.run_id if outcome is not None else None,
+            now=datetime.now(UTC),
             breaks=report.by_category_severity if report is not None else None,
             feed_rows_rejected=outcome.cycle.rejects if outcome is not None else 0,
             api_calls=api_calls_this_run(google, square),

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -98,7 +99,9 @@ def test_run_writes_the_textfile_and_pushes_the_same_series(
     s = samples(textfile.read_text(encoding="utf-8"))
     finished = value(s, "ordersync_last_run_timestamp_seconds")
     assert before <= finished <= time.time()
-    assert value(s, "ordersync_last_success_timestamp_seconds") == pytest.approx(finished, abs=1)
+    assert value(s, "ordersync_last_success_timestamp_seconds") == finished  # this run succeeded
+    last_run = json.loads(ws.ordersync("status", "--json", check=True).stdout)["runs"][0]
+    assert finished == datetime.fromisoformat(last_run["finished_at"]).timestamp()  # as status says
     assert value(s, "ordersync_last_run_success") == 1
     assert 0 < value(s, "ordersync_run_duration_seconds") < 120
     stages = {dict(labels)["stage"]: n for (name, labels), n in s.items() if name == "ordersync_orders"}

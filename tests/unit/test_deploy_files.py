@@ -201,7 +201,7 @@ RULE_TESTS = REPO / "deploy" / "prometheus" / "ordersync-alerts.test.yml"
 def exposed_metric_names() -> set[str]:
     now = datetime(2026, 11, 20, tzinfo=UTC)
     sample = RunMetrics(
-        started_at=now, finished_at=now, succeeded=True, last_success_at=now,
+        finished_at=now, duration_seconds=1.0, succeeded=True, last_success_at=now,
         orders_by_stage={"new": 1}, breaks={("missing_in_oms", "critical"): 1},
         api_calls_total={("google", "content.orders.list"): 1},
     )  # fmt: skip
@@ -232,7 +232,7 @@ def test_promtool_checks_and_unit_tests_the_rules(tmp_path: Path) -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
     # And the exposition itself passes promtool's lint (names, units, help texts).
     now = datetime(2026, 11, 20, tzinfo=UTC)
-    text = generate_latest(registry_for(RunMetrics(started_at=now, finished_at=now, succeeded=True,
+    text = generate_latest(registry_for(RunMetrics(finished_at=now, duration_seconds=1.0, succeeded=True,
                                                    last_success_at=now))).decode()  # fmt: skip
     lint = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60

@@ -16,8 +16,8 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 def run(**changes: object) -> RunMetrics:
     base = {
-        "started_at": T0,
         "finished_at": T0 + timedelta(seconds=42.5),
+        "duration_seconds": 42.5,
         "succeeded": True,
         "last_success_at": T0 + timedelta(seconds=42.5),
         "orders_by_stage": {"acknowledged": 3, "delivered": 7},
