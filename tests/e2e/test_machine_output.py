@@ -18,6 +18,15 @@ from typing import Any
 from tests.e2e.conftest import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
+# A feed row naming an order Google does not have: rejected, so the run ends with exit 1.
+UNKNOWN_ORDER_ROW = {
+    "order_id": "no-such-order",
+    "line_item_id": "x",
+    "quantity": "1",
+    "carrier": "UPS",
+    "tracking_id": "1Z1",
+    "shipped_at": "2026-11-20",
+}
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -40,19 +49,7 @@ def all_json(proc: subprocess.CompletedProcess[str]) -> tuple[list[dict[str, Any
 def test_every_line_of_a_run_and_its_status_is_json(workspace: Workspace) -> None:
     ws = workspace
     ws.create_orders(3)
-    ws.write_feed(
-        "shipments.csv",
-        [
-            {
-                "order_id": "no-such-order",
-                "quantity": "1",
-                "carrier": "UPS",
-                "tracking_id": "1Z1",
-                "shipped_at": "2026-11-20",
-                "line_item_id": "x",
-            }
-        ],
-    )
+    ws.write_feed("shipments.csv", [UNKNOWN_ORDER_ROW])
     proc = ws.ordersync("--log-format", "json", "run")
     assert proc.returncode == 1, proc.stderr  # a rejected feed row
     out, err = all_json(proc)
@@ -124,19 +121,7 @@ def test_status_says_when_the_job_last_succeeded_and_why_the_last_run_failed(wor
     assert "last success: less than a minute ago (run #1," in text
     assert "last run: #1 ok, started" in text
 
-    ws.write_feed(
-        "shipments.csv",
-        [
-            {
-                "order_id": "no-such-order",
-                "quantity": "1",
-                "carrier": "UPS",
-                "tracking_id": "1Z1",
-                "shipped_at": "2026-11-20",
-                "line_item_id": "x",
-            }
-        ],
-    )
+    ws.write_feed("shipments.csv", [UNKNOWN_ORDER_ROW])
     assert ws.ordersync("run", "--no-report").returncode == 1
     text = ws.ordersync("status", check=True).stdout
     assert "last success: less than a minute ago (run #1," in text  # not the failed run #2

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Workspace, write_config
+from tests.e2e.test_machine_output import UNKNOWN_ORDER_ROW
 
 
 @dataclass
@@ -131,11 +132,7 @@ def test_a_failed_run_carries_the_last_success_over(
     assert ("ordersync_breaks", ()) not in first  # --no-report: no break figures to give
 
     # A rejected feed row: the run finishes, but not successfully.
-    ws.write_feed(
-        "shipments.csv",
-        [{"order_id": "nope", "line_item_id": "x", "quantity": "1", "carrier": "UPS", "tracking_id": "1Z9",
-          "shipped_at": "2026-11-20"}],
-    )  # fmt: skip
+    ws.write_feed("shipments.csv", [UNKNOWN_ORDER_ROW])
     assert ws.ordersync("run").returncode == 1
     second = samples(textfile.read_text(encoding="utf-8"))
     assert value(second, "ordersync_last_run_success") == 0
