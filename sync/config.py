@@ -183,6 +183,14 @@ class OrderTrackingSettings(_Section):
         return self
 
 
+class MetricsSettings(_Section):
+    # Prometheus metrics after every run: a node_exporter textfile-collector file (written
+    # atomically) and/or a Pushgateway (grouping key job="ordersync"). Empty: not published.
+    textfile: str = ""
+    pushgateway_url: str = ""
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
 class Settings(_Section):
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     square: SquareSettings = Field(default_factory=SquareSettings)
@@ -192,6 +200,7 @@ class Settings(_Section):
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
     ucp: UcpSettings = Field(default_factory=UcpSettings)
     order_tracking: OrderTrackingSettings = Field(default_factory=OrderTrackingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
 
@@ -285,7 +294,7 @@ def load_settings(
     elif must_exist:
         raise ConfigError(
             f"{config_path}: configuration file not found "
-            f"(copy config/ordersync.example.toml to start one, or unset {CONFIG_ENV})"
+            f"(`ordersync init` writes one from the documented example, or unset {CONFIG_ENV})"
         )
 
     overrides = _env_overrides(environ)

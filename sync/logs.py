@@ -6,9 +6,13 @@ secret-looking keys and anything shaped like a bearer token, a Square access tok
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+import traceback
+from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, Literal
 
 import structlog
@@ -37,6 +41,7 @@ _SECRET_PAIRS = re.compile(
 # A URL's ?key=… / &key=… (Google's API-key query parameter).
 _KEY_PARAM = re.compile(r"(?i)([?&]key=)([^\s&\"',;#]+)")
 MASK = "[redacted]"
+_current_format: LogFormat = "text"
 
 
 def redact_text(text: str) -> str:
@@ -78,8 +83,32 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+def json_mode() -> bool:
+    """True when ``--log-format json`` is in force: every line the program prints is a JSON object."""
+    return _current_format == "json"
+
+
+def json_line(event: str, *, level: str = "info", logger: str = "ordersync", **fields: Any) -> str:
+    """One JSON object in the shape of the JSON log lines (same keys, same redaction), for what a
+    command prints on stdout (a run summary, a status) when ``--log-format json`` is in force."""
+    record = {"event": event, **fields, "level": level, "logger": logger}
+    record["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps(redact(None, level, record), default=str, separators=(",", ":"))
+
+
+def _log_unhandled(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """sys.excepthook in JSON mode: the traceback as a field of one JSON line, not loose text."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    text = "".join(traceback.format_exception(kind, exc, tb))
+    print(json_line("unhandled error", level="critical", error=repr(exc), exception=text), file=sys.stderr)
+
+
 def configure_logging(fmt: LogFormat = "text", verbosity: int = 0, stream: Any = None) -> None:
     """verbosity: -1 quiet (warnings), 0 info, 1+ debug."""
+    global _current_format
+    _current_format = fmt
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     stream = stream or sys.stderr
     renderer: Any
@@ -116,6 +145,12 @@ def configure_logging(fmt: LogFormat = "text", verbosity: int = 0, stream: Any =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Python warnings (deprecations from libraries, …) become log records: JSON lines in JSON mode.
+    logging.captureWarnings(True)
+    if fmt == "json":
+        sys.excepthook = _log_unhandled
+    elif sys.excepthook is _log_unhandled:
+        sys.excepthook = sys.__excepthook__
     # Chatty libraries stay at warning unless asked for debug.
     for name in ("googleapiclient", "google.auth", "urllib3", "httpx", "httpcore", "apscheduler", "werkzeug"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbosity > 1 else logging.WARNING)

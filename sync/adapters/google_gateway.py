@@ -22,6 +22,7 @@ import random
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -72,6 +73,7 @@ _TRANSIENT_ERRNOS = frozenset(
     }
 )
 TEST_ORDER_TEMPLATES = ("template1", "template1a", "template1b", "template2", "template3")
+TEST_ORDER_COUNTRIES = ("US", "FR")  # createtestorder's country values; the first is the default
 
 HttpFactory = Callable[[], Any]
 
@@ -150,6 +152,7 @@ class GoogleGateway:
         self._sleep = sleep
         self._local = threading.local()
         self._calls = 0
+        self._calls_by_method: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
@@ -171,9 +174,16 @@ class GoogleGateway:
         with self._calls_lock:
             return self._calls
 
+    def calls_by_method(self) -> dict[str, int]:
+        """HTTP requests per API method id (``content.orders.custombatch``, …), retries included."""
+        with self._calls_lock:
+            return dict(self._calls_by_method)
+
     def _count(self) -> None:
+        method_id = getattr(self._local, "method_id", "") or "unknown"
         with self._calls_lock:
             self._calls += 1
+            self._calls_by_method[method_id] += 1
 
     def _default_http(self) -> Any:
         return google_auth_httplib2.AuthorizedHttp(
@@ -213,6 +223,7 @@ class GoogleGateway:
 
     def _attempt(self, method_id: str, request: Any) -> Any:
         """One HTTP attempt; every failure comes out as GoogleApiError (or credentials error)."""
+        self._local.method_id = method_id  # for calls_by_method (one request at a time per thread)
         try:
             return request.execute(http=self._thread_http())
         except HttpError as exc:

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -135,6 +136,7 @@ class SquareGateway:
         )
         self._lock = threading.Lock()
         self._calls = 0
+        self._calls_by_method: Counter[str] = Counter()
         self._location_id: str | None = settings.location_id or None
 
     def __repr__(self) -> str:  # never show the token
@@ -144,6 +146,11 @@ class SquareGateway:
     def calls(self) -> int:
         with self._lock:
             return self._calls
+
+    def calls_by_method(self) -> dict[str, int]:
+        """HTTP requests per API method (``orders.create``, ``locations.list``, …), retries included."""
+        with self._lock:
+            return dict(self._calls_by_method)
 
     # ---- plumbing ------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
@@ -188,6 +195,7 @@ class SquareGateway:
         def attempt() -> T:
             with self._lock:
                 self._calls += 1
+                self._calls_by_method[method] += 1
             try:
                 return fn()
             except (ApiError, httpx.TransportError) as exc:
@@ -226,6 +234,11 @@ class SquareGateway:
             detail="the Square account has no ACTIVE location; set square.location_id",
             method="locations.list",
         )
+
+    def locations(self) -> list[dict[str, Any]]:
+        """ListLocations: every location of the seller account (id, name, status, …)."""
+        resp = self._call("locations.list", lambda: self._client.locations.list(request_options=NO_RETRY))
+        return [_dump(loc) for loc in resp.locations or []]
 
     def create_order(self, order: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         body = {**order, "location_id": order.get("location_id") or self.location_id()}

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import click
 
 from sync.config import ConfigError, Settings, load_settings
-from sync.logs import configure_logging, get_logger
+from sync.logs import configure_logging, get_logger, json_line, json_mode
+from sync.progress import progress_wanted
 
 EXIT_OK = 0
 EXIT_FAILED_ORDERS = 1
@@ -45,27 +46,39 @@ class AppContext:
 
 
 def fail(message: str, code: int) -> None:
-    click.echo(f"ordersync: {message}", err=True)
+    if json_mode():
+        click.echo(json_line(message, level="error", exit_code=code), err=True)
+    else:
+        click.echo(f"ordersync: {message}", err=True)
     sys.exit(code)
 
 
-class _LazyGroup(click.Group):
-    """Sub-command groups are imported when named (or listed by --help), so `ordersync run`, which
-    cron starts every few minutes, does not pay for importing the emulators (werkzeug and both
-    sandboxes' models) on every start."""
+def say(text: str, event: str, **fields: Any) -> None:
+    """A result line on stdout: ``text`` for people, or one JSON object (``event`` and ``fields``)
+    with --log-format json, so a log shipper never meets a line it cannot parse."""
+    click.echo(json_line(event, **fields) if json_mode() else text)
 
-    lazy_groups: ClassVar[dict[str, tuple[str, str]]] = {
+
+class _LazyGroup(click.Group):
+    """Sub-commands (groups or plain commands) are imported when named (or listed by --help), so
+    `ordersync run`, which cron starts every few minutes, does not pay for importing the emulators
+    (werkzeug and both sandboxes' models) or the doctor's probes on every start."""
+
+    lazy_commands: ClassVar[dict[str, tuple[str, str]]] = {
+        "doctor": ("sync.entrypoints.cli_ops", "doctor"),
+        "init": ("sync.entrypoints.cli_ops", "init"),
         "sandbox": ("sync.entrypoints.cli_sandbox", "sandbox"),
-        "testorders": ("sync.entrypoints.cli_testorders", "testorders"),
+        # The group of cli_testorders with the read-only `show`/`list` commands added.
+        "testorders": ("sync.entrypoints.cli_testorders_view", "testorders"),
         "ucp": ("sync.entrypoints.cli_ucp", "ucp"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy_groups})
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy_groups and cmd_name not in self.commands:
-            module, attribute = self.lazy_groups[cmd_name]
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            module, attribute = self.lazy_commands[cmd_name]
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -119,7 +132,7 @@ def run(app: AppContext, no_report: bool) -> None:
     from sync.service.runner import CycleLocked, run_once
 
     try:
-        outcome = run_once(app.settings, report=not no_report, interactive=sys.stdout.isatty())
+        outcome = run_once(app.settings, report=not no_report, interactive=progress_wanted())
     except CycleLocked as exc:
         fail(str(exc), EXIT_LOCKED)
     except ConfigError as exc:
@@ -128,7 +141,7 @@ def run(app: AppContext, no_report: bool) -> None:
         # An API still failing after the retries (down, timing out, answering garbage): one clear
         # line instead of a traceback. Everything recorded stays pending and is resent next cycle.
         fail(f"cycle stopped: {exc}; work already recorded is resent next cycle", EXIT_FAILED_ORDERS)
-    click.echo(outcome.line())
+    say(outcome.line(), "run finished", exit_code=outcome.exit_code, **outcome.fields())
     sys.exit(outcome.exit_code)
 
 
@@ -192,12 +205,18 @@ def report(
             oms_file=oms_file,
             save_inputs=save_inputs,
             include_pii=include_pii,
+            interactive=progress_wanted(),
         )
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except (GoogleApiError, SquareApiError) as exc:
         fail(f"report not written: {exc}", EXIT_FAILED_ORDERS)
-    click.echo(f"report written to {result.path} ({result.summary_line()})")
+    say(
+        f"report written to {result.path} ({result.summary_line()})",
+        "report written",
+        report=str(result.path),
+        breaks=result.breaks,
+    )
 
 
 @cli.command()
@@ -212,12 +231,21 @@ def status(app: AppContext, as_json: bool) -> None:
         summary = ledger_status(app.settings)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    if json_mode():  # one line, whatever --json says: every line a JSON object
+        click.echo(json_line("status", **summary))
+        return
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     if "ledger_missing" in summary:
         click.echo(f"no ledger yet at {summary['ledger_missing']}: no cycle has run with this configuration")
         return
+    click.echo(_last_success_line(summary))
+    runs = summary.get("runs") or []
+    if runs:
+        last = runs[0]
+        reason = f" ({last['reason']})" if last.get("reason") else ""
+        click.echo(f"last run: #{last['run_id']} {last['outcome']}{reason}, started {last['started_at']}")
     click.echo(f"ledger: {summary.get('ledger') or '?'}")  # as the ledger shows it: no password
     click.echo("orders by stage:")
     for stage, count in sorted(summary.get("orders_by_stage", {}).items()):
@@ -228,6 +256,24 @@ def status(app: AppContext, as_json: bool) -> None:
     click.echo("last runs:")
     for run_info in summary.get("last_runs", []):
         click.echo(f"  {_run_line(run_info)}")
+
+
+def _last_success_line(summary: dict[str, Any]) -> str:
+    if not summary.get("last_success"):
+        return "last success: never (no run has finished cleanly yet)"
+    age = _age_words(int(summary.get("last_success_age_seconds") or 0))
+    return f"last success: {age} (run #{summary.get('last_success_run_id')}, {summary['last_success']})"
+
+
+def _age_words(seconds: int) -> str:
+    minutes = seconds // 60
+    if minutes < 1:
+        return "less than a minute ago"
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} hours ago"
+    return f"{minutes // (24 * 60)} days ago"
 
 
 def _run_line(run_info: dict[str, Any]) -> str:
@@ -264,9 +310,27 @@ def demo(order_count: int, work_dir: str, square: bool) -> None:
     """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report."""
     from sync.service.demo import run_demo
 
-    code = run_demo(Path(work_dir), order_count=order_count, square=square, echo=click.echo)
+    code = run_demo(
+        Path(work_dir),
+        order_count=order_count,
+        square=square,
+        echo=lambda line: say(line, line),
+        interactive=progress_wanted(),
+    )
     sys.exit(code)
 
 
 def main() -> None:
-    cli(prog_name="ordersync")
+    # Click's own errors (a bad option, a command's ClickException) are printed here, so that with
+    # --log-format json they are JSON lines too; otherwise this is what standalone mode does.
+    try:
+        code = cli.main(prog_name="ordersync", standalone_mode=False)
+    except click.ClickException as exc:
+        if json_mode():
+            click.echo(json_line(exc.format_message(), level="error", exit_code=exc.exit_code), err=True)
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        fail("aborted", 1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -15,6 +15,7 @@ from typing import Any, cast
 import click
 
 from sync.adapters.google_gateway import (
+    TEST_ORDER_COUNTRIES,
     TEST_ORDER_TEMPLATES,
     GoogleApiError,
     GoogleCredentialsError,
@@ -23,7 +24,9 @@ from sync.adapters.google_gateway import (
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain import operations
+from sync.entrypoints.testorder_lines import unknown_line_item
 from sync.entrypoints.testorders_square import Channel, create_checkout_order
+from sync.progress import progress_wanted, terminal_progress
 
 EXIT_API = 1
 EXIT_USAGE = 2
@@ -72,6 +75,14 @@ def _api_failure(what: str, exc: GoogleApiError | GoogleCredentialsError) -> str
     return f"{what}: Google said {status} {reason}: {exc.message}"
 
 
+class _UpperChoice(click.Choice):
+    """A choice of upper-case codes that accepts any case: help shows `[US|FR]` beside
+    `default: US` (click's case-insensitive Choice would list `[us|fr]`)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(value.upper() if isinstance(value, str) else value, param, ctx)
+
+
 @click.group("testorders")
 def testorders() -> None:
     """Sandbox test orders: create, advance to pendingShipment, cancel as the customer, return."""
@@ -87,7 +98,11 @@ def testorders() -> None:
 )
 @click.option("--count", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option(
-    "--country", type=click.Choice(["US", "FR"], case_sensitive=False), default="US", show_default=True
+    "--country",
+    type=_UpperChoice(TEST_ORDER_COUNTRIES),
+    default=TEST_ORDER_COUNTRIES[0],
+    show_default=True,
+    help="Country of the test order (its currency and addresses).",
 )
 @click.option(
     "--channel",
@@ -103,7 +118,7 @@ def create(obj: Any, template: str, count: int, country: str, channel: str) -> N
     if channel != "google":
         _create_square_orders(obj, channel, count)
         return
-    with _gateway(obj) as gateway:
+    with _gateway(obj) as gateway, terminal_progress(progress_wanted()) as progress:
         for n in range(1, count + 1):
             try:
                 order_id = gateway.create_test_order(template.lower(), country=country.upper())
@@ -113,6 +128,7 @@ def create(obj: Any, template: str, count: int, country: str, channel: str) -> N
                 ) from None
             # Echo as we go: ids already created stay visible if a later one fails.
             click.echo(order_id)
+            progress("creating test orders", 1)
 
 
 def _create_square_orders(obj: Any, channel: str, count: int) -> None:
@@ -164,14 +180,16 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
         except (GoogleApiError, GoogleCredentialsError) as exc:
             raise CommandFailed(_api_failure("listing inProgress orders", exc), EXIT_API) from None
         failures = 0
-        for oid in ids:
-            try:
-                gateway.advance_test_order(oid)
-            except (GoogleApiError, GoogleCredentialsError) as exc:
-                failures += 1
-                click.echo(f"Error: {_api_failure(f'order {oid}: advance', exc)}", err=True)
-                continue
-            click.echo(oid)
+        with terminal_progress(progress_wanted()) as progress:
+            for oid in ids:
+                progress("advancing test orders", 1)
+                try:
+                    gateway.advance_test_order(oid)
+                except (GoogleApiError, GoogleCredentialsError) as exc:
+                    failures += 1
+                    click.echo(f"Error: {_api_failure(f'order {oid}: advance', exc)}", err=True)
+                    continue
+                click.echo(oid)
         if not ids:
             click.echo("no inProgress orders to advance", err=True)
         if failures:
@@ -211,7 +229,7 @@ def _cancel_line_item(
     order = gateway.get_order(order_id)
     line = next((li for li in order.get("lineItems") or [] if li.get("id") == line_item_id), None)
     if line is None:
-        raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+        raise CommandFailed(unknown_line_item(order, line_item_id), EXIT_USAGE)
     pending = int(line.get("quantityPending") or 0)
     units = pending if quantity is None else quantity
     if units < 1 or units > pending:
@@ -256,7 +274,7 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
             if line_item_id:
                 match = [li for li in line_items if li.get("id") == line_item_id]
                 if not match:
-                    raise CommandFailed(f"order {order_id}: no line item {line_item_id!r}", EXIT_API)
+                    raise CommandFailed(unknown_line_item(order, line_item_id), EXIT_USAGE)
                 line_items = match
             items = [
                 {"lineItemId": li["id"], "quantity": _returnable(li)}

@@ -29,7 +29,7 @@ from sync.config import (
 from sync.domain.feed import COLUMNS as FEED_COLUMNS
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
-from sync.service.runner import run_once
+from sync.service.runner import run_once, terminal_progress
 
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
@@ -180,7 +180,14 @@ def cancel_one_unit(google: GoogleGateway, orders: list[dict[str, Any]]) -> str:
     return ""
 
 
-def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[str], None] = print) -> int:
+def run_demo(
+    work_dir: Path,
+    *,
+    order_count: int,
+    square: bool,
+    echo: Callable[[str], None] = print,
+    interactive: bool = False,
+) -> int:
     if work_dir.exists():
         shutil.rmtree(work_dir)
     (work_dir / "feeds").mkdir(parents=True)
@@ -192,9 +199,14 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         settings = demo_settings(work_dir, sandbox.url, square=square)
         google = GoogleGateway(settings.google, credentials=credentials)
 
-        order_ids = [google.create_test_order(TEMPLATES[i % len(TEMPLATES)]) for i in range(order_count)]
-        for order_id in order_ids:
-            google.advance_test_order(order_id)
+        with terminal_progress(interactive) as progress:
+            order_ids = []
+            for i in range(order_count):
+                order_ids.append(google.create_test_order(TEMPLATES[i % len(TEMPLATES)]))
+                progress("creating test orders", 1)
+            for order_id in order_ids:
+                google.advance_test_order(order_id)
+                progress("advancing test orders", 1)
         echo(f"created and advanced {len(order_ids)} test orders")
 
         warehouse = Warehouse(work_dir / "feeds")
@@ -205,7 +217,11 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
         )
         for round_no in range(1, MAX_ROUNDS + 1):
             outcome = run_once(
-                settings, report=False, google_credentials=credentials, square_token=SANDBOX_TOKEN
+                settings,
+                report=False,
+                interactive=interactive,
+                google_credentials=credentials,
+                square_token=SANDBOX_TOKEN,
             )
             echo(f"cycle {round_no}: {outcome.cycle.line()}")
             orders = [google.get_order(order_id) for order_id in order_ids]
@@ -225,7 +241,13 @@ def run_demo(work_dir: Path, *, order_count: int, square: bool, echo: Callable[[
                 store.report_deliveries(stamp)
         final = [google.get_order(order_id) for order_id in order_ids]
         delivered = sum(o["status"] == "delivered" for o in final)
-        outcome = run_once(settings, report=True, google_credentials=credentials, square_token=SANDBOX_TOKEN)
+        outcome = run_once(
+            settings,
+            report=True,
+            interactive=interactive,
+            google_credentials=credentials,
+            square_token=SANDBOX_TOKEN,
+        )
         stats = sandbox.stats.snapshot()
 
     echo(

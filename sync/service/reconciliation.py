@@ -589,6 +589,7 @@ class ReportResult:
     orders: int
     breaks: int
     by_category: dict[str, int] = field(default_factory=dict)
+    by_category_severity: dict[tuple[str, str], int] = field(default_factory=dict)
     critical: int = 0
     seconds: float = 0.0
 
@@ -673,12 +674,14 @@ def write_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     counts = rec.breaks["category"].value_counts()
+    per_severity = rec.breaks.groupby(["category", "severity"], observed=True).size()
     return ReportResult(
         path=final,
         run_id=run_id,
         orders=len(rec.orders),
         breaks=len(rec.breaks),
         by_category={str(k): int(v) for k, v in counts.items() if v},
+        by_category_severity={(str(c), str(s)): int(n) for (c, s), n in per_severity.items()},
         critical=int((rec.breaks["severity"] == "critical").sum()),
         seconds=time.perf_counter() - started,
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -25,9 +25,16 @@ from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError
 from sync.config import ConfigError, Settings
 from sync.logs import get_logger
-from sync.service.cycle import CycleResult, Progress, SyncCycle
+from sync.progress import Advance, counted, terminal_progress
+from sync.service.cycle import CycleResult, SyncCycle
+from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
+from sync.service.run_metrics import metrics_published
+
+if TYPE_CHECKING:  # reconciliation (pandas) is imported only when a report is written
+    from sync.service.reconciliation import ReportResult
 
 log = get_logger(__name__)
+STATUS_RUNS = 5  # runs `ordersync status` lists
 
 
 class CycleLocked(Exception):
@@ -37,12 +44,28 @@ class CycleLocked(Exception):
 @dataclass
 class RunOutcome:
     cycle: CycleResult
-    report_path: Path | None = None
-    report_breaks: int | None = None
+    report: ReportResult | None = None
+
+    @property
+    def report_path(self) -> Path | None:
+        return self.report.path if self.report is not None else None
+
+    @property
+    def report_breaks(self) -> int | None:
+        return self.report.breaks if self.report is not None else None
 
     @property
     def exit_code(self) -> int:
         return self.cycle.exit_code
+
+    def fields(self) -> dict[str, Any]:
+        """The run summary as fields (``--log-format json``): the cycle's counts, rejects, report."""
+        return {
+            **self.cycle.as_dict(),
+            "rejects_file": self.cycle.rejects_file,
+            "report": str(self.report_path) if self.report_path is not None else None,
+            "breaks": self.report_breaks,
+        }
 
     def line(self) -> str:
         text = self.cycle.line()
@@ -96,32 +119,6 @@ def cycle_lock(ledger: Ledger, settings: Settings) -> Iterator[None]:
         lock.release()
 
 
-@contextlib.contextmanager
-def terminal_progress(enabled: bool) -> Iterator[Progress]:
-    """Rich progress bars for a person at a terminal; nothing when output is piped or logged."""
-    if not enabled:
-        yield lambda _step, _n: None
-        return
-    from rich.progress import Progress as RichProgress
-    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with RichProgress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed} orders"),
-        TimeElapsedColumn(),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def advance(step: str, n: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=None)
-            bar.advance(tasks[step], n)
-
-        yield advance
-
-
 def run_once(
     settings: Settings,
     *,
@@ -133,9 +130,9 @@ def run_once(
 ) -> RunOutcome:
     ledger = open_ledger(settings)
     try:
-        with cycle_lock(ledger, settings):
-            google = open_google(settings, google_credentials)
-            square = open_square(settings, square_token)
+        with cycle_lock(ledger, settings), metrics_published(settings, ledger) as watch:
+            google = watch.google = open_google(settings, google_credentials)
+            square = watch.square = open_square(settings, square_token)
             with terminal_progress(interactive) as progress:
                 cycle = SyncCycle(
                     google=google,
@@ -158,11 +155,10 @@ def run_once(
                         f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
                         "set it to a valid token for the seller account"
                     ) from None
-            outcome = RunOutcome(result)
+            outcome = watch.outcome = RunOutcome(result)
             if report and not result.abandoned:
                 try:
-                    path, breaks = write_live_report(settings, ledger, google, square)
-                    outcome.report_path, outcome.report_breaks = path, breaks
+                    outcome.report = write_live_report(settings, ledger, google, square)
                 except GoogleApiError as exc:
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
             return outcome
@@ -197,7 +193,8 @@ def write_live_report(
     out_dir: str | None = None,
     save_inputs: bool = False,
     include_pii: bool | None = None,
-) -> tuple[Path, int]:
+    progress: Advance | None = None,
+) -> ReportResult:
     from sync.service.reconciliation import frames_from_feed, frames_from_square_orders, write_report
 
     reports = settings.reports
@@ -209,8 +206,11 @@ def write_live_report(
         oms = frames_from_square_orders(square.oms_orders())
     elif settings.shipments.feeds:
         oms = frames_from_feed(row for feed in read_feeds(settings.shipments.feeds) for _, row in feed.rows)
-    result = write_report(
-        google.iter_orders(),
+    google_orders = google.iter_orders()
+    if progress is not None:
+        google_orders = counted(google_orders, progress, "reading Google orders")
+    return write_report(
+        google_orders,
         (ledger_row_dict(r) for r in ledger.iter_orders()),
         oms,
         failed_operations=[failed_dict(i) for i in ledger.failed_intents()],
@@ -219,7 +219,6 @@ def write_live_report(
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
     )
-    return result.path, result.breaks
 
 
 def ledger_row_dict(record: Any) -> dict[str, Any]:
@@ -257,6 +256,7 @@ def report_only(
     oms_file: str | None,
     save_inputs: bool,
     include_pii: bool,
+    interactive: bool = False,
 ) -> ReportDone:
     """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
     if google_file:
@@ -267,13 +267,14 @@ def report_only(
     try:
         google = open_google(settings)
         square = open_square(settings)
-        path, breaks = write_live_report(
-            settings, ledger, google, square,
-            out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii,
-        )
+        with terminal_progress(interactive) as progress:
+            result = write_live_report(
+                settings, ledger, google, square,
+                out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii, progress=progress,
+            )
     finally:
         ledger.close()
-    return ReportDone(path, breaks)
+    return ReportDone(result.path, result.breaks)
 
 
 def report_from_snapshots(
@@ -316,13 +317,25 @@ def missing_sqlite_ledger(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def ledger_status(settings: Settings) -> dict[str, Any]:
-    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle."""
+def ledger_status(settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
+    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle.
+
+    Adds ``runs`` (design.md §8: account, run_id, started_at, finished_at, outcome, and a reason)
+    and ``last_success`` (ISO time of the last run that finished cleanly, or None).
+    """
     missing = missing_sqlite_ledger(settings.ledger.url)
     if missing is not None:
         return {"ledger_missing": str(missing)}
     ledger = open_ledger(settings)
     try:
-        return ledger.status_summary()
+        summary = ledger.status_summary()
+        last = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
+        summary["runs"] = [run_entry(r) for r in ledger.last_runs(STATUS_RUNS)]
     finally:
         ledger.close()
+    at = (last.finished_at or last.started_at) if last else None
+    summary["last_success"] = at.isoformat() if at else None
+    summary["last_success_run_id"] = last.id if last else None
+    age = ((now or datetime.now(UTC)) - at).total_seconds() if at else None
+    summary["last_success_age_seconds"] = round(age) if age is not None else None
+    return summary

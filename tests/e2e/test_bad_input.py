@@ -467,7 +467,8 @@ def test_order_missing_a_required_field_fails_alone(workspace: Workspace, field:
     _edit_stored_order(ws.sandbox, bad, lambda order: order.pop(field))
     proc = ws.ordersync("--log-format", "json", "run", "--no-report", timeout=QUICK)
     assert proc.returncode == EXIT_FAILED, proc.stderr
-    assert "seen=3 acknowledged=2" in proc.stdout and "failed=1" in proc.stdout
+    (summary,) = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON logs: the summary as fields
+    assert (summary["orders_seen"], summary["acknowledged"], summary["failed"]) == (3, 2, 1)
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     malformed = [e for e in events if e.get("event", "").startswith("order from Google is malformed")]
     assert malformed and malformed[0]["order"] == bad and field in malformed[0]["error"]

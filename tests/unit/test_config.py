@@ -38,8 +38,8 @@ def test_defaults_without_a_file() -> None:
     assert settings.ledger.url == "sqlite:///state/ordersync.db"
 
 
-def test_the_committed_example_is_valid_and_documents_every_key() -> None:
-    example = REPO / "config" / "ordersync.example.toml"
+def test_the_packaged_example_is_valid_and_documents_every_key() -> None:
+    example = REPO / "sync" / "resources" / "ordersync.example.toml"
     settings = load_settings(example, environ={})
     assert settings.source == str(example)
     text = example.read_text(encoding="utf-8")

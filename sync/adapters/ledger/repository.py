@@ -1100,6 +1100,14 @@ class Ledger:
         with self._read() as conn:
             return [RunRecord(**r._mapping) for r in conn.execute(stmt)]
 
+    def last_run_with_outcome(self, outcomes: Iterable[str]) -> RunRecord | None:
+        """The most recent finished run whose outcome is one of ``outcomes`` (e.g. the last success)."""
+        wanted = list(outcomes)
+        stmt = select(RUNS).where(RUNS.c.outcome.in_(wanted)).order_by(RUNS.c.id.desc()).limit(1)
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else RunRecord(**row._mapping)
+
     # ---------------------------------------------------------------------------------- kv
     def get_value(self, key: str, default: Any = None) -> Any:
         with self._read() as conn:

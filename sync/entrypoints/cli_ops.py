@@ -1,0 +1,84 @@
+"""`ordersync init [DIR]` and `ordersync doctor`: setting up a working directory, and checking it.
+
+Loaded only when named (cli.py's lazy command table), so `ordersync run` never imports the probes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from sync.entrypoints.cli import AppContext, fail, say
+from sync.logs import json_mode
+from sync.resources import example_config_text
+from sync.service.doctor import Cause, Check, Status, run_checks
+from sync.service.scaffold import CONFIG_FILE, ScaffoldError, scaffold
+
+# The team's exit codes (design.md §2) in one place; the shared ExitCode enum replaces these.
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 69
+
+_MARK = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Lay out DIR (default: here) for ordersync: config/ordersync.toml from the documented example,
+    feeds/, state/ (owner-only) and reports/. Existing files and folders are kept as they are."""
+    try:
+        steps = scaffold(directory, example_config_text())
+    except ScaffoldError as exc:
+        fail(str(exc), EXIT_USAGE)
+    for step in steps:
+        note = f" ({step.note})" if step.note else ""
+        say(
+            f"{step.action:<8} {directory / step.path}{note}",
+            f"init {step.action}",
+            path=str(directory / step.path),
+            action=step.action,
+            note=step.note,
+        )
+    cd = "" if directory.resolve() == Path.cwd().resolve() else f"cd {shlex.quote(str(directory))} && "
+    config = directory / CONFIG_FILE
+    commands = [
+        f"$EDITOR {shlex.quote(str(config))}   # [google] merchant_id; then export "
+        "GOOGLE_APPLICATION_CREDENTIALS (and SQUARE_ACCESS_TOKEN)",
+        f"{cd}ordersync doctor   # checks config, credentials, services, ledger, feeds, folders",
+        f"{cd}ordersync run      # one cycle, then a report in reports/",
+    ]
+    if json_mode():
+        say("", "init next", commands=commands)
+        return
+    click.echo("next:")
+    for number, command in enumerate(commands, 1):
+        click.echo(f"  {number}. {command}")
+
+
+@click.command()
+@click.pass_obj
+def doctor(app: AppContext) -> None:
+    """Check configuration, credentials, the Google account, Square, the ledger, feeds and folders,
+    without running a cycle. Exit 0 when all is well, 2 for something to fix in the configuration
+    or credentials, 69 when a service does not answer."""
+    causes: set[Cause] = set()
+    for check in run_checks(app.config_path):
+        _show(check)
+        if check.status is Status.FAIL and check.cause is not None:
+            causes.add(check.cause)
+    # Something to fix by hand outranks a service that may come back by itself.
+    code = EXIT_USAGE if Cause.CONFIG in causes else EXIT_UNAVAILABLE if causes else EXIT_OK
+    verdict = {
+        EXIT_OK: "all checks passed",
+        EXIT_USAGE: "fix the FAIL lines above",
+        EXIT_UNAVAILABLE: "a service did not answer; retry, then check the network",
+    }[code]
+    say(f"doctor: {verdict} (exit {code})", "doctor finished", exit_code=code)
+    sys.exit(code)
+
+
+def _show(check: Check) -> None:
+    fix = f" -> fix: {check.fix}" if check.status in (Status.FAIL, Status.WARN) and check.fix else ""
+    say(f"[{_MARK[check.status]:>4}] {check.name:<20} {check.detail}{fix}", "doctor check", **check.as_dict())

@@ -1,0 +1,52 @@
+"""How past runs read to the people and machines that watch the job: success, reason, age.
+
+A run *succeeded* when the cycle finished with nothing left failing (outcome ``ok``); a cycle
+whose orders failed or whose feed rows were rejected finished, but not successfully, which is what
+``ordersync_last_success_timestamp_seconds`` and `status`'s "last success" must show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync.adapters.ledger import RunRecord
+
+SUCCESS_OUTCOMES = ("ok",)
+# Until [[accounts]] exist, every run belongs to the one account the configuration describes.
+DEFAULT_ACCOUNT = "default"
+
+
+def run_reason(record: RunRecord) -> str:
+    """Why a run ended as it did, in a few words from its own summary ("" for a clean run)."""
+    summary = record.summary or {}
+    reasons = []
+    if record.outcome == "running":
+        return "still running (or its process died; the next cycle marks it interrupted)"
+    if record.outcome == "interrupted":
+        return "the process ended before the run finished; its work resumes next cycle"
+    if record.outcome == "error":
+        reasons.append("the cycle stopped on an error (see that run's log)")
+    failed = int(summary.get("failed") or 0)
+    if failed:
+        reasons.append(f"{failed} order{'s' if failed != 1 else ''} failed")
+    rejects = int(summary.get("rejects") or 0)
+    if rejects:
+        reasons.append(f"{rejects} feed row{'s' if rejects != 1 else ''} rejected")
+    if summary.get("square_unavailable"):
+        reasons.append("Square unavailable")
+    if summary.get("abandoned"):
+        reasons.append("stopped between steps")
+    return "; ".join(reasons)
+
+
+def run_entry(record: RunRecord, account: str = DEFAULT_ACCOUNT) -> dict[str, Any]:
+    """One element of `status --json`'s ``runs[]`` (design.md §8)."""
+    return {
+        "account": account,
+        "run_id": record.id,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "outcome": record.outcome,
+        "reason": run_reason(record),
+        "summary": record.summary,
+    }
