@@ -200,7 +200,7 @@ def test_money_edge_cases_through_the_sdk(gw: SquareGateway) -> None:
 
 def test_retrieve_orders_in_chunks_of_100(square_server: Env, gw: SquareGateway) -> None:
     ids = [
-        square_server.backend.create_order(
+        square_server.backend.orders.create(
             {
                 "order": {
                     "location_id": LOC,
@@ -253,7 +253,7 @@ def test_pay_order_external_is_exactly_once(square_server: Env, gw: SquareGatewa
     paid = gw.pay_order_external(order, key)
     assert paid["state"] == "OPEN" and paid["net_amount_due_money"] == usd(0)
     assert [t["amount_money"] for t in paid["tenders"]] == [usd(4853)]
-    payment = square_server.backend.get_payment(paid["tenders"][0]["payment_id"])["payment"]
+    payment = square_server.backend.payments.get(paid["tenders"][0]["payment_id"])["payment"]
     assert payment["status"] == "COMPLETED" and payment["source_type"] == "EXTERNAL"
     assert payment["external_details"] == {"type": "EXTERNAL", "source": "Google Shopping"}
     mutations = dict(square_server.stats.mutations)
