@@ -379,7 +379,9 @@ class PaymentsModel:
                     "INVALID_VALUE", "amount_money.amount must be greater than 0.", "payment.amount_money"
                 )
             order = self.state.orders.get(payment.get("order_id") or "")
-            if order is not None and amount > self.due(order, exclude=frozenset({payment_id})):
+            if order is not None and self._made_for(order, payment_id):
+                self._follow_amount(order, amount)
+            elif order is not None and amount > self.due(order, exclude=frozenset({payment_id})):
                 raise bad(
                     "PAYMENT_AMOUNT_MISMATCH",
                     "The payment amount exceeds the amount due.",
@@ -392,6 +394,25 @@ class PaymentsModel:
             self.state.remember(scope, key, fingerprint(body), payment_id)
             self.state.stats.mutation("square.payments.update")
             return {"payment": copy.deepcopy(payment)}
+
+    def _made_for(self, order: dict[str, Any], payment_id: str) -> bool:
+        """Whether ``order`` is the one Square made for this payment (see ``_auto_order``)."""
+        lines = order.get("line_items") or []
+        return (
+            not order.get("tenders")
+            and self.state.payments_by_order.get(order["id"]) == [payment_id]
+            and len(lines) == 1
+            and lines[0].get("item_type") == "CUSTOM_AMOUNT"
+        )
+
+    def _follow_amount(self, order: dict[str, Any], amount: int) -> None:
+        """The order Square made for a payment follows the payment's new amount."""
+        order = copy.deepcopy(order)
+        order["line_items"][0]["base_price_money"] = money(amount, order["total_money"]["currency"])
+        self.orders.price(order)
+        order["version"] += 1
+        order["updated_at"] = self.state.now()
+        self.state.save_order(order)
 
     @staticmethod
     def _check_version_token(payment: dict[str, Any], token: Any, field: str) -> None:
