@@ -162,7 +162,8 @@ def test_list_update_cancel_complete_payments(sandbox: Sandbox) -> None:
     assert api_error(sq.payments.complete, b.id).status_code == 400
     completed = sq.payments.complete(c.id).payment
     assert completed.status == "COMPLETED"
-    assert sq.orders.get(c.order_id).order.tenders[0].payment_id == c.id
+    made = sq.orders.get(c.order_id).order  # the order Square made for the payment closes with it
+    assert made.tenders[0].payment_id == c.id and made.state == "COMPLETED"
     sq.payments.cancel_by_idempotency_key(idempotency_key="standalone-0")
     assert sq.payments.get(a.id).payment.status == "CANCELED"
     sq.payments.cancel_by_idempotency_key(idempotency_key="never-used")  # a no-op, not an error

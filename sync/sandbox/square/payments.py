@@ -19,7 +19,8 @@ values):
   payments; ``delay_action: COMPLETE`` is refused with an order ("provided value: COMPLETE is
   invalid if an order_id is provided", as Square answered on its forum).
 * Without ``order_id`` Square creates an order for the payment ("stand alone payment created with
-  the Payments API will generate an order", a Square staff answer): one CUSTOM_AMOUNT line.
+  the Payments API will generate an order", a Square staff answer): one CUSTOM_AMOUNT line; it is
+  COMPLETED with the payment (its amount follows an UpdatePayment before that).
 * PayOrder: the payments must be APPROVED (or already this order's tenders) and sum to the order
   total; "any approved payments that reference the same order_id not specified in the
   payment_ids will be canceled". Paying removes the order's 0-quantity lines.
@@ -39,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.sandbox.square.errors import bad, not_found
-from sync.sandbox.square.fulfillments import remove_zero_quantity_lines
+from sync.sandbox.square.fulfillments import close, remove_zero_quantity_lines
 from sync.sandbox.square.locations import MAIN_LOCATION_ID, location
 from sync.sandbox.square.money import money
 from sync.sandbox.square.orders import IDEMPOTENCY_KEY_MAX, OrdersModel, paid_amount
@@ -148,13 +149,23 @@ class PaymentsModel:
             tender["tip_money"] = payment["tip_money"]
         return tender
 
-    def _pay_into(self, order: dict[str, Any], payments: list[dict[str, Any]], now: str) -> dict[str, Any]:
-        """The order with these (now COMPLETED) payments as tenders, saved as a new version."""
+    def _pay_into(
+        self,
+        order: dict[str, Any],
+        payments: list[dict[str, Any]],
+        now: str,
+        *,
+        made_for_payment: bool = False,
+    ) -> dict[str, Any]:
+        """The order with these (now COMPLETED) payments as tenders, saved as a new version; an
+        order Square made for the payment closes with it."""
         order = copy.deepcopy(order)
         tenders = order.setdefault("tenders", [])
         for payment in payments:
             tenders.append(self._tender(payment, order, now))
         remove_zero_quantity_lines(order)
+        if made_for_payment:
+            close(order, "COMPLETED", now)
         self.orders.save_new_version(order, now)
         return order
 
@@ -220,6 +231,7 @@ class PaymentsModel:
             for k in ("reference_id", "note", "customer_id", "team_member_id", "delay_duration"):
                 if body.get(k) is not None:
                     payment[k] = body[k]
+            made_for_payment = order is None
             if order is not None:
                 self._check_order_payment(order, location_id, amount, autocomplete, payment["delay_action"])
             else:
@@ -228,7 +240,7 @@ class PaymentsModel:
             payment["receipt_number"] = payment["id"][:4]
             self.state.save_payment(payment)
             if autocomplete:
-                self._pay_into(order, [payment], now)
+                self._pay_into(order, [payment], now, made_for_payment=made_for_payment)
             self.state.remember("payments.create", key, fingerprint(body), payment["id"])
             self.state.stats.mutation("square.payments.create")
             return {"payment": copy.deepcopy(payment)}
@@ -472,9 +484,10 @@ class PaymentsModel:
                         "payment_id",
                     )
             now = self.state.now()
+            made_for_payment = order is not None and self._made_for(order, payment_id)
             payment = self._completed(current, now)
             if order is not None and order["state"] == "OPEN":
-                self._pay_into(order, [payment], now)
+                self._pay_into(order, [payment], now, made_for_payment=made_for_payment)
             self.state.stats.mutation("square.payments.complete")
             return {"payment": copy.deepcopy(payment)}
 
