@@ -3,6 +3,8 @@ Dashboard (custom amount), played against the emulator, as a user runs it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from square import Square
 
@@ -11,8 +13,8 @@ from .conftest import Workspace, write_config
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_square_refund_plays_pos_and_dashboard_refunds(workspace: Workspace) -> None:
-    ws = workspace
+def _synced_sale(ws: Workspace) -> tuple[Square, Any]:
+    """One Google order synced to a paid Square order (the sale the store refunds)."""
     write_config(ws.config, ws.sandbox.url, square=True)
     (order_id,) = ws.create_orders(1, "template1")
     ws.ordersync("run", "--no-report", check=True)
@@ -20,6 +22,13 @@ def test_square_refund_plays_pos_and_dashboard_refunds(workspace: Workspace) -> 
     (sale,) = [
         o for o in square.orders.search(location_ids=["L_SANDBOX_MAIN"]).orders if o.reference_id == order_id
     ]
+    assert sale.tenders, "paid"
+    return square, sale
+
+
+def test_square_refund_plays_pos_and_dashboard_refunds(workspace: Workspace) -> None:
+    ws = workspace
+    square, sale = _synced_sale(ws)
     line = sale.line_items[0]
 
     pos = ws.ordersync(
@@ -48,13 +57,7 @@ def test_square_refund_plays_pos_and_dashboard_refunds(workspace: Workspace) -> 
 
 def test_square_refund_errors_and_exit_codes(workspace: Workspace) -> None:
     ws = workspace
-    write_config(ws.config, ws.sandbox.url, square=True)
-    (order_id,) = ws.create_orders(1, "template1")
-    ws.ordersync("run", "--no-report", check=True)
-    square = Square(token="store-staff", base_url=ws.sandbox.url)
-    (sale,) = [
-        o for o in square.orders.search(location_ids=["L_SANDBOX_MAIN"]).orders if o.reference_id == order_id
-    ]
+    _, sale = _synced_sale(ws)
     line = sale.line_items[0]
     usage = (
         ("--amount", "1.00", "--line-uid", line.uid, "--quantity", "1"),  # both kinds

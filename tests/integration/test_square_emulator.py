@@ -20,6 +20,8 @@ from sync.sandbox.square.routes import make_app
 from sync.sandbox.stats import Stats
 from sync.sandbox.store import MemoryStore, SqliteStore, StateStore
 
+from .square_sdk import pay_external
+
 LOC = "L_SANDBOX_MAIN"
 NO_RETRY: Any = {"max_retries": 0}
 
@@ -493,18 +495,6 @@ def test_cancel_and_complete_rules(sq: Square) -> None:
 
 
 # ---- payments ------------------------------------------------------------------------------------
-def pay_external(sq: Square, order: Any, key: str, amount: int | None = None, **extra: Any) -> Any:
-    return sq.payments.create(
-        source_id="EXTERNAL",
-        idempotency_key=key,
-        amount_money=usd(order.total_money.amount if amount is None else amount),
-        order_id=order.id,
-        location_id=LOC,
-        external_details={"type": "OTHER", "source": "Google Shopping"},
-        **extra,
-    ).payment
-
-
 def test_pay_order_with_external_payments(square_server: SquareServer, sq: Square) -> None:
     order = create(sq, "p-1", fulfillments=[shipment()])
     first = pay_external(sq, order, "pay-a", 1000, autocomplete=False)

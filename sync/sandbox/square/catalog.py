@@ -25,13 +25,12 @@ are refused with BAD_REQUEST rather than guessed at.
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from sync.sandbox.square.errors import bad, not_found
+from sync.sandbox.square.listing import decode_cursor, encode_cursor
 from sync.sandbox.square.money import MoneyError, parse_decimal, parse_money
 from sync.sandbox.square.pricing import CatalogAdjustment, CatalogVariation
 from sync.sandbox.square.state import SquareState
@@ -261,7 +260,7 @@ class CatalogModel:
         begin = parse_ts(body["begin_time"], "begin_time") if body.get("begin_time") else None
         limit = as_limit(body.get("limit"), "limit", SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)
         query_hash = fingerprint({k: body.get(k) for k in ("object_types", "query", "begin_time")})[:16]
-        offset = self._decode_cursor(body["cursor"], query_hash) if body.get("cursor") else 0
+        offset = decode_cursor(body["cursor"], query_hash) if body.get("cursor") else 0
         with self.state.lock:
             rows = [
                 obj
@@ -280,19 +279,8 @@ class CatalogModel:
             stamps = [o.get("updated_at") or "" for o in self.state.catalog.values()]
             result["latest_time"] = max(stamps, default=_BUILTIN_TIME)
         if offset + limit < len(rows):
-            token = json.dumps({"o": offset + limit, "h": query_hash}, separators=(",", ":"))
-            result["cursor"] = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+            result["cursor"] = encode_cursor({"o": offset + limit, "h": query_hash})
         return result
-
-    @staticmethod
-    def _decode_cursor(cursor: Any, query_hash: str) -> int:
-        try:
-            data = json.loads(base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4)).decode())
-            if data["h"] == query_hash and isinstance(data["o"], int) and data["o"] >= 0:
-                return int(data["o"])
-        except (ValueError, KeyError, TypeError):
-            pass
-        raise bad("INVALID_CURSOR", "The cursor is invalid or was issued for a different query.", "cursor")
 
     @staticmethod
     def _query_predicate(query: dict[str, Any]) -> Any:

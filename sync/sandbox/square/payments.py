@@ -33,34 +33,28 @@ values):
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync.sandbox.square.errors import bad, not_found
 from sync.sandbox.square.fulfillments import close, remove_zero_quantity_lines
+from sync.sandbox.square.listing import list_query
 from sync.sandbox.square.locations import MAIN_LOCATION_ID, location
 from sync.sandbox.square.money import money
 from sync.sandbox.square.orders import IDEMPOTENCY_KEY_MAX, OrdersModel, paid_amount
 from sync.sandbox.square.state import SquareState
 from sync.sandbox.square.validate import (
     as_dict,
-    as_limit,
     as_list,
     fingerprint,
-    format_ts,
     money_or_400,
     new_id,
     new_uid,
-    parse_ts,
     require_str,
     strip_nulls,
 )
 
 PAYMENT_IDEMPOTENCY_KEY_MAX = 45
-LIST_LIMIT_MAX = 100
 SANDBOX_CARD_NONCE = "cnon:card-nonce-ok"
 EXTERNAL_TYPES = (
     "CHECK",
@@ -84,33 +78,6 @@ _SANDBOX_CARD = {
     "exp_year": 2030,
     "card_type": "CREDIT",
 }
-
-
-def encode_cursor(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: Any, query_hash: str) -> int:
-    """The offset a list cursor points at (list endpoints page by offset over a stable sort)."""
-    try:
-        text = base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4)).decode()
-        data = json.loads(text)
-        if data["h"] == query_hash and isinstance(data["o"], int) and data["o"] >= 0:
-            return int(data["o"])
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise bad("INVALID_CURSOR", "The cursor is invalid or was issued for a different query.", "cursor")
-
-
-def time_window(
-    query: dict[str, Any], begin_key: str, end_key: str, now: datetime, *, default_days: int | None
-) -> tuple[str, str]:
-    """A [begin, end] window of stored timestamps from query parameters (RFC 3339)."""
-    begin = parse_ts(query[begin_key], begin_key) if query.get(begin_key) else None
-    if begin is None and default_days is not None:
-        begin = now - timedelta(days=default_days)
-    end = parse_ts(query[end_key], end_key) if query.get(end_key) else now
-    return (format_ts(begin) if begin else ""), format_ts(end)
 
 
 class PaymentsModel:
@@ -324,43 +291,22 @@ class PaymentsModel:
             return {"payment": copy.deepcopy(self.payment(payment_id))}
 
     def list(self, query: dict[str, Any]) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        begin, end = time_window(query, "begin_time", "end_time", now, default_days=365)
-        updated = time_window(query, "updated_at_begin_time", "updated_at_end_time", now, default_days=None)
-        sort_field = query.get("sort_field") or "CREATED_AT"
-        sort_order = query.get("sort_order") or "DESC"
-        if sort_field not in ("CREATED_AT", "OFFLINE_CREATED_AT", "UPDATED_AT"):
-            raise bad("INVALID_ENUM_VALUE", f"Invalid sort_field {sort_field}.", "sort_field")
-        if sort_order not in ("ASC", "DESC"):
-            raise bad("INVALID_SORT_ORDER", f"Invalid sort_order {sort_order}.", "sort_order")
-        limit = as_limit(query.get("limit"), "limit", LIST_LIMIT_MAX, LIST_LIMIT_MAX)
+        spec = list_query(query, ("CREATED_AT", "OFFLINE_CREATED_AT", "UPDATED_AT"))
         location_id = query.get("location_id") or MAIN_LOCATION_ID
         total = query.get("total")
-        hashed = {k: v for k, v in query.items() if k not in ("cursor", "limit")}
-        query_hash = fingerprint(hashed)[:16]
-        offset = decode_cursor(query["cursor"], query_hash) if query.get("cursor") else 0
-        ts_key = "updated_at" if sort_field == "UPDATED_AT" else "created_at"
-        by_update = bool(query.get("updated_at_begin_time") or query.get("updated_at_end_time"))
 
         def wanted(p: dict[str, Any]) -> bool:
             card = (p.get("card_details") or {}).get("card") or {}
             return (
                 p["location_id"] == location_id
-                and begin <= p["created_at"] <= end
-                and (not by_update or updated[0] <= p["updated_at"] <= updated[1])
+                and spec.in_windows(p)
                 and (total is None or str(p["total_money"]["amount"]) == str(total))
                 and (not query.get("last_4") or card.get("last_4") == query["last_4"])
                 and (not query.get("card_brand") or card.get("card_brand") == query["card_brand"])
             )
 
         with self.state.lock:
-            rows = [p for p in self.state.payments.values() if wanted(p)]
-            rows.sort(key=lambda p: (p[ts_key], p["id"]), reverse=sort_order == "DESC")
-            page = [copy.deepcopy(p) for p in rows[offset : offset + limit]]
-        result: dict[str, Any] = {"payments": page}
-        if offset + limit < len(rows):
-            result["cursor"] = encode_cursor({"o": offset + limit, "h": query_hash})
-        return result
+            return spec.page((p for p in self.state.payments.values() if wanted(p)), "payments")
 
     # ---- changes to APPROVED payments ----------------------------------------------------------------
     def update(self, payment_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -219,13 +219,9 @@ def _unique_uid(adj: dict[str, Any], seen: dict[str, dict[str, Any]], path: str,
 
 def _resolve_discount(d: dict[str, Any], path: str, currency: str, catalog: CatalogPricing | None) -> None:
     if d.get("catalog_object_id"):
-        if catalog is None:
-            raise MoneyError(
-                "NOT_FOUND",
-                f"Catalog object `{d['catalog_object_id']}` not found.",
-                f"{path}.catalog_object_id",
-            )
-        cat = catalog.discount(d["catalog_object_id"], f"{path}.catalog_object_id")
+        cat = _catalog(catalog, d["catalog_object_id"], f"{path}.catalog_object_id").discount(
+            d["catalog_object_id"], f"{path}.catalog_object_id"
+        )
         d.setdefault("name", cat.name)
         if cat.version is not None:
             d["catalog_version"] = cat.version
@@ -248,13 +244,9 @@ def _resolve_discount(d: dict[str, Any], path: str, currency: str, catalog: Cata
 
 def _resolve_tax(t: dict[str, Any], path: str, catalog: CatalogPricing | None) -> None:
     if t.get("catalog_object_id"):
-        if catalog is None:
-            raise MoneyError(
-                "NOT_FOUND",
-                f"Catalog object `{t['catalog_object_id']}` not found.",
-                f"{path}.catalog_object_id",
-            )
-        cat = catalog.tax(t["catalog_object_id"], f"{path}.catalog_object_id")
+        cat = _catalog(catalog, t["catalog_object_id"], f"{path}.catalog_object_id").tax(
+            t["catalog_object_id"], f"{path}.catalog_object_id"
+        )
         t.setdefault("name", cat.name)
         t.setdefault("percentage", cat.percentage)
         t.setdefault("type", cat.kind)
@@ -273,6 +265,13 @@ def _scope(adj: dict[str, Any], referenced: set[str]) -> str:
     if scope in (ORDER_SCOPE, LINE_SCOPE):
         return str(scope)
     return LINE_SCOPE if adj.get("uid") in referenced else ORDER_SCOPE
+
+
+def _catalog(catalog: CatalogPricing | None, object_id: str, field: str) -> CatalogPricing:
+    """The catalog to look ``object_id`` up in; without one (pure pricing) every id is unknown."""
+    if catalog is None:
+        raise MoneyError("NOT_FOUND", f"Catalog object `{object_id}` not found.", field)
+    return catalog
 
 
 def applied(obj: dict[str, Any], key: str, uid_key: str) -> list[dict[str, Any]]:
@@ -322,13 +321,9 @@ def gross_sales(
 def _line_base_price(line: dict[str, Any], path: str, currency: str, catalog: CatalogPricing | None) -> int:
     given = line.get("base_price_money")
     if line.get("catalog_object_id"):
-        if catalog is None:
-            raise MoneyError(
-                "NOT_FOUND",
-                f"Catalog object `{line['catalog_object_id']}` not found.",
-                f"{path}.catalog_object_id",
-            )
-        variation = catalog.variation(line["catalog_object_id"], f"{path}.catalog_object_id")
+        variation = _catalog(catalog, line["catalog_object_id"], f"{path}.catalog_object_id").variation(
+            line["catalog_object_id"], f"{path}.catalog_object_id"
+        )
         line.setdefault("name", variation.item_name)
         if variation.variation_name:
             line.setdefault("variation_name", variation.variation_name)
@@ -368,13 +363,10 @@ def _modifiers_total(
         mod.setdefault("uid", new_uid())
         given = mod.get("base_price_money")
         if mod.get("catalog_object_id"):
-            if catalog is None:
-                raise MoneyError(
-                    "NOT_FOUND",
-                    f"Catalog object `{mod['catalog_object_id']}` not found.",
-                    f"{mpath}.catalog_object_id",
-                )
-            name, price, version = catalog.modifier(mod["catalog_object_id"], f"{mpath}.catalog_object_id")
+            field = f"{mpath}.catalog_object_id"
+            name, price, version = _catalog(catalog, mod["catalog_object_id"], field).modifier(
+                mod["catalog_object_id"], field
+            )
             mod.setdefault("name", name)
             if version is not None:
                 mod["catalog_version"] = version

@@ -33,15 +33,10 @@ from fractions import Fraction
 from typing import Any
 
 from sync.sandbox.square.errors import SquareError, bad, not_found
+from sync.sandbox.square.listing import list_query
 from sync.sandbox.square.money import money
 from sync.sandbox.square.orders import OrdersModel
-from sync.sandbox.square.payments import (
-    LIST_LIMIT_MAX,
-    PaymentsModel,
-    decode_cursor,
-    encode_cursor,
-    time_window,
-)
+from sync.sandbox.square.payments import PaymentsModel
 from sync.sandbox.square.returns import (
     ORDER_REFUND_STATUS,
     add_amounts,
@@ -55,7 +50,6 @@ from sync.sandbox.square.returns import (
 from sync.sandbox.square.state import SquareState
 from sync.sandbox.square.validate import (
     as_dict,
-    as_limit,
     decimal_or_400,
     fingerprint,
     money_or_400,
@@ -233,38 +227,18 @@ class RefundsModel:
             return {"refund": copy.deepcopy(refund)}
 
     def list(self, query: dict[str, Any]) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        begin, end = time_window(query, "begin_time", "end_time", now, default_days=365)
-        updated = time_window(query, "updated_at_begin_time", "updated_at_end_time", now, default_days=None)
-        by_update = bool(query.get("updated_at_begin_time") or query.get("updated_at_end_time"))
-        sort_field = query.get("sort_field") or "CREATED_AT"
-        sort_order = query.get("sort_order") or "DESC"
-        if sort_field not in ("CREATED_AT", "UPDATED_AT"):
-            raise bad("INVALID_ENUM_VALUE", f"Invalid sort_field {sort_field}.", "sort_field")
-        if sort_order not in ("ASC", "DESC"):
-            raise bad("INVALID_SORT_ORDER", f"Invalid sort_order {sort_order}.", "sort_order")
-        limit = as_limit(query.get("limit"), "limit", LIST_LIMIT_MAX, LIST_LIMIT_MAX)
-        query_hash = fingerprint({k: v for k, v in query.items() if k not in ("cursor", "limit")})[:16]
-        offset = decode_cursor(query["cursor"], query_hash) if query.get("cursor") else 0
-        ts_key = "updated_at" if sort_field == "UPDATED_AT" else "created_at"
+        spec = list_query(query, ("CREATED_AT", "UPDATED_AT"))
 
         def wanted(r: dict[str, Any]) -> bool:
             return (
-                begin <= r["created_at"] <= end
-                and (not by_update or updated[0] <= r["updated_at"] <= updated[1])
+                spec.in_windows(r)
                 and (not query.get("location_id") or r["location_id"] == query["location_id"])
                 and (not query.get("status") or r["status"] == query["status"])
                 and (not query.get("source_type") or r["destination_type"] == query["source_type"])
             )
 
         with self.state.lock:
-            rows = [r for r in self.state.refunds.values() if wanted(r)]
-            rows.sort(key=lambda r: (r[ts_key], r["id"]), reverse=sort_order == "DESC")
-            page = [copy.deepcopy(r) for r in rows[offset : offset + limit]]
-        result: dict[str, Any] = {"refunds": page}
-        if offset + limit < len(rows):
-            result["cursor"] = encode_cursor({"o": offset + limit, "h": query_hash})
-        return result
+            return spec.page((r for r in self.state.refunds.values() if wanted(r)), "refunds")
 
     # ---- sandbox plays (not part of Square's API) ---------------------------------------------------
     def _payment_for(self, sale: dict[str, Any], amount: int) -> dict[str, Any]:
