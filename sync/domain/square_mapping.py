@@ -46,6 +46,7 @@ class MappingOptions:
 NO_VARIATION = "no_variation"  # no ITEM_VARIATION has the offerId as its SKU
 AMBIGUOUS_SKU = "ambiguous_sku"  # several do
 LOOKUP_FAILED = "lookup_failed"  # the catalog could not be searched
+LOOKUP_OFF = "sku_lookup_off"  # [square] sku_lookup = false
 
 
 @dataclass(frozen=True)

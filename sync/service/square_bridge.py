@@ -33,6 +33,7 @@ from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.feed import ShipmentEvent
 from sync.domain.orders import Order
 from sync.domain.square_mapping import (
+    LOOKUP_OFF,
     CanceledLine,
     MappingError,
     MappingOptions,
@@ -158,7 +159,7 @@ class SquareBridge:
         created next cycle, mapped); a search Square refuses outright maps nothing."""
         offers = offers_to_look_up(orders, self.settings.square.sku_map)
         if not self.settings.square.sku_lookup:
-            return SkuResolution({}, {})
+            return SkuResolution({}, dict.fromkeys(offers, LOOKUP_OFF))
         todo = [o for o in offers if o not in self._sku_cache]
         if todo:
             try:

@@ -13,7 +13,7 @@ import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.sandbox.square.errors import bad
@@ -76,8 +76,7 @@ class ListQuery:
         return result
 
 
-def list_query(query: dict[str, Any], sort_fields: tuple[str, ...]) -> ListQuery:
-    now = datetime.now(UTC)
+def list_query(query: dict[str, Any], sort_fields: tuple[str, ...], now: datetime) -> ListQuery:
     sort_field = query.get("sort_field") or "CREATED_AT"
     sort_order = query.get("sort_order") or "DESC"
     if sort_field not in sort_fields:

@@ -3,9 +3,9 @@
 ``SquareBackend`` wires ``state.py`` (entities, idempotency, clock, lock, persistence) to the
 per-API models — ``orders.py`` (with ``order_search.py``, ``fulfillments.py`` and the price maths
 in ``pricing.py``), ``payments.py`` (PayOrder included), ``refunds.py`` (with the return orders of
-``returns.py``), ``catalog.py`` and ``locations.py``. HTTP is in ``routes.py``; every rule raises
-``errors.SquareError`` in Square's error shape. Behaviours Square's docs leave open are sandbox
-settings (``settings.py``).
+``returns.py``), ``catalog.py`` and ``locations.py``; list paging is in ``listing.py``. HTTP is in
+``routes.py``; every rule raises ``errors.SquareError`` in Square's error shape. Behaviours
+Square's docs leave open are sandbox settings (``settings.py``).
 """
 
 from __future__ import annotations

@@ -291,7 +291,9 @@ class PaymentsModel:
             return {"payment": copy.deepcopy(self.payment(payment_id))}
 
     def list(self, query: dict[str, Any]) -> dict[str, Any]:
-        spec = list_query(query, ("CREATED_AT", "OFFLINE_CREATED_AT", "UPDATED_AT"))
+        with self.state.lock:
+            now = self.state.current_time()
+        spec = list_query(query, ("CREATED_AT", "OFFLINE_CREATED_AT", "UPDATED_AT"), now)
         location_id = query.get("location_id") or MAIN_LOCATION_ID
         total = query.get("total")
 

@@ -183,9 +183,8 @@ class RefundsModel:
         }
         if reason:
             refund["reason"] = reason
-        for key in ("team_member_id",):
-            if body and body.get(key) is not None:
-                refund[key] = body[key]
+        if body and body.get("team_member_id") is not None:
+            refund["team_member_id"] = body["team_member_id"]
         if body and body.get("destination_id"):  # "populated only if destination_id is defined"
             details = {k: body[k] for k in ("cash_details", "external_details") if body.get(k) is not None}
             refund["destination_details"] = details
@@ -227,7 +226,9 @@ class RefundsModel:
             return {"refund": copy.deepcopy(refund)}
 
     def list(self, query: dict[str, Any]) -> dict[str, Any]:
-        spec = list_query(query, ("CREATED_AT", "UPDATED_AT"))
+        with self.state.lock:
+            now = self.state.current_time()
+        spec = list_query(query, ("CREATED_AT", "UPDATED_AT"), now)
 
         def wanted(r: dict[str, Any]) -> bool:
             return (

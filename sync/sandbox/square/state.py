@@ -145,6 +145,11 @@ class SquareState:
         self._last_ts = now
         return format_ts(now)
 
+    def current_time(self) -> datetime:
+        """Now, never earlier than the last stamp handed out (stamps may run a few ms ahead of the
+        wall clock under bursts): the default end of a time window."""
+        return max(self._clock().astimezone(UTC), self._last_ts)
+
     def reset(self) -> None:
         with self.lock:
             for kind, table in (
