@@ -75,6 +75,8 @@ class SquareSettings(_Section):
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     sku_map: dict[str, str] = Field(default_factory=dict)
+    # offerIds sku_map does not map are looked up as ITEM_VARIATION SKUs (SearchCatalogObjects).
+    sku_lookup: bool = True
 
 
 class ShipmentsSettings(_Section):

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -29,10 +29,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from sync.adapters import square_type_hints
 from sync.config import SquareSettings
+from sync.domain.square_records import CatalogVariationRef, SquarePayment, SquareRefund
 
 TOKEN_ENV = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - the variable name, not a secret
 BATCH_RETRIEVE_CHUNK = 100  # Square's BatchRetrieveOrders limit
 PAYMENT_KEY_MAX = 45  # CreatePayment idempotency keys are shorter than the Orders API's 192
+REFUND_KEY_MAX = 45  # RefundPayment's limit too
+SKU_QUERY_CHUNK = 250  # SearchCatalogObjects set_query: "A maximum of 250 values"
+REFUNDS_PAGE_MAX = 100  # ListPaymentRefunds: at most 100 a page
 RETRYABLE_STATUSES = frozenset({408, 429})
 NO_RETRY: dict[str, Any] = {"max_retries": 0}
 
@@ -104,6 +108,52 @@ def _retry_after(headers: dict[str, str] | None) -> float | None:
 
 def _dump(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=True)  # type: ignore[no-any-return]
+
+
+def _amount(money: Any) -> tuple[int, str]:
+    return int(getattr(money, "amount", 0) or 0), str(getattr(money, "currency", "") or "")
+
+
+def payment_record(payment: Any) -> SquarePayment:
+    amount, currency = _amount(payment.total_money or payment.amount_money)
+    refunded, _ = _amount(payment.refunded_money)
+    return SquarePayment(
+        payment_id=str(payment.id),
+        order_id=payment.order_id,
+        status=str(payment.status or ""),
+        source_type=str(payment.source_type or ""),
+        amount_minor=amount,
+        currency=currency,
+        refunded_minor=refunded,
+        refund_ids=tuple(payment.refund_ids or ()),
+        version_token=payment.version_token,
+    )
+
+
+def refund_record(refund: Any) -> SquareRefund:
+    amount, currency = _amount(refund.amount_money)
+    return SquareRefund(
+        refund_id=str(refund.id),
+        payment_id=refund.payment_id,
+        order_id=refund.order_id,
+        status=str(refund.status or ""),
+        amount_minor=amount,
+        currency=currency,
+        reason=refund.reason,
+        created_at=refund.created_at,
+        updated_at=refund.updated_at,
+        destination_type=refund.destination_type,
+    )
+
+
+def _no_object(method: str, what: str) -> SquareApiError:
+    return SquareApiError(
+        status=None,
+        code="NO_OBJECT",
+        category="API_ERROR",
+        detail=f"{method} returned no {what}",
+        method=method,
+    )
 
 
 class SquareGateway:
@@ -373,6 +423,182 @@ class SquareGateway:
             ),
         )
         return _dump(resp.order)
+
+    def pay_order_with_external_payment(
+        self, order: dict[str, Any], idempotency_key: str, source: str = "Google Shopping"
+    ) -> SquarePayment | None:
+        """Record money taken elsewhere in one round trip: CreatePayment EXTERNAL with the order's
+        ``order_id``, ``autocomplete`` and exactly what the order still owes.
+
+        Square's "Pay for Orders": "When applications want to pay for an order using a single
+        payment, they can use the Payments API (CreatePayment endpoint) ... The payment amount must
+        match the order total"; the completed payment is the order's tender, no PayOrder is needed.
+        A 0 total is still settled with PayOrder and no payments (CreatePayment needs an amount
+        above 0). If Square answers PAYMENT_AMOUNT_MISMATCH because an APPROVED payment of the
+        two-call flow (``pay_order_external``, an earlier release) already holds the amount, that
+        flow is finished with its own keys instead, so a rerun converges on one payment. Returns the
+        payment (None when nothing was owed).
+        """
+        due = (order.get("net_amount_due_money") or {}).get("amount")
+        if due is None:
+            due = order["total_money"]["amount"] - sum(
+                t["amount_money"]["amount"] for t in order.get("tenders") or []
+            )
+        if due <= 0:
+            if not order.get("tenders"):
+                self.pay_order_external(order, idempotency_key, source)  # a 0 total: PayOrder, no payment
+            return None
+        try:
+            resp = self._call(
+                "payments.create",
+                lambda: self._client.payments.create(
+                    source_id="EXTERNAL",
+                    idempotency_key=derive_key(idempotency_key, "paid", max_len=PAYMENT_KEY_MAX),
+                    amount_money={"amount": due, "currency": order["total_money"]["currency"]},
+                    order_id=order["id"],
+                    location_id=order.get("location_id") or self.location_id(),
+                    autocomplete=True,
+                    external_details={"type": "EXTERNAL", "source": source},
+                    request_options=NO_RETRY,
+                ),
+            )
+        except SquareApiError as exc:
+            if exc.code != "PAYMENT_AMOUNT_MISMATCH":
+                raise
+            paid = self.pay_order_external(order, idempotency_key, source)
+            tenders = paid.get("tenders") or []
+            return self.get_payment(tenders[0]["payment_id"]) if tenders else None
+        if resp.payment is None:
+            raise _no_object("payments.create", "payment")
+        return payment_record(resp.payment)
+
+    def get_payment(self, payment_id: str) -> SquarePayment:
+        resp = self._call(
+            "payments.get", lambda: self._client.payments.get(payment_id, request_options=NO_RETRY)
+        )
+        if resp.payment is None:
+            raise _no_object("payments.get", "payment")
+        return payment_record(resp.payment)
+
+    # ---- refunds (RefundPayment, GetPaymentRefund, ListPaymentRefunds) -----------------------------
+    def refund_payment(
+        self,
+        payment_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        reason: str | None = None,
+        payment_version_token: str | None = None,
+    ) -> SquareRefund:
+        """RefundPayment (linked): refund ``amount_minor`` of the payment. The key (at most 45
+        characters; a longer one is digested) makes a retry or a rerun replay the same refund.
+        For an EXTERNAL payment Square moves no money: the refund is bookkeeping."""
+        kwargs: dict[str, Any] = {
+            "idempotency_key": derive_key(idempotency_key, max_len=REFUND_KEY_MAX),
+            "amount_money": {"amount": amount_minor, "currency": currency},
+            "payment_id": payment_id,
+        }
+        if reason:
+            kwargs["reason"] = reason[:192]
+        if payment_version_token:
+            kwargs["payment_version_token"] = payment_version_token
+        resp = self._call(
+            "refunds.refund_payment",
+            lambda: self._client.refunds.refund_payment(request_options=NO_RETRY, **kwargs),
+        )
+        if resp.refund is None:
+            raise _no_object("refunds.refund_payment", "refund")
+        return refund_record(resp.refund)
+
+    def get_payment_refund(self, refund_id: str) -> SquareRefund:
+        resp = self._call(
+            "refunds.get", lambda: self._client.refunds.get(refund_id, request_options=NO_RETRY)
+        )
+        if resp.refund is None:
+            raise _no_object("refunds.get", "refund")
+        return refund_record(resp.refund)
+
+    def iter_payment_refunds(
+        self,
+        *,
+        begin_time: str | None = None,
+        end_time: str | None = None,
+        updated_at_begin_time: str | None = None,
+        location_id: str | None = None,
+        status: str | None = None,
+        source_type: str | None = None,
+        sort_field: str = "CREATED_AT",
+        sort_order: str = "ASC",
+        limit: int = REFUNDS_PAGE_MAX,
+    ) -> Iterator[SquareRefund]:
+        """ListPaymentRefunds across pages, oldest first by default. ``begin_time`` (on created_at)
+        or ``updated_at_begin_time`` is the caller's time cursor (Square's default window is the
+        last year). Each page is fetched (and retried) on its own. Square notes the list is
+        eventually consistent: a refund may show a few seconds after it was made."""
+        params: dict[str, Any] = {
+            "begin_time": begin_time,
+            "end_time": end_time,
+            "updated_at_begin_time": updated_at_begin_time,
+            "location_id": location_id,
+            "status": status,
+            "source_type": source_type,
+            "sort_field": sort_field,
+            "sort_order": sort_order,
+            "limit": min(limit, REFUNDS_PAGE_MAX),
+        }
+        params = {k: v for k, v in params.items() if v is not None}
+        cursor: str | None = None
+        while True:
+            page = self._call(
+                "refunds.list",
+                lambda c=cursor: self._client.refunds.list(cursor=c, request_options=NO_RETRY, **params),
+            )
+            for refund in page.items or []:
+                yield refund_record(refund)
+            cursor = getattr(page.response, "cursor", None) if page.response is not None else None
+            if not cursor:
+                return
+
+    # ---- catalog -----------------------------------------------------------------------------------
+    def find_variations_by_sku(self, skus: Iterable[str]) -> dict[str, list[CatalogVariationRef]]:
+        """SearchCatalogObjects on ITEM_VARIATION ``sku``: an exact, case-insensitive set query of
+        up to 250 SKUs per request, every page. Returns each asked SKU's matches (none: no key)."""
+        wanted = sorted({s for s in skus if s})
+        by_folded: dict[str, list[str]] = {}
+        for sku in wanted:
+            by_folded.setdefault(sku.casefold(), []).append(sku)
+        found: dict[str, list[CatalogVariationRef]] = {}
+        for start in range(0, len(wanted), SKU_QUERY_CHUNK):
+            chunk = wanted[start : start + SKU_QUERY_CHUNK]
+            query = {"set_query": {"attribute_name": "sku", "attribute_values": chunk}}
+            cursor: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"object_types": ["ITEM_VARIATION"], "query": query, "limit": 1000}
+                if cursor:
+                    kwargs["cursor"] = cursor
+                resp = self._call(
+                    "catalog.search",
+                    lambda kw=kwargs: self._client.catalog.search(request_options=NO_RETRY, **kw),
+                )
+                for obj in resp.objects or []:
+                    data = getattr(obj, "item_variation_data", None)
+                    sku = getattr(data, "sku", None) if data is not None else None
+                    if not sku or getattr(obj, "is_deleted", False):
+                        continue
+                    ref = CatalogVariationRef(
+                        variation_id=str(obj.id),
+                        sku=str(sku),
+                        item_id=getattr(data, "item_id", None),
+                        name=getattr(data, "name", None),
+                        version=getattr(obj, "version", None),
+                    )
+                    for asked in by_folded.get(str(sku).casefold(), []):
+                        found.setdefault(asked, []).append(ref)
+                cursor = resp.cursor
+                if not cursor:
+                    break
+        return found
 
     def iter_orders_updated_since(
         self,

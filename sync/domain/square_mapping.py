@@ -4,8 +4,11 @@ Totals must come out equal on both sides. Google states amounts (line price tota
 totals, shipping, shipping tax, promotion discounts); Square computes them from prices and
 percentages. So the mapping works backwards from Google's numbers:
 
-* each line is an ad-hoc item (or a catalog item through ``sku_map``) with Google's unit price,
-  its ``uid`` = Google's line item id (so fulfilment entries map back without a lookup);
+* each line is a catalog item when its ``offerId`` maps to a Square ITEM_VARIATION (``sku_map``
+  first, else the variation whose SKU is the offerId: ``resolve_offer_variations``), otherwise an
+  ad-hoc item, with Google's unit price either way (``base_price_money`` overrides the catalog
+  price, so totals stay Google's); its ``uid`` = Google's line item id (so fulfilment entries map
+  back without a lookup). Ad-hoc lines skip Square's inventory: ``unmapped_lines`` says which;
 * each product promotion becomes one LINE_ITEM-scoped FIXED_AMOUNT discount per line it touches,
   its amount allocated across the lines in proportion to their price (largest remainder, exact);
 * each line's tax becomes its own LINE_ITEM-scoped ADDITIVE tax whose percentage is chosen so that
@@ -21,6 +24,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sync.domain.money import price_to_minor
+from sync.domain.square_records import CatalogVariationRef
 
 REFERENCE_ID_MAX = 40
 SOURCE_NAME = "Google Shopping"
@@ -34,7 +38,85 @@ class MappingError(ValueError):
 class MappingOptions:
     location_id: str
     fulfillment_type: str = "SHIPMENT"  # or PICKUP
-    sku_map: dict[str, str] | None = None
+    sku_map: dict[str, str] | None = None  # offerId -> catalog object id: the merchant's own map
+    catalog_ids: dict[str, str] | None = None  # offerId -> variation id found by SKU
+
+
+# ---------------------------------------------------------------------------- offerId -> catalog
+NO_VARIATION = "no_variation"  # no ITEM_VARIATION has the offerId as its SKU
+AMBIGUOUS_SKU = "ambiguous_sku"  # several do
+LOOKUP_FAILED = "lookup_failed"  # the catalog could not be searched
+LOOKUP_OFF = "sku_lookup_off"  # [square] sku_lookup = false
+
+
+@dataclass(frozen=True)
+class SkuResolution:
+    """How the offerIds of a batch of orders map to Square catalog variations."""
+
+    catalog_ids: dict[str, str]  # offerId -> variation id
+    unmapped: dict[str, str]  # offerId -> NO_VARIATION | AMBIGUOUS_SKU | LOOKUP_FAILED
+
+
+@dataclass(frozen=True)
+class UnmappedLine:
+    """A Google line that goes to Square as an ad-hoc line (no catalog item: no inventory)."""
+
+    line_item_id: str
+    offer_id: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"line_item_id": self.line_item_id, "offer_id": self.offer_id, "reason": self.reason}
+
+
+def offer_ids(order: dict[str, Any]) -> list[str]:
+    return [str((li.get("product") or {}).get("offerId") or "") for li in order.get("lineItems") or []]
+
+
+def offers_to_look_up(orders: list[dict[str, Any]], sku_map: dict[str, str] | None) -> list[str]:
+    """The offerIds of ``orders`` that ``sku_map`` does not map (each once, in first-seen order)."""
+    mapped = sku_map or {}
+    return list(dict.fromkeys(o for order in orders for o in offer_ids(order) if o and o not in mapped))
+
+
+def resolve_offer_variations(
+    offers: list[str], found: dict[str, list[CatalogVariationRef]] | None
+) -> SkuResolution:
+    """The variation for each offerId from a SKU search (``found``: SKU -> matches; None when the
+    search failed). Square matches SKUs case-insensitively: one match is taken; of several, the one
+    whose SKU is exactly the offerId; otherwise the offer stays unmapped as ambiguous rather than
+    guessed."""
+    catalog_ids: dict[str, str] = {}
+    unmapped: dict[str, str] = {}
+    for offer in offers:
+        if found is None:
+            unmapped[offer] = LOOKUP_FAILED
+            continue
+        matches = {m.variation_id: m for m in found.get(offer) or []}
+        exact = [m for m in matches.values() if m.sku == offer]
+        if len(matches) == 1:
+            catalog_ids[offer] = next(iter(matches))
+        elif len(exact) == 1:
+            catalog_ids[offer] = exact[0].variation_id
+        else:
+            unmapped[offer] = AMBIGUOUS_SKU if matches else NO_VARIATION
+    return SkuResolution(catalog_ids, unmapped)
+
+
+def unmapped_lines(
+    order: dict[str, Any], options: MappingOptions, resolution: SkuResolution
+) -> list[UnmappedLine]:
+    """The order's lines that will be ad-hoc in Square, and why."""
+    sku_map = options.sku_map or {}
+    catalog_ids = options.catalog_ids or {}
+    out = []
+    for line in order.get("lineItems") or []:
+        offer = str((line.get("product") or {}).get("offerId") or "")
+        if offer in sku_map or offer in catalog_ids:
+            continue
+        reason = resolution.unmapped.get(offer, NO_VARIATION)
+        out.append(UnmappedLine(str(line.get("id") or ""), offer, reason))
+    return out
 
 
 def _money(minor: int, currency: str) -> dict[str, Any]:
@@ -148,7 +230,8 @@ def google_to_square_order(order: dict[str, Any], options: MappingOptions) -> di
             # Lets reconciliation (and people reading the order in Square) find the Google line.
             "metadata": {"google_line_item_id": line["id"], "offer_id": str(product.get("offerId", ""))},
         }
-        catalog_id = (options.sku_map or {}).get(product.get("offerId", ""))
+        offer = product.get("offerId", "")
+        catalog_id = (options.sku_map or {}).get(offer) or (options.catalog_ids or {}).get(offer)
         if catalog_id:
             item["catalog_object_id"] = catalog_id
         else:

@@ -36,6 +36,12 @@ def sandbox() -> None:
     type=click.FloatRange(0, 1),
     help="Share of applied mutations whose response is replaced by a 5xx.",
 )
+@click.option(
+    "--version-bump-rate",
+    default=0.0,
+    type=click.FloatRange(0, 1),
+    help="Share of Square UpdateOrder/PayOrder calls whose order gets a new version first.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for fault injection and generated ids.")
 @click.option(
     "--token",
@@ -57,6 +63,7 @@ def serve(
     latency_ms: float,
     fault_rate: float,
     lost_response_rate: float,
+    version_bump_rate: float,
     seed: int | None,
     tokens: tuple[str, ...],
     any_token: bool,
@@ -85,6 +92,7 @@ def serve(
             latency_ms=latency_ms,
             fault_rate=fault_rate,
             lost_response_rate=lost_response_rate,
+            version_bump_rate=version_bump_rate,
             seed=seed,
             tokens=tokens or None,
             any_token=any_token,

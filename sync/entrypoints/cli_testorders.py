@@ -1,9 +1,10 @@
-"""`ordersync testorders create|advance|cancel|return` — sandbox test orders through the gateway.
+"""`ordersync testorders create|advance|cancel|return|square-refund` — sandbox test orders.
 
-Test orders exist only in the v2sandbox API, so every command refuses to run unless
-``[google] sandbox = true``. Exit codes: 2 for usage/configuration problems (including missing
-credentials), 1 when Google (or the emulator) refused a call; the message names the order and
-Google's reason.
+Google test orders exist only in the v2sandbox API, so those commands refuse to run unless
+``[google] sandbox = true``; ``square-refund`` plays the store refunding in Square POS or the
+Dashboard, which only the emulator can do, so it needs ``[square] endpoint`` set to it. Exit
+codes: 2 for usage/configuration problems (including missing credentials), 1 when Google, Square
+(or the emulator) refused a call; the message names the order and the reason.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from sync.adapters.google_gateway import (
     GoogleGateway,
 )
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
+from sync.adapters.square_sandbox import SandboxControlError, SquareSandboxControls
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain import operations
+from sync.domain.money import MoneyError, to_major, to_minor
 from sync.entrypoints.testorder_lines import unknown_line_item
 from sync.entrypoints.testorders_square import Channel, create_checkout_order
 from sync.progress import progress_wanted, terminal_progress
@@ -85,7 +88,7 @@ class _UpperChoice(click.Choice):
 
 @click.group("testorders")
 def testorders() -> None:
-    """Sandbox test orders: create, advance to pendingShipment, cancel as the customer, return."""
+    """Sandbox test orders: create, advance, cancel as the customer, return; refund in Square."""
 
 
 @testorders.command()
@@ -289,3 +292,70 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
         except (GoogleApiError, GoogleCredentialsError) as exc:
             raise CommandFailed(_api_failure(f"order {order_id}: create return", exc), EXIT_API) from None
         click.echo(return_id)
+
+
+@testorders.command("square-refund")
+@click.argument("square_order_id")
+@click.option("--line-uid", help="Itemized refund (Square POS): the Square line item's uid.")
+@click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-uid to refund.")
+@click.option("--amount", help="Custom-amount refund (Dashboard), in the order's currency, e.g. 5.00.")
+@click.option("--shipping", is_flag=True, help="Mark the --amount refund as a shipping refund.")
+@click.option("--reason", help="The refund reason the store types in (default: Square's usual one).")
+@click.pass_obj
+def square_refund(
+    obj: Any,
+    square_order_id: str,
+    line_uid: str | None,
+    quantity: int | None,
+    amount: str | None,
+    shipping: bool,
+    reason: str | None,
+) -> None:
+    """Play the store refunding SQUARE_ORDER_ID: an itemized refund in Square POS (--line-uid,
+    --quantity: a return order pointing at the line plus its refund) or a custom amount in the
+    Dashboard (--amount [--shipping]). Prints the refund id, its status and the return order id."""
+    itemized = line_uid is not None or quantity is not None
+    if itemized == (amount is not None):
+        raise click.UsageError("give either --line-uid with --quantity, or --amount")
+    if itemized and (line_uid is None or quantity is None):
+        raise click.UsageError("an itemized refund needs both --line-uid and --quantity")
+    if shipping and amount is None:
+        raise click.UsageError("--shipping marks an --amount refund")
+    settings = _settings(obj)
+    if not settings.square.endpoint:
+        raise CommandFailed(
+            "refusing: square-refund plays the store in the emulator, but [square] endpoint is not set "
+            f"(configuration: {settings.source}; point it at `ordersync sandbox serve`)",
+            EXIT_USAGE,
+        )
+    controls = SquareSandboxControls(settings.square.endpoint, timeout=settings.square.timeout_seconds)
+    what = f"Square order {square_order_id}: refund"
+    try:
+        if line_uid is not None and quantity is not None:
+            result = controls.pos_itemized_refund(square_order_id, line_uid, str(quantity), reason)
+        else:
+            amount = amount or ""
+            currency = _square_order_currency(settings, square_order_id)
+            try:
+                minor = to_minor(amount, currency)
+            except MoneyError as exc:
+                raise click.UsageError(f"--amount {amount!r}: {exc}") from None
+            result = controls.dashboard_refund(
+                square_order_id, minor, currency, shipping=shipping, reason=reason
+            )
+    except SandboxControlError as exc:
+        raise CommandFailed(f"{what}: the sandbox said {exc}", EXIT_API) from None
+    refund = result["refund"]
+    money = refund["amount_money"]
+    shown = f"{to_major(money['amount'], money['currency'])} {money['currency']}"
+    click.echo(f"{refund['id']} {refund['status']} {shown} return_order={refund['order_id']}")
+
+
+def _square_order_currency(settings: Settings, order_id: str) -> str:
+    try:
+        order = SquareGateway(settings.square).retrieve_order(order_id)
+    except SquareCredentialsError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    except SquareApiError as exc:
+        raise CommandFailed(f"Square order {order_id}: {exc}", EXIT_API) from None
+    return str((order.get("total_money") or {}).get("currency") or "USD")

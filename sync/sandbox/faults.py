@@ -4,6 +4,9 @@
 * ``lost_response_rate``: for a mutating request that succeeded, replace the answer with a 503
   or 500 *after* the change was applied — the client sees a failure although the server acted,
   which is exactly what operationIds / idempotency keys exist for.
+* ``version_bump_rate``: before a Square request that names an order's version (UpdateOrder,
+  PayOrder), bump that order's version the way Square's own background work does, so the client's
+  VERSION_MISMATCH handling runs.
 One seeded ``random.Random`` (under a lock, as requests are concurrent) makes a run repeatable
 for a given request order. Never applied to ``/_sandbox/*``, ``/token`` or ``/discovery``.
 """
@@ -35,11 +38,13 @@ class FaultInjector:
         lost_response_rate: float = 0.0,
         latency_ms: float = 0,
         seed: int | None = None,
+        version_bump_rate: float = 0.0,
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self.fault_rate = _rate(fault_rate, "fault_rate")
         self.lost_response_rate = _rate(lost_response_rate, "lost_response_rate")
+        self.version_bump_rate = _rate(version_bump_rate, "version_bump_rate")
         if latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         self.latency_ms = float(latency_ms)
@@ -51,10 +56,12 @@ class FaultInjector:
         lost_response_rate: float | None = None,
         latency_ms: float | None = None,
         seed: int | None = None,
+        version_bump_rate: float | None = None,
     ) -> None:
         # Validate everything before changing anything.
         new_fault = _rate(fault_rate, "fault_rate") if fault_rate is not None else None
         new_lost = _rate(lost_response_rate, "lost_response_rate") if lost_response_rate is not None else None
+        new_bump = _rate(version_bump_rate, "version_bump_rate") if version_bump_rate is not None else None
         if latency_ms is not None and float(latency_ms) < 0:
             raise ValueError("latency_ms must be >= 0")
         with self._lock:
@@ -64,6 +71,8 @@ class FaultInjector:
                 self.lost_response_rate = new_lost
             if latency_ms is not None:
                 self.latency_ms = float(latency_ms)
+            if new_bump is not None:
+                self.version_bump_rate = new_bump
             if seed is not None:
                 self._rng.seed(seed)
 
@@ -73,6 +82,7 @@ class FaultInjector:
                 "fault_rate": self.fault_rate,
                 "lost_response_rate": self.lost_response_rate,
                 "latency_ms": self.latency_ms,
+                "version_bump_rate": self.version_bump_rate,
             }
 
     def before(self) -> int | None:
@@ -94,3 +104,8 @@ class FaultInjector:
             if self.lost_response_rate and self._rng.random() < self.lost_response_rate:
                 return self._rng.choice(LOST_STATUSES)
         return None
+
+    def version_bump(self) -> bool:
+        """Whether Square bumps the order's version before this request."""
+        with self._lock:
+            return bool(self.version_bump_rate) and self._rng.random() < self.version_bump_rate

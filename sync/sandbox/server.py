@@ -11,10 +11,12 @@ Introspection:
   POST /_sandbox/reset   clears both backends, the state store and the counters (registered
                          service-account keys and issued tokens are kept: they are credentials,
                          not API state)
-  POST /_sandbox/faults  JSON {fault_rate?, lost_response_rate?, latency_ms?, seed?}
+  POST /_sandbox/faults  JSON {fault_rate?, lost_response_rate?, latency_ms?, seed?, version_bump_rate?}
   POST /_sandbox/keys    JSON {kid, client_email, public_key_pem, token_uri?} (credentials.py)
   /_sandbox/ucp/…        partners, profiles, accepted events (sync/sandbox/ucp/routes.py)
   /_sandbox/ordertracking/signals   stored order tracking signals (sync/sandbox/ordertracking/routes.py)
+  /_sandbox/square/…     the Square emulator's sandbox controls (square/routes.py): POS and
+                         Dashboard refunds, refund settling, version bumps, settings
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from sync.sandbox.google.models import GoogleBackend, GoogleBackends
 from sync.sandbox.ordertracking import routes as ordertracking_routes
 from sync.sandbox.ordertracking.models import OrderTrackingBackend
 from sync.sandbox.square import routes as square_routes
+from sync.sandbox.square.errors import SquareError
 from sync.sandbox.square.models import SquareBackend
+from sync.sandbox.square.settings import SquareSandboxSettings
 from sync.sandbox.stats import Stats
 from sync.sandbox.store import open_store
 from sync.sandbox.ucp import routes as ucp_routes
@@ -49,6 +53,8 @@ from sync.sandbox.ucp.models import UcpReceiver
 MAX_BODY = 64 * 1024 * 1024  # a 1,000-entry custombatch is ~1 MB; anything near this is abuse
 _SLASHES = re.compile(r"/{2,}")
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Square requests that carry an order's version: UpdateOrder and PayOrder (version-bump faults).
+_VERSIONED_ORDER = re.compile(r"^/v2/orders/(?!batch-retrieve$|search$|calculate$|clone$)([^/]+)(/pay)?/?$")
 
 
 class _Handler(WSGIRequestHandler):
@@ -176,6 +182,8 @@ class Sandbox:
         tokens: Iterable[str] | None = None,
         any_token: bool = False,
         allow_remote: bool = False,
+        version_bump_rate: float = 0.0,
+        square_settings: SquareSandboxSettings | None = None,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise ValueError(
@@ -185,7 +193,11 @@ class Sandbox:
         self.host = host
         self.port = port
         self.faults = FaultInjector(
-            fault_rate=fault_rate, lost_response_rate=lost_response_rate, latency_ms=latency_ms, seed=seed
+            fault_rate=fault_rate,
+            lost_response_rate=lost_response_rate,
+            latency_ms=latency_ms,
+            seed=seed,
+            version_bump_rate=version_bump_rate,
         )
         self.store = open_store(state)
         self.stats = Stats()
@@ -193,7 +205,7 @@ class Sandbox:
         self.google = GoogleBackend(self.store, self.stats, seed=seed)
         self.google_production = GoogleBackend(self.store, self.stats, seed=seed, environment="production")
         self._google = GoogleBackends(self.google, self.google_production)
-        self.square = SquareBackend(self.store, self.stats)
+        self.square = SquareBackend(self.store, self.stats, settings=square_settings)
         self.keys = KeyRegistry(self.store)
         self.ucp = UcpReceiver(self.store, self.stats)
         self.ordertracking = OrderTrackingBackend(self.store, self.stats)
@@ -208,6 +220,7 @@ class Sandbox:
         self._ordertracking_app = ordertracking_routes.make_app(
             self.ordertracking, self.stats, token_set, self.keys, any_token=any_token
         )
+        self._square_sandbox_app = square_routes.make_sandbox_app(self.square)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -264,9 +277,14 @@ class Sandbox:
         lost_response_rate: float | None = None,
         latency_ms: float | None = None,
         seed: int | None = None,
+        version_bump_rate: float | None = None,
     ) -> None:
         self.faults.configure(
-            fault_rate=fault_rate, lost_response_rate=lost_response_rate, latency_ms=latency_ms, seed=seed
+            fault_rate=fault_rate,
+            lost_response_rate=lost_response_rate,
+            latency_ms=latency_ms,
+            seed=seed,
+            version_bump_rate=version_bump_rate,
         )
 
     def reset(self) -> None:
@@ -283,17 +301,12 @@ class Sandbox:
         snap = self.stats.snapshot()
         snap["orders"] = {
             "google": self._google.order_count(),
-            "square": self._square_order_count(),
+            "square": self.square.order_count(),
             "ucp": self.ucp.counts()["orders"],
             "ordertracking_signals": self.ordertracking.count(),
         }
         snap["faults_config"] = self.faults.settings()
         return snap
-
-    def _square_order_count(self) -> int:
-        # SquareBackend has no public counter yet; its order map is the source of truth.
-        with self.square._lock:
-            return len(self.square._orders)
 
     # ------------------------------------------------------------------ WSGI
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -311,6 +324,8 @@ class Sandbox:
             environ["wsgi.input"] = io.BytesIO(body)
         path = _SLASHES.sub("/", environ.get("PATH_INFO") or "/")
         environ["PATH_INFO"] = path
+        if path.startswith("/_sandbox/square/"):
+            return self._square_sandbox_app(environ, start_response)
         if path.startswith("/_sandbox/"):
             return self._introspection(Request(environ), path)(environ, start_response)
         if path == "/token" or path.startswith(("/discovery/", "/$discovery/")):
@@ -332,6 +347,8 @@ class Sandbox:
         if fault is not None:
             self.stats.fault(f"{api}.{fault}")
             return self._fault_response(api, fault)(environ, start_response)
+        if api == "square":
+            self._maybe_bump_version(environ)
         app = getattr(self, f"_{api}_app")
         if environ.get("REQUEST_METHOD") not in _MUTATING or not self.faults.lost_response_rate:
             return app(environ, start_response)
@@ -358,6 +375,19 @@ class Sandbox:
             return self._fault_response(api, lost)(environ, start_response)
         start_response(captured["status"], captured["headers"])
         return [body]
+
+    def _maybe_bump_version(self, environ: dict[str, Any]) -> None:
+        """The version-bump fault: Square's own work gives the order a new version first."""
+        method = environ.get("REQUEST_METHOD")
+        match = _VERSIONED_ORDER.match(environ.get("PATH_INFO") or "")
+        if match is None or (method, bool(match.group(2))) not in (("PUT", False), ("POST", True)):
+            return
+        if self.faults.version_bump():
+            try:
+                self.square.orders.bump_version(match.group(1))
+            except SquareError:
+                return  # no such order: the request itself answers NOT_FOUND
+            self.stats.fault("square.version_bump")
 
     @staticmethod
     def _fault_response(api: str, status: int) -> Response:
@@ -402,7 +432,13 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
             if action == "faults":
-                unknown = set(body) - {"fault_rate", "lost_response_rate", "latency_ms", "seed"}
+                unknown = set(body) - {
+                    "fault_rate",
+                    "lost_response_rate",
+                    "latency_ms",
+                    "seed",
+                    "version_bump_rate",
+                }
                 if unknown:
                     raise ValueError(f"unknown fault settings: {sorted(unknown)}")
                 self.configure_faults(**body)

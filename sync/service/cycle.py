@@ -93,6 +93,7 @@ class CycleResult:
     lines_canceled: int = 0  # orders found with line items canceled on Google's side
     resent: int = 0
     square_orders: int = 0
+    square_unmapped_lines: int = 0  # lines sent to Square as ad-hoc lines (no catalog variation)
     failed_orders: set[str] = field(default_factory=set)
     rejects: int = 0
     rejects_file: str | None = None
@@ -112,6 +113,7 @@ class CycleResult:
             "acknowledged": self.acknowledged,
             "merchant_ids": self.merchant_ids,
             "square_orders": self.square_orders,
+            "square_unmapped_lines": self.square_unmapped_lines,
             "shipped": self.shipped,
             "delivered": self.delivered,
             "canceled": self.canceled,
@@ -127,6 +129,8 @@ class CycleResult:
 
     def line(self) -> str:
         square = f" square={self.square_orders}" if self.square_orders else ""
+        if self.square_unmapped_lines:
+            square += f" square_unmapped_lines={self.square_unmapped_lines}"
         canceled = f" canceled={self.canceled}"
         if self.lines_canceled:
             canceled += f" lines_canceled={self.lines_canceled}"

@@ -367,10 +367,14 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
     ``metadata.line_item_id``), else by ``metadata.offer_id`` / ``catalog_object_id`` within the
     order. Shipped quantities come from COMPLETED fulfilments (all lines for application ALL, the
     entries for ENTRY_LIST); Square knows nothing of delivery, so qty_delivered stays NA.
+    Return orders (Square makes one per refund: ``returns`` and no sale lines) are not orders of
+    the OMS view; their refunds belong to the sale they point at.
     """
     acc = _ChunkedFrame(_OMS_BUILD)
     for order in orders:
         lines = order.get("line_items") or []
+        if order.get("returns") and not lines:
+            continue
         fulfillments = [
             f for f in order.get("fulfillments") or () if f.get("state") not in ("CANCELED", "FAILED")
         ]

@@ -4,7 +4,10 @@ Google -> Square: every acknowledged Google order becomes exactly one Square ord
 recorded in the ledger first with a deterministic idempotency key (design.md §5), so a retry, a
 rerun or a ``kill -9`` mid-call can only ever replay the same CreateOrder, which Square answers
 with the order it already made. When ``mark_paid``, an EXTERNAL payment (money taken by Google)
-pays it so it shows in the Dashboard and POS. Its id becomes the Google ``merchantOrderId``.
+pays it so it shows in the Dashboard and POS: one CreatePayment linked to the order and
+autocompleted for exactly what it owes. Its id becomes the Google ``merchantOrderId``. A Google
+offerId ``[square] sku_map`` leaves out maps to the catalog variation with that SKU; lines that
+map to none go as ad-hoc lines and are reported (log, cycle summary, the create intent).
 
 Square -> Google: SearchOrders on ``updated_at`` since a cursor kept in the ledger finds what the
 store did; a COMPLETED fulfilment ships its lines on Google (one shipment per fulfilment, the
@@ -30,13 +33,19 @@ from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.feed import ShipmentEvent
 from sync.domain.orders import Order
 from sync.domain.square_mapping import (
+    LOOKUP_OFF,
     CanceledLine,
     MappingError,
     MappingOptions,
+    SkuResolution,
     completed_fulfilments,
     google_to_square_order,
     line_cancellation_update,
+    offers_to_look_up,
+    resolve_offer_variations,
+    unmapped_lines,
 )
+from sync.domain.square_records import CatalogVariationRef
 from sync.logs import get_logger
 
 if TYPE_CHECKING:
@@ -56,6 +65,7 @@ class SquareBridge:
         self.gateway = gateway
         self.settings = settings
         self._location: str | None = None
+        self._sku_cache: dict[str, list[CatalogVariationRef]] = {}  # offerId -> variations, one cycle
 
     @property
     def calls(self) -> int:
@@ -69,6 +79,7 @@ class SquareBridge:
 
     # ------------------------------------------------------------------ Google -> Square
     def run(self, cycle: SyncCycle) -> None:
+        self._sku_cache = {}
         self._create_missing(cycle)
         self._resend_cancellations(cycle)
         self._send_line_cancellations(cycle)
@@ -80,8 +91,12 @@ class SquareBridge:
         records = cycle.ledger.orders_missing_square()
         new_intents = []
         if records:  # the location lookup costs a call: only when there is something to create
+            resolution = self._resolve_skus([r.order_json or {} for r in records])
             options = MappingOptions(
-                self.location_id, self.settings.square.fulfillment_type, self.settings.square.sku_map
+                self.location_id,
+                self.settings.square.fulfillment_type,
+                self.settings.square.sku_map,
+                resolution.catalog_ids,
             )
         for record in records:
             try:
@@ -92,13 +107,20 @@ class SquareBridge:
                 log.error("order cannot be mapped to Square", order=record.google_order_id, error=str(exc))
                 continue
             key = operations.square_idempotency_key(self.settings.google.merchant_id, record.google_order_id)
-            new_intents.append(
-                intent(
-                    record.google_order_id,
-                    {"method": CREATE, "operationId": key, "order": body},
-                    target=SQUARE,
+            payload: dict[str, Any] = {"method": CREATE, "operationId": key, "order": body}
+            ad_hoc = unmapped_lines(record.order_json, options, resolution)
+            if ad_hoc:
+                # Reported three ways: this log line, the cycle summary, and the order's create
+                # intent in the ledger (payload "unmapped_lines").
+                payload["unmapped_lines"] = [line.as_dict() for line in ad_hoc]
+                cycle.result.square_unmapped_lines += len(ad_hoc)
+                log.warning(
+                    "Google lines not in the Square catalog go as ad-hoc lines (Square keeps no inventory "
+                    "for them); map them in [square] sku_map or give the variations these SKUs",
+                    order=record.google_order_id,
+                    lines=payload["unmapped_lines"],
                 )
-            )
+            new_intents.append(intent(record.google_order_id, payload, target=SQUARE))
         pending = [r for r in cycle.ledger.add_intents(new_intents) if r.state == "pending"]
         with ThreadPoolExecutor(max_workers=self.settings.square.concurrency) as pool:
             outcomes = list(pool.map(self._create_and_pay, pending))
@@ -130,6 +152,37 @@ class SquareBridge:
         ]
         cycle.dispatch(cycle.ledger.add_intents(merchant_intents))
 
+    def _resolve_skus(self, orders: list[dict[str, Any]]) -> SkuResolution:
+        """offerIds ``sku_map`` leaves out -> catalog variations by SKU: one batched search per
+        cycle for the offers not looked up yet. A search Square may answer later (outage, rate
+        limit) or a refused token stops the Square step like any Square call (the orders are
+        created next cycle, mapped); a search Square refuses outright maps nothing."""
+        offers = offers_to_look_up(orders, self.settings.square.sku_map)
+        if not self.settings.square.sku_lookup:
+            return SkuResolution({}, dict.fromkeys(offers, LOOKUP_OFF))
+        todo = [o for o in offers if o not in self._sku_cache]
+        if todo:
+            try:
+                found = self.gateway.find_variations_by_sku(todo)
+            except SquareApiError as exc:
+                if exc.is_auth:
+                    log.error(
+                        "Square refused the catalog search: grant the token ITEMS_READ, or set "
+                        "[square] sku_lookup = false to send unmapped offers as ad-hoc lines",
+                        code=exc.code,
+                    )
+                if exc.retryable or exc.is_auth:
+                    raise
+                log.warning(
+                    "Square catalog search refused; lines go as ad-hoc lines",
+                    code=exc.code,
+                    detail=exc.detail,
+                )
+                return resolve_offer_variations(offers, None)
+            for offer in todo:
+                self._sku_cache[offer] = found.get(offer, [])
+        return resolve_offer_variations(offers, self._sku_cache)
+
     def _carry_earlier_line_cancellations(
         self, cycle: SyncCycle, records: list[Any], created: dict[str, dict[str, Any]]
     ) -> None:
@@ -153,7 +206,9 @@ class SquareBridge:
                 and square_order.get("state") == "OPEN"
                 and not square_order.get("tenders")
             ):
-                square_order = self.gateway.pay_order_external(square_order, record.operation_id)
+                # One round trip: an order-linked, autocompleted EXTERNAL payment pays the order
+                # ("Pay for Orders"), no PayOrder needed.
+                self.gateway.pay_order_with_external_payment(square_order, record.operation_id)
             return square_order, None
         except SquareApiError as exc:
             log.warning("Square call failed", order=record.google_order_id, code=exc.code, detail=exc.detail)

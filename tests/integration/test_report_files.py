@@ -228,3 +228,19 @@ def test_save_inputs_writes_snapshots(tmp_path):
     result = report(tmp_path, save_inputs=True)
     assert (result.path / "google.parquet").exists() and (result.path / "oms.parquet").exists()
     assert "customer_name" not in load_snapshot(result.path / "google.parquet").columns
+
+
+def test_square_return_orders_are_not_oms_orders() -> None:
+    """Square makes a return order for every refund (``returns``, no sale lines): not an order of
+    the OMS view, so it is no OMS-only break."""
+    return_order = {
+        "id": "RET1",
+        "state": "COMPLETED",
+        "returns": [
+            {"uid": "r", "source_order_id": "SQ2", "return_line_items": [{"uid": "x", "quantity": "1"}]}
+        ],
+        "total_money": {"amount": 0, "currency": "USD"},
+    }
+    with_return = frames_from_square_orders([*square_orders(), return_order])
+    assert "RET1" not in set(with_return["oms_order_id"])
+    assert len(with_return) == len(frames_from_square_orders(square_orders()))

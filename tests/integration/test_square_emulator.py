@@ -20,6 +20,8 @@ from sync.sandbox.square.routes import make_app
 from sync.sandbox.stats import Stats
 from sync.sandbox.store import MemoryStore, SqliteStore, StateStore
 
+from .square_sdk import pay_external
+
 LOC = "L_SANDBOX_MAIN"
 NO_RETRY: Any = {"max_retries": 0}
 
@@ -210,25 +212,29 @@ def test_catalog_line_items(square_server: SquareServer, sq: Square) -> None:
         order={"location_id": LOC, "line_items": [{"catalog_object_id": "SANDBOX_VAR_MUG", "quantity": "3"}]}
     ).order
     assert known.line_items[0].name == "Coffee mug" and known.total_money.amount == 3 * 1299
+    # "base_price_money will override the CatalogItemVariation's price" (OrderLineItem reference).
     priced = sq.orders.create(
         order={
             "location_id": LOC,
             "line_items": [
-                {
-                    "catalog_object_id": "SELLER_SKU_42",
-                    "name": "Seller item",
-                    "quantity": "1",
-                    "base_price_money": usd(777),
-                }
+                {"catalog_object_id": "SANDBOX_VAR_MUG", "quantity": "1", "base_price_money": usd(777)}
             ],
         }
     ).order
-    assert priced.total_money.amount == 777
-    err = api_error(
-        sq.orders.create,
-        order={"location_id": LOC, "line_items": [{"catalog_object_id": "UNKNOWN", "quantity": "1"}]},
-    )
-    assert err.status_code == 404 and err.errors[0].field == "order.line_items[0].catalog_object_id"
+    assert priced.total_money.amount == 777 and priced.line_items[0].variation_name == "Regular"
+    # An id the catalog does not know is refused, a given price or not (issue 14 item 5).
+    for line in (
+        {"catalog_object_id": "UNKNOWN", "quantity": "1"},
+        {
+            "catalog_object_id": "SELLER_SKU_42",
+            "name": "Seller item",
+            "quantity": "1",
+            "base_price_money": usd(777),
+        },
+    ):
+        err = api_error(sq.orders.create, order={"location_id": LOC, "line_items": [line]})
+        assert (err.status_code, err.errors[0].code) == (404, "NOT_FOUND")
+        assert err.errors[0].field == "order.line_items[0].catalog_object_id"
     square_server.backend.add_catalog_item("UNKNOWN", "Now known", 55)
     assert (
         sq.orders.create(
@@ -489,18 +495,6 @@ def test_cancel_and_complete_rules(sq: Square) -> None:
 
 
 # ---- payments ------------------------------------------------------------------------------------
-def pay_external(sq: Square, order: Any, key: str, amount: int | None = None, **extra: Any) -> Any:
-    return sq.payments.create(
-        source_id="EXTERNAL",
-        idempotency_key=key,
-        amount_money=usd(order.total_money.amount if amount is None else amount),
-        order_id=order.id,
-        location_id=LOC,
-        external_details={"type": "OTHER", "source": "Google Shopping"},
-        **extra,
-    ).payment
-
-
 def test_pay_order_with_external_payments(square_server: SquareServer, sq: Square) -> None:
     order = create(sq, "p-1", fulfillments=[shipment()])
     first = pay_external(sq, order, "pay-a", 1000, autocomplete=False)
@@ -593,7 +587,18 @@ def test_search_filters_sort_and_entries(sq: Square) -> None:
             "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"},
         }
     ) == [o1.id]
-    assert ids(query={"filter": {"date_time_filter": {"created_at": {"end_at": o2.created_at}}}}) == [o1.id]
+    # Both ends of a range are inclusive (SearchOrdersDateTimeFilter).
+    assert ids(query={"filter": {"date_time_filter": {"created_at": {"end_at": o2.created_at}}}}) == [
+        o2.id,
+        o1.id,
+    ]
+    assert ids(
+        query={
+            "filter": {
+                "date_time_filter": {"created_at": {"start_at": o1.created_at, "end_at": o1.created_at}}
+            }
+        }
+    ) == [o1.id]
     mismatch = api_error(
         sq.orders.search,
         location_ids=[LOC],

@@ -200,7 +200,7 @@ def test_money_edge_cases_through_the_sdk(gw: SquareGateway) -> None:
 
 def test_retrieve_orders_in_chunks_of_100(square_server: Env, gw: SquareGateway) -> None:
     ids = [
-        square_server.backend.create_order(
+        square_server.backend.orders.create(
             {
                 "order": {
                     "location_id": LOC,
@@ -253,7 +253,7 @@ def test_pay_order_external_is_exactly_once(square_server: Env, gw: SquareGatewa
     paid = gw.pay_order_external(order, key)
     assert paid["state"] == "OPEN" and paid["net_amount_due_money"] == usd(0)
     assert [t["amount_money"] for t in paid["tenders"]] == [usd(4853)]
-    payment = square_server.backend.get_payment(paid["tenders"][0]["payment_id"])["payment"]
+    payment = square_server.backend.payments.get(paid["tenders"][0]["payment_id"])["payment"]
     assert payment["status"] == "COMPLETED" and payment["source_type"] == "EXTERNAL"
     assert payment["external_details"] == {"type": "EXTERNAL", "source": "Google Shopping"}
     mutations = dict(square_server.stats.mutations)
@@ -387,3 +387,108 @@ def test_cancel_order(square_server: Env, gw: SquareGateway, monkeypatch: pytest
     with pytest.raises(SquareApiError) as info:
         gw.cancel_order(done["id"])
     assert (info.value.status, info.value.retryable) == (400, False)
+
+
+# ---- one-call payment, refunds, catalog (issue 14 / 18 groundwork) ---------------------------------
+def test_pay_order_with_external_payment_is_one_call_and_exactly_once(
+    square_server: Env, gw: SquareGateway
+) -> None:
+    order = gw.create_order(new_order(), "one-call-1")
+    calls = gw.calls
+    key = derive_key("merchant-1234567", "google-order-" + "8" * 60)
+    square_server.faults.add(Fault("POST", "/v2/payments", 503, lose_response=True))  # applied, answer lost
+    payment = gw.pay_order_with_external_payment(order, key)
+    assert payment is not None and (payment.status, payment.amount_minor, payment.source_type) == (
+        "COMPLETED",
+        4853,
+        "EXTERNAL",
+    )
+    assert gw.calls - calls == 2  # the call and its retry: no PayOrder
+    paid = gw.retrieve_order(order["id"])
+    assert [t["payment_id"] for t in paid["tenders"]] == [payment.payment_id]
+    assert paid["net_amount_due_money"] == usd(0)
+    assert square_server.stats.mutations["square.payments.create"] == 1
+    assert "square.orders.pay" not in square_server.stats.requests
+    assert gw.pay_order_with_external_payment(paid, key) is None  # paid: nothing sent
+    again = gw.pay_order_with_external_payment(order, key)  # a stale view replays the same payment
+    assert again is not None and again.payment_id == payment.payment_id
+    assert square_server.stats.mutations["square.payments.create"] == 1
+
+
+def test_one_call_payment_finishes_an_earlier_two_call_payment(square_server: Env, gw: SquareGateway) -> None:
+    """A run of the two-call flow that died after CreatePayment (APPROVED) and before PayOrder: the
+    one-call method finishes it instead of paying twice."""
+    order = gw.create_order(new_order(), "upgrade-1")
+    square_server.faults.add(Fault("POST", "/pay", 503), times=4)
+    with pytest.raises(SquareApiError):
+        gw.pay_order_external(order, "upgrade-1")
+    payment = gw.pay_order_with_external_payment(order, "upgrade-1")
+    assert payment is not None and payment.status == "COMPLETED"
+    assert len(gw.retrieve_order(order["id"])["tenders"]) == 1
+    assert square_server.stats.mutations["square.payments.create"] == 1
+    zero = gw.create_order(
+        {"line_items": [{"name": "free", "quantity": "1", "base_price_money": usd(0)}]}, "z1"
+    )
+    assert gw.pay_order_with_external_payment(zero, "zero-1") is None  # a 0 total: PayOrder, no payment
+    settled = gw.retrieve_order(zero["id"])
+    assert settled["version"] == 2 and settled["net_amount_due_money"] == usd(0)
+    assert square_server.stats.mutations["square.orders.pay"] == 2  # the finished two-call one and this
+
+
+def test_refund_payment_get_and_list(square_server: Env, gw: SquareGateway) -> None:
+    order = gw.create_order(new_order(), "refund-order")
+    payment = gw.pay_order_with_external_payment(order, "refund-order")
+    assert payment is not None
+    long_key = "google:" + "r" * 80  # longer than RefundPayment's 45: digested, still deterministic
+    square_server.faults.add(Fault("POST", "/v2/refunds", 502, lose_response=True))
+    refund = gw.refund_payment(payment.payment_id, 500, "USD", long_key, reason="google:return-1")
+    assert (refund.status, refund.amount_minor, refund.reason) == ("COMPLETED", 500, "google:return-1")
+    assert refund.final and refund.order_id and refund.payment_id == payment.payment_id
+    assert gw.refund_payment(payment.payment_id, 500, "USD", long_key, reason="google:return-1") == refund
+    assert square_server.stats.mutations["square.refunds.refund_payment"] == 1
+    with pytest.raises(SquareApiError) as info:
+        gw.refund_payment(payment.payment_id, 10_000, "USD", "too-much")
+    assert (info.value.code, info.value.retryable) == ("REFUND_AMOUNT_INVALID", False)
+    assert gw.get_payment_refund(refund.refund_id) == refund
+    for n in range(4):
+        gw.refund_payment(payment.payment_id, 10 + n, "USD", f"small-{n}")
+    square_server.faults.add(Fault("GET", "/v2/refunds", 503))  # the first page is retried
+    calls = gw.calls
+    listed = list(gw.iter_payment_refunds(limit=2))
+    assert [r.amount_minor for r in listed] == [500, 10, 11, 12, 13]
+    assert (
+        gw.calls - calls == 4 and square_server.stats.requests["square.refunds.list"] == 3
+    )  # 3 pages, 1 retry
+    since = list(gw.iter_payment_refunds(begin_time=listed[3].created_at))
+    assert [r.refund_id for r in since] == [r.refund_id for r in listed[3:]]
+    assert gw.get_payment(payment.payment_id).refunded_minor == 546
+
+
+def test_find_variations_by_sku_batches_and_matches_exactly(square_server: Env, gw: SquareGateway) -> None:
+    objects = [
+        {
+            "type": "ITEM",
+            "id": f"#item-{n}",
+            "item_data": {
+                "name": f"Item {n}",
+                "variations": [
+                    {
+                        "type": "ITEM_VARIATION",
+                        "id": f"#var-{n}",
+                        "item_variation_data": {
+                            "name": "Regular",
+                            "price_money": usd(100),
+                            "sku": f"SKU-{n}",
+                        },
+                    }
+                ],
+            },
+        }
+        for n in range(300)
+    ]
+    square_server.backend.catalog.batch_upsert({"idempotency_key": "many", "batches": [{"objects": objects}]})
+    asked = [f"sku-{n}" for n in range(0, 300, 1)] + ["NOPE"]
+    found = gw.find_variations_by_sku(asked)
+    assert len(found) == 300 and "NOPE" not in found
+    assert found["sku-7"][0].sku == "SKU-7" and found["sku-7"][0].item_id
+    assert square_server.stats.requests["square.catalog.search"] == 2  # 301 SKUs: two set queries

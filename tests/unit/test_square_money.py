@@ -1,4 +1,4 @@
-"""Square's price maths (sync/sandbox/square/money.py), pure: no server involved."""
+"""Square's price maths (sync/sandbox/square/money.py and pricing.py), pure: no server involved."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from sync.sandbox.square.money import MoneyError, apportion, price_order, proportional, round_half_even
+from sync.sandbox.square.money import MoneyError, apportion, proportional, round_half_even
+from sync.sandbox.square.pricing import price_order
 
 
 def usd(amount: int) -> dict[str, Any]:
@@ -302,7 +303,7 @@ def test_fractional_quantity_and_fixed_discount_cap() -> None:
 @pytest.mark.parametrize(
     ("order", "code"),
     [
-        ({"line_items": [line("x", "0", 100)]}, "INVALID_VALUE"),
+        ({"line_items": [line("x", "-1", 100)]}, "INVALID_VALUE"),
         ({"line_items": [line("x", "abc", 100)]}, "INVALID_VALUE"),
         (
             {"line_items": [{"name": "x", "quantity": "1", "base_price_money": {"amount": 1.5}}]},
