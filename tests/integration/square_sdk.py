@@ -17,7 +17,7 @@ NO_RETRY: Any = {"max_retries": 0}
 
 # The token the integration fixtures start their Sandbox with (conftest.TOKEN): a Sandbox given
 # tokens accepts only those, on the Square side too.
-FIXTURE_TOKEN = "t"  # noqa: S105 - a test token
+FIXTURE_TOKEN = "t"
 
 
 def client(sb: Sandbox, token: str = FIXTURE_TOKEN) -> Square:
