@@ -73,6 +73,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.domain import money
+from sync.domain.severity import SEVERITIES
 
 GOOGLE_STATUSES = (
     "inProgress",
@@ -104,7 +105,6 @@ CATEGORIES = (
     "tracking_mismatch",
     "failed_operation",
 )
-SEVERITIES = ("critical", "high", "medium", "low")
 AGE_BUCKETS = ("0-1d", "1-3d", "3-7d", ">7d", "unknown")
 BREAK_COLUMNS = ("google_order_id", "category", "severity", "detail", "age_hours")
 # summary.csv orders_by_status key of the orders only the ledger or the OMS know (their

@@ -1,9 +1,11 @@
 """`ordersync testorders create|advance|cancel|return` — sandbox test orders through the gateway.
 
 Test orders exist only in the v2sandbox API, so every command refuses to run unless
-``[google] sandbox = true``. Exit codes: 2 for usage/configuration problems (including missing
-credentials), 1 when Google (or the emulator) refused a call; the message names the order and
-Google's reason.
+``[google] sandbox = true`` (and never against Google's own endpoint with the example's placeholder
+merchant id). Exit codes: 2 for usage/configuration problems (including missing credentials), 1
+when Google (or the emulator) refused a call, 69 when it could not be reached or refused us
+(transport errors, 5xx/429 after the retries, 401/403); the message names the order and Google's
+reason.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from sync.adapters.google_gateway import (
     GoogleCredentialsError,
     GoogleGateway,
 )
-from sync.config import ConfigError, Settings, load_settings
+from sync.config import ConfigError, Settings, load_settings, refuse_placeholder_merchant
 from sync.domain import operations
+from sync.entrypoints.options import config_option
+from sync.exit_codes import ExitCode
+from sync.service.outages import google_outage
 
-EXIT_API = 1
-EXIT_USAGE = 2
+EXIT_API = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
 CANCEL_REASONS = ("changedMind", "orderedWrongItem", "other")
 
 
@@ -33,7 +38,7 @@ class CommandFailed(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = int(exit_code)
 
 
 def _settings(obj: Any) -> Settings:
@@ -55,7 +60,10 @@ def _gateway(obj: Any) -> Iterator[GoogleGateway]:
             EXIT_USAGE,
         )
     try:
+        refuse_placeholder_merchant(settings)
         gateway = GoogleGateway(settings.google)
+    except ConfigError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
     except GoogleCredentialsError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     with gateway:
@@ -70,12 +78,31 @@ def _api_failure(what: str, exc: GoogleApiError | GoogleCredentialsError) -> str
     return f"{what}: Google said {status} {reason}: {exc.message}"
 
 
+def _is_outage(exc: GoogleApiError | GoogleCredentialsError) -> bool:
+    """Google unreachable, failing after the retries, or refusing us (not this one request)."""
+    if isinstance(exc, GoogleCredentialsError):
+        return False
+    return exc.status == 0 or exc.retryable or exc.status in (401, 403) or exc.reason == "invalidResponse"
+
+
+def _failed(what: str, exc: GoogleApiError | GoogleCredentialsError, gateway: GoogleGateway) -> CommandFailed:
+    """The error a refused call ends the command with: 69 for an outage, 2 for credentials, else 1."""
+    if isinstance(exc, GoogleCredentialsError):
+        return CommandFailed(_api_failure(what, exc), EXIT_USAGE)
+    if _is_outage(exc):
+        outage = google_outage(gateway.base_url, exc, gateway.merchant_id)
+        return CommandFailed(f"{what}: {outage.message()}", ExitCode.UNAVAILABLE)
+    return CommandFailed(_api_failure(what, exc), EXIT_API)
+
+
 @click.group("testorders")
+@config_option
 def testorders() -> None:
     """Sandbox test orders: create, advance to pendingShipment, cancel as the customer, return."""
 
 
 @testorders.command()
+@config_option
 @click.option(
     "--template",
     type=click.Choice(TEST_ORDER_TEMPLATES, case_sensitive=False),
@@ -95,14 +122,13 @@ def create(obj: Any, template: str, count: int, country: str) -> None:
             try:
                 order_id = gateway.create_test_order(template.lower(), country=country.upper())
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(
-                    _api_failure(f"creating test order {n} of {count} from {template}", exc), EXIT_API
-                ) from None
+                raise _failed(f"creating test order {n} of {count} from {template}", exc, gateway) from None
             # Echo as we go: ids already created stay visible if a later one fails.
             click.echo(order_id)
 
 
 @testorders.command()
+@config_option
 @click.argument("order_id", required=False)
 @click.option("--all", "all_orders", is_flag=True, help="Advance every test order that is inProgress.")
 @click.pass_obj
@@ -115,7 +141,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
             try:
                 gateway.advance_test_order(order_id)
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(_api_failure(f"order {order_id}: advance", exc), EXIT_API) from None
+                raise _failed(f"order {order_id}: advance", exc, gateway) from None
             click.echo(order_id)
             return
         try:
@@ -126,7 +152,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
                 if o.get("status") == "inProgress" and o.get("id")
             ]
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure("listing inProgress orders", exc), EXIT_API) from None
+            raise _failed("listing inProgress orders", exc, gateway) from None
         failures = 0
         for oid in ids:
             try:
@@ -143,6 +169,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
 
 
 @testorders.command()
+@config_option
 @click.argument("order_id")
 @click.option("--reason", type=click.Choice(CANCEL_REASONS), default="changedMind", show_default=True)
 @click.option(
@@ -164,8 +191,7 @@ def cancel(obj: Any, order_id: str, reason: str, line_item_id: str | None, quant
             else:
                 gateway.cancel_test_order_by_customer(order_id, reason)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            what = f"order {order_id}: cancel by customer"
-            raise CommandFailed(_api_failure(what, exc), EXIT_API) from None
+            raise _failed(f"order {order_id}: cancel by customer", exc, gateway) from None
         click.echo(order_id)
 
 
@@ -198,6 +224,7 @@ def _returnable(item: dict[str, Any]) -> int:
 
 
 @testorders.command("return")
+@config_option
 @click.argument("order_id")
 @click.option("--line-item", "line_item_id", help="Return only this line item (default: every shipped item).")
 @click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-item (default: all shipped).")
@@ -215,7 +242,7 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
             try:
                 order = gateway.get_order(order_id)
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(_api_failure(f"order {order_id}: get", exc), EXIT_API) from None
+                raise _failed(f"order {order_id}: get", exc, gateway) from None
             line_items = [li for li in order.get("lineItems") or [] if isinstance(li, dict)]
             if line_item_id:
                 match = [li for li in line_items if li.get("id") == line_item_id]
@@ -233,5 +260,5 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
         try:
             return_id = gateway.create_test_return(order_id, items)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure(f"order {order_id}: create return", exc), EXIT_API) from None
+            raise _failed(f"order {order_id}: create return", exc, gateway) from None
         click.echo(return_id)

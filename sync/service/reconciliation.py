@@ -15,7 +15,7 @@ Public API (what the sync service and the CLI call)::
         save_inputs=False,        # also write google/ledger/oms.parquet snapshots into the run
         failed_operations=(),     # Iterable[dict] from Ledger.failed_intents()
     )
-    result.path, result.orders, result.breaks, result.by_category, result.critical
+    result.path, result.orders, result.breaks, result.by_category, result.by_severity, result.critical
 
     frames_from_google_orders(orders, include_pii=False) -> GOOGLE frame  (streamed in chunks)
     frames_from_ledger(orders, failed=()) -> LEDGER frame
@@ -589,6 +589,7 @@ class ReportResult:
     orders: int
     breaks: int
     by_category: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
     critical: int = 0
     seconds: float = 0.0
 
@@ -673,12 +674,14 @@ def write_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     counts = rec.breaks["category"].value_counts()
+    severities = rec.breaks["severity"].value_counts()
     return ReportResult(
         path=final,
         run_id=run_id,
         orders=len(rec.orders),
         breaks=len(rec.breaks),
         by_category={str(k): int(v) for k, v in counts.items() if v},
+        by_severity={str(k): int(v) for k, v in severities.items() if v},
         critical=int((rec.breaks["severity"] == "critical").sum()),
         seconds=time.perf_counter() - started,
     )

@@ -62,6 +62,10 @@ class SquareBridge:
         return self.gateway.calls
 
     @property
+    def base_url(self) -> str:
+        return self.gateway.base_url
+
+    @property
     def location_id(self) -> str:
         if self._location is None:
             self._location = self.gateway.location_id()
