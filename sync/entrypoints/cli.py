@@ -234,8 +234,9 @@ def status(app: AppContext, as_json: bool) -> None:
 def _run_line(run_info: dict[str, Any]) -> str:
     """One line per run for people: when, how it ended, what it did."""
     figures = run_info.get("summary") or {}
-    shown = ("orders_seen", "acknowledged", "square_orders", "shipped", "delivered", "canceled",
-             "lines_canceled", "failed", "rejects", "api_calls", "seconds")
+    shown = ("orders_seen", "acknowledged", "square_orders", "square_skipped", "shipped", "delivered",
+             "canceled", "lines_canceled", "failed", "rejects", "new_rejects", "exit_code", "api_calls",
+             "seconds")
     what = " ".join(f"{key}={figures[key]}" for key in shown if figures.get(key))
     outcome = run_info.get("outcome") or "running"
     return f"#{run_info.get('id')} {run_info.get('started_at')} {outcome} {what}".rstrip()

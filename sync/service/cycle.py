@@ -97,6 +97,7 @@ class CycleResult:
     lines_canceled: int = 0  # orders found with line items canceled on Google's side
     resent: int = 0
     square_orders: int = 0
+    square_skipped: int = 0  # orders kept out of Square: already shipped when they would be created
     failed_orders: set[str] = field(default_factory=set)
     rejects: int = 0  # feed rows (or whole files) rejected this cycle
     new_rejects: int = 0  # of which not already rejected (same content) by an earlier cycle
@@ -131,6 +132,7 @@ class CycleResult:
             "acknowledged": self.acknowledged,
             "merchant_ids": self.merchant_ids,
             "square_orders": self.square_orders,
+            "square_skipped": self.square_skipped,
             "shipped": self.shipped,
             "delivered": self.delivered,
             "canceled": self.canceled,
@@ -149,6 +151,8 @@ class CycleResult:
 
     def line(self) -> str:
         square = f" square={self.square_orders}" if self.square_orders else ""
+        if self.square_skipped:
+            square += f" square_skipped={self.square_skipped}"
         canceled = f" canceled={self.canceled}"
         if self.lines_canceled:
             canceled += f" lines_canceled={self.lines_canceled}"

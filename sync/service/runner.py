@@ -73,7 +73,11 @@ class RunOutcome:
 
     @property
     def outages(self) -> list[Outage]:
-        return [*self.cycle.outages, *([self.report_outage] if self.report_outage else [])]
+        """Each unusable service once: the cycle's first failure, else the report's."""
+        found = list(self.cycle.outages)
+        if self.report_outage is not None and all(o.service != self.report_outage.service for o in found):
+            found.append(self.report_outage)
+        return found
 
     @property
     def exit_code(self) -> ExitCode:
@@ -268,18 +272,40 @@ def write_live_report(
     save_inputs: bool = False,
     include_pii: bool | None = None,
 ) -> ReportResult:
-    from sync.service.reconciliation import frames_from_feed, frames_from_square_orders, write_report
+    from sync.domain.reconcile import Freshness
+    from sync.service.reconciliation import (
+        feed_rows_from_shipments,
+        frames_from_feed,
+        frames_from_rejects,
+        frames_from_square_orders,
+        write_report,
+    )
 
     reports = settings.reports
     if include_pii is not None and include_pii != reports.include_pii:
         reports = reports.model_copy(update={"include_pii": include_pii})
-    # The merchant's own view: Square when it is the order system, else what the warehouse reported.
+    # The merchant's own view: Square when it is the order system, else what ordersync took from
+    # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
     oms = None
     if square is not None:
         oms = frames_from_square_orders(square.oms_orders())
     elif settings.shipments.feeds:
-        oms = frames_from_feed(row for feed in read_feeds(settings.shipments.feeds) for _, row in feed.rows)
-    result = write_report(
+        oms = frames_from_feed(feed_rows_from_shipments(ledger.iter_shipments()))
+    open_rejects = list(ledger.open_rejects().values())
+    refs = {r.order_ref for r in open_rejects if r.order_ref}
+    resolve = {ref: ref for ref in ledger.get_orders_light(refs)}
+    by_merchant_id = ledger.find_by_merchant_order_ids(refs - set(resolve))
+    resolve |= {mid: o.google_order_id for mid, o in by_merchant_id.items()}
+    # The last cycle that got through its Google steps: what the ledger knows of Google reaches
+    # its start (polls, whole cancellations). ("failed_orders": the name before exit codes.)
+    last_cycle = next(
+        (r for r in ledger.last_runs(20) if r.outcome in ("ok", "failed", "failed_orders")), None
+    )
+    freshness = Freshness(
+        cycle_started_at=last_cycle.started_at if last_cycle is not None else None,
+        recheck_minutes=settings.google.recheck_open_orders_minutes,
+    )
+    return write_report(
         google.iter_orders(),
         (ledger_row_dict(r) for r in ledger.iter_orders()),
         oms,
@@ -288,8 +314,9 @@ def write_live_report(
         now=datetime.now(UTC),
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
+        rejects=frames_from_rejects(open_rejects, resolve),
+        freshness=freshness,
     )
-    return result
 
 
 def ledger_row_dict(record: Any) -> dict[str, Any]:
@@ -305,6 +332,8 @@ def ledger_row_dict(record: Any) -> dict[str, Any]:
         "total_minor": record.total_minor,
         "line_items": record.line_items,
         "last_synced_at": record.last_synced_at,
+        "last_seen_at": record.last_seen_at,
+        "square_skip_reason": record.square_skip_reason,
     }
 
 

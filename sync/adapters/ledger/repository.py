@@ -750,10 +750,15 @@ class Ledger:
         return out
 
     def orders_missing_square(self) -> list[OrderRecord]:
-        """Open orders without a Square order yet (the Square bridge creates them)."""
+        """Open orders without a Square order yet (the Square bridge creates them), except those
+        kept out of Square on purpose (``square_skip_reason``)."""
         stmt = (
             select(ORDERS)
-            .where(ORDERS.c.square_order_id.is_(None), ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
+            .where(
+                ORDERS.c.square_order_id.is_(None),
+                ORDERS.c.square_skip_reason.is_(None),
+                ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)),
+            )
             .order_by(ORDERS.c.google_order_id)
         )
         with self._read() as conn:
