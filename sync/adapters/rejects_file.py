@@ -16,14 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sync.adapters.feed_reader import printable
-from sync.domain.feed import COLUMNS, REJECT_COLUMNS, FeedReject, normalize_column
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+from sync.domain.feed import COLUMNS, FORMULA_START, REJECT_COLUMNS, FeedReject, normalize_column
 
 
 def neutralise(text: str) -> str:
     """Spreadsheets run cells that start with these characters as formulas."""
-    return "'" + text if text[:1] in _FORMULA_START else text
+    return "'" + text if text[:1] in FORMULA_START else text
 
 
 def rejects_columns(rejects: Sequence[FeedReject]) -> list[str]:

@@ -33,7 +33,8 @@ DELIMITERS: tuple[str, ...] = (",", ";", "\t")  # comma first: it wins a tie
 _DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 _QUANTITY = re.compile(r"^[+-]?\d+$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Cells spreadsheets would run as formulas; our rejects file prefixes them with a quote.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def normalize_column(name: str | None) -> str:
@@ -43,7 +44,7 @@ def normalize_column(name: str | None) -> str:
 
 def unquote_cell(value: str) -> str:
     """A cell our rejects file neutralised for spreadsheets (``'=…``, ``'-1``) reads back as written."""
-    return value[1:] if value[:1] == "'" and value[1:2] in _FORMULA_START else value
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -284,11 +285,14 @@ def parse_row(line_no: int, raw: Mapping[str, str | None], source: str,
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, str | None]]], source: str, aliases: dict[str, str] | None = None
 ) -> tuple[list[FeedRow], list[FeedReject]]:
-    """Rows numbered by the reader -> (good rows, rejects). Blank rows are skipped, not rejected."""
+    """Rows numbered by the reader -> (good rows, rejects). Blank rows are skipped, not rejected;
+    so is a row of a rejects file dropped back into the feed folder that only says where and why
+    (a whole-file reject has no row of its own)."""
     good: list[FeedRow] = []
     bad: list[FeedReject] = []
     for line_no, raw in rows:
-        if all(not (v or "").strip() for v in raw.values() if isinstance(v, str | None)):
+        values = (v for k, v in raw.items() if normalize_column(k) not in REJECT_COLUMNS)
+        if all(not (v or "").strip() for v in values if isinstance(v, str | None)):
             continue
         parsed = parse_row(line_no, raw, source, aliases)
         (good if isinstance(parsed, FeedRow) else bad).append(parsed)

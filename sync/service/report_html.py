@@ -95,7 +95,7 @@ def render_html(*, run_id: str, now: pd.Timestamp, summary: pd.DataFrame, breaks
         )
         + "</table>"
         if len(rejected)
-        else "<h2 id=\"rejects\">Rejected feed rows (0)</h2><p>None: every row of the feeds was used.</p>"
+        else "<h2 id=\"rejects\">Rejected feed rows (0)</h2><p>None.</p>"
     )
     title = f"ordersync reconciliation {run_id}"
     return f"""<!DOCTYPE html>

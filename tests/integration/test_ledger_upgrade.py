@@ -12,12 +12,16 @@ from sync.adapters.ledger import Ledger
 from sync.adapters.ledger.repository import MIGRATIONS_DIR
 
 
-def test_0001_ledger_upgrades_to_head_and_accepts_failed_shipments(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def _alembic(path: Path) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
-    command.upgrade(cfg, "0001")
+    return cfg
+
+
+def test_0001_ledger_upgrades_to_head_and_accepts_failed_shipments(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    command.upgrade(_alembic(path), "0001")
     stamp = "2026-11-20 10:00:00"
     with sqlite3.connect(path) as raw:
         raw.execute(
@@ -42,9 +46,7 @@ def test_0001_ledger_upgrades_to_head_and_accepts_failed_shipments(tmp_path: Pat
 
 def test_0002_ledger_upgrades_to_0003_with_reject_memory_and_orders_intact(tmp_path: Path) -> None:
     path = tmp_path / "at-0002.db"
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", f"sqlite:///{path}")
+    cfg = _alembic(path)
     command.upgrade(cfg, "0002")
     stamp = "2026-11-20 10:00:00"
     with sqlite3.connect(path) as raw:

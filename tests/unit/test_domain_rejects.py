@@ -112,3 +112,9 @@ def test_the_rejects_file_holds_the_rows_in_their_own_columns_and_reads_back_as_
     # Read back as a feed, the rows are the same rows (same identity), ready to be corrected.
     _, bad = parse_rows([(2, first), (3, second)], str(path))
     assert [r.content for r in bad] == [rows[0].content, rows[1].content]
+
+
+def test_a_dropped_back_whole_file_reject_row_is_not_a_row_to_reject_again() -> None:
+    only_ours = {"order_id": "", "quantity": "", "reject_file": "feeds/b.csv", "reject_line": "1",
+                 "reject_reason": "whole file not read: no header row"}
+    assert parse_rows([(4, only_ours)], "feeds/rejects-1.csv") == ([], [])
