@@ -59,7 +59,9 @@ def _str(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr]).cast(pa.large_string())))
 
 
-def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, set[tuple[str, str]]]:
+def generate(
+    n: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, set[tuple[str, str]]]:
     rng = np.random.default_rng(seed)
     now = pd.Timestamp(NOW)
     num = np.arange(n)
@@ -125,6 +127,12 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         oms_trk_override[i] = f"X{i}"
     failed[chosen["failed_operation"]] = 1
     qty_oms, qty_led = chosen["quantity_mismatch"][:half], chosen["quantity_mismatch"][half:]
+    # pending_sync: a unit canceled on Google an hour ago, after the ledger's last look (2 h ago).
+    lagging = chosen["pending_sync"]
+    template(lagging, "pendingShipment", 10.0)
+    canceled_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+    canceled_at.iloc[lagging] = now - pd.Timedelta(hours=1)
+    rejected = chosen["rejected_feed_row"]
 
     # ---- expand to lines -------------------------------------------------------------------
     k = rng.integers(1, 5, n)  # 1..4 lines, mean 2.5
@@ -136,6 +144,8 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     shipped = np.where(np.isin(st_row, ["shipped", "delivered"]), ordered, 0).astype(np.int32)
     delivered = np.where(st_row == "delivered", ordered, 0).astype(np.int32)
     canceled = np.where(st_row == "canceled", ordered, 0).astype(np.int32)
+    l_canceled = canceled.copy()
+    canceled[starts[lagging]] = 1  # Google's count; the ledger's stays 0
     take = pa.array(order_of_row)
     line_id = _ids("L", line_no.astype(np.int64))
     placed = now - pd.to_timedelta(age, unit="h")
@@ -170,6 +180,7 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "qty_delivered": delivered,
             "qty_canceled": canceled,
             "qty_returned": np.zeros(len(order_of_row), dtype=np.int32),
+            "last_canceled_at": canceled_at.iloc[order_of_row].to_numpy(),
         },
         copy=False,
     )
@@ -198,14 +209,16 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "qty_ordered": pd.array(ordered, dtype="Int32"),
             "qty_shipped": pd.array(l_ship, dtype="Int32"),
             "qty_delivered": pd.array(l_del, dtype="Int32"),
-            "qty_canceled": pd.array(canceled, dtype="Int32"),
+            "qty_canceled": pd.array(l_canceled, dtype="Int32"),
+            "last_seen_at": np.full(len(order_of_row), (now - pd.Timedelta(hours=2)).to_datetime64()),
         },
         copy=False,
     )
     ledger["last_synced_at"] = ledger["last_synced_at"].dt.tz_localize("UTC")
+    ledger["last_seen_at"] = ledger["last_seen_at"].dt.tz_localize("UTC")
     # The GOOGLE schema's datetimes are microsecond UTC (what frames_from_google_orders and
     # snapshots produce); nanosecond columns would make conform() convert a copy of each.
-    for col in ("placed_at", "open_shipment_since"):
+    for col in ("placed_at", "open_shipment_since", "last_canceled_at"):
         google[col] = google[col].astype("datetime64[us, UTC]")
 
     o_status = np.where(
@@ -260,7 +273,17 @@ def generate(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         }
     )
     oms = pd.concat([oms, dup, rules.conform(strays, rules.OMS_SCHEMA, "oms")], ignore_index=True)
-    return google, ledger, oms, expected
+    rejects = pd.DataFrame(
+        {
+            "google_order_id": ids_np[rejected],
+            "source": "feeds/shipments-1.csv",
+            "line_no": np.arange(2, 2 + len(rejected), dtype=np.int32),
+            "reason": "carrier: unknown carrier 'Carrier Pigeon'",
+            "first_seen_at": now - pd.Timedelta(hours=3),
+            "rejects_file": "reports/rejects/rejects-1.csv",
+        }
+    )
+    return google, ledger, oms, rejects, expected
 
 
 class _Sampler:
@@ -286,7 +309,7 @@ class _Sampler:
 
 def child(n: int, seed: int) -> dict:
     t0 = time.perf_counter()
-    google, ledger, oms, expected = generate(n, seed)
+    google, ledger, oms, rejects, expected = generate(n, seed)
     gen_s = time.perf_counter() - t0
     # Hand the generator's garbage back so the RSS figures are about the reconciliation.
     gc.collect()
@@ -296,8 +319,12 @@ def child(n: int, seed: int) -> dict:
     rss_before = psutil.Process().memory_info().rss
     settings = ReportsSettings()
     with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
+        freshness = rules.Freshness(pd.Timestamp(NOW) - pd.Timedelta(hours=1), recheck_minutes=60)
         t1 = time.perf_counter()
-        result = write_report(google, ledger, oms, settings=settings, now=NOW, out_dir=Path(tmp))
+        result = write_report(
+            google, ledger, oms, settings=settings, now=NOW, out_dir=Path(tmp), rejects=rejects,
+            freshness=freshness,
+        )
         run_s = time.perf_counter() - t1
         breaks = pd.read_csv(result.path / "breaks.csv", dtype="str", keep_default_na=False)
         with open(result.path / "orders.csv", encoding="utf-8") as fh:

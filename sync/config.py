@@ -3,15 +3,19 @@
 Secrets never live here: Google credentials come from GOOGLE_APPLICATION_CREDENTIALS (or ADC) and
 the Square token from SQUARE_ACCESS_TOKEN. Any key can be overridden with
 ``ORDERSYNC_<SECTION>__<KEY>`` (values are read as TOML values, falling back to plain strings).
-Unknown keys and wrong types are errors that name the key and where it came from.
+Unknown keys and wrong types are errors that name the key and where it came from (with a "did
+you mean" for a near miss). A missing configuration file is an error naming the path tried: only
+``ordersync demo`` runs on embedded defaults, and it builds its settings itself.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -26,6 +30,9 @@ from pydantic import (
 DEFAULT_CONFIG_PATH = Path("config/ordersync.toml")
 CONFIG_ENV = "ORDERSYNC_CONFIG"
 ENV_PREFIX = "ORDERSYNC_"
+# The example's merchant id (config/ordersync.example.toml): never a real account to call.
+PLACEHOLDER_MERCHANT_ID = "1234567"
+GOOGLE_HOST_SUFFIX = ".googleapis.com"
 
 # The Content API caps custombatch at 1,000 entries per request (our emulator enforces the same).
 GOOGLE_BATCH_LIMIT = 1000
@@ -42,7 +49,7 @@ class _Section(BaseModel):
 
 
 class GoogleSettings(_Section):
-    merchant_id: NumericId = "1234567"
+    merchant_id: NumericId = PLACEHOLDER_MERCHANT_ID
     sandbox: bool = True
     endpoint: str | None = None
     batch_size: int = Field(default=GOOGLE_BATCH_LIMIT, ge=1, le=GOOGLE_BATCH_LIMIT)
@@ -55,6 +62,20 @@ class GoogleSettings(_Section):
     # How often open orders are read back from Google to find line items canceled there (whole
     # cancellations are seen every cycle). 0 = every cycle; each check costs one call per 1,000.
     recheck_open_orders_minutes: float = Field(default=60, ge=0)
+
+    @field_validator("merchant_id", mode="before")
+    @classmethod
+    def _merchant_id_as_text(cls, value: Any) -> Any:
+        # `merchant_id = 1234567` (unquoted) is what people write; the id is digits either way.
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        return value
+
+    @property
+    def calls_google(self) -> bool:
+        """True when the endpoint is Google's own (none set, or a googleapis.com host)."""
+        host = urlsplit(self.endpoint).hostname if self.endpoint else None
+        return host is None or host == GOOGLE_HOST_SUFFIX[1:] or host.endswith(GOOGLE_HOST_SUFFIX)
 
     @field_validator("merchant_order_id_template")
     @classmethod
@@ -101,6 +122,8 @@ class ReportsSettings(_Section):
     delivery_sla_hours: float = Field(default=240, gt=0)
     include_pii: bool = False
     excel_bom: bool = False
+    # Exit 3 when the report has a break at or above this severity ("" = never).
+    fail_on_breaks: Literal["", "critical", "high", "medium", "low"] = ""
 
 
 GOOGLE_UCP_WEBHOOK_URL = (
@@ -233,6 +256,16 @@ def _wants_text(section: str, key: str) -> bool:
     return field is not None and field.annotation in (str, str | None)
 
 
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _section_keys(section: str) -> list[str]:
+    model = getattr(Settings.model_fields.get(section), "annotation", None)
+    return list(getattr(model, "model_fields", None) or {})
+
+
 def _describe(
     errors: list[dict[str, Any]],
     source: str,
@@ -250,10 +283,10 @@ def _describe(
             if names:
                 where = f"environment variable {', '.join(names)}"
         if len(loc) == 1 and err["type"] == "extra_forbidden":
-            known = ", ".join(n for n in Settings.model_fields if n != "source")
-            msg = f"unknown section (known sections: {known})"
+            sections = [n for n in Settings.model_fields if n != "source"]
+            msg = f"unknown section (known sections: {', '.join(sections)}){_did_you_mean(loc[0], sections)}"
         elif err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = f"unknown key{_did_you_mean(loc[-1], _section_keys(loc[0]))}"
         else:
             msg = err["msg"]
             if "input" in err and not isinstance(err["input"], dict):
@@ -267,17 +300,17 @@ def load_settings(
     path: str | Path | None = None,
     *,
     environ: dict[str, str] | None = None,
-    required: bool | None = None,
+    required: bool = True,
 ) -> Settings:
     """Load settings from ``path`` (or $ORDERSYNC_CONFIG, or the default path) plus env overrides.
 
-    ``required``: when True a missing file is an error; by default it is an error only when the
-    path was given explicitly (flag or env), so a fresh checkout runs on the embedded defaults.
+    ``required``: a missing file is an error naming the path tried (the default: a command never
+    runs silently on built-in defaults); ``required=False`` falls back to the defaults (tests,
+    tools that only want the defaults plus the environment).
     """
     environ = dict(os.environ if environ is None else environ)
     explicit = path is not None or bool(environ.get(CONFIG_ENV))
     config_path = Path(path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-    must_exist = explicit if required is None else required
 
     data: dict[str, Any] = {}
     source = "<defaults>"
@@ -293,10 +326,16 @@ def load_settings(
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
         except IsADirectoryError as exc:
             raise ConfigError(f"{config_path}: is a directory, expected a TOML file") from exc
-    elif must_exist:
+    elif required:
+        how = (
+            f"given by --config or {CONFIG_ENV}"
+            if explicit
+            else f"the default; give another with --config or {CONFIG_ENV}"
+        )
         raise ConfigError(
-            f"{config_path}: configuration file not found "
-            f"(`ordersync init` writes one from the documented example, or unset {CONFIG_ENV})"
+            f"{config_path}: configuration file not found (tried {config_path.absolute()}, {how}); "
+            "`ordersync init` writes one from the documented example, or try `ordersync demo`, "
+            "which needs none"
         )
 
     overrides = _env_overrides(environ)
@@ -310,3 +349,16 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(_describe(exc.errors(), source, env_keys, file_sections)) from None
     return settings.model_copy(update={"source": source})
+
+
+def refuse_placeholder_merchant(settings: Settings) -> None:
+    """Google's own endpoint with the example's merchant id would call a stranger's account (or
+    fail confusingly): refuse before any call, saying what to set."""
+    google = settings.google
+    if google.merchant_id == PLACEHOLDER_MERCHANT_ID and google.calls_google:
+        raise ConfigError(
+            f"{settings.source}: [google] merchant_id is {PLACEHOLDER_MERCHANT_ID}, the example's "
+            "placeholder, and [google] endpoint is Google's own: set merchant_id to your Merchant "
+            "Center id (or ORDERSYNC_GOOGLE__MERCHANT_ID), or point endpoint at the emulator "
+            "(`ordersync sandbox serve`, endpoint = \"http://127.0.0.1:8080/\")"
+        )

@@ -1,26 +1,38 @@
 """Shipments feed files (CSV exports from a warehouse) -> numbered rows for the pure feed parser.
 
-The reader only deals with files: globs, encodings, CSV syntax and line numbers. What a row means
-is the domain's business (``sync.domain.feed``). A file that cannot be read at all becomes one
-reject naming the file; a row that is not valid UTF-8 becomes a reject naming its line; the other
-rows still proceed.
+The reader only deals with files: globs, encodings, separators, CSV syntax and line numbers. What
+a row means is the domain's business (``sync.domain.feed``).
+
+- Encoding: UTF-8, with or without a BOM; UTF-16 and UTF-32 when a byte-order mark says so
+  (Excel's "Unicode text" is UTF-16 LE with a BOM). A file that cannot be decoded as a whole (a
+  broken UTF-16 file, NUL bytes without a BOM) is one reject naming the file; in a UTF-8 file a
+  row with bytes that are not UTF-8 is a reject naming its line, and the other rows proceed.
+- Separator: comma, semicolon or tab, whichever splits the header into known column names
+  (European Excel writes semicolons).
+- Nothing read from a file reaches a reject as something that cannot be written back as UTF-8
+  (``FeedReject.raw`` may hold undecodable bytes as surrogate escapes; writers replace them).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sync.domain.feed import FeedReject, RejectKind, detect_delimiter, file_reject
 
-@dataclass(frozen=True)
-class FileProblem:
-    source: str
-    line_no: int
-    reason: str
-    raw: str = ""
+# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+BYTE_ORDER_MARKS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF8, "UTF-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_LINE_TEXT = 120  # characters of an unparseable line quoted in its reject
 
 
 @dataclass
@@ -28,7 +40,9 @@ class FeedFile:
     source: str
     fieldnames: list[str]
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    problems: list[FileProblem] = field(default_factory=list)
+    problems: list[FeedReject] = field(default_factory=list)
+    delimiter: str = ","
+    encoding: str = "UTF-8"
 
 
 def expand_feed_paths(patterns: Iterable[str]) -> list[Path]:
@@ -48,6 +62,11 @@ def _has_bad_text(values: Iterable[str | None]) -> bool:
     return any(v is not None and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
 
 
+def printable(text: str) -> str:
+    """Text as it can be written to a UTF-8 file: undecodable bytes become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _first_line(lines: list[str], after: int, last: int) -> int:
     """The 1-based number of the first non-empty line in (after, last]: where a record starts
     (the csv module skips wholly empty lines before it)."""
@@ -57,24 +76,52 @@ def _first_line(lines: list[str], after: int, last: int) -> int:
     return last
 
 
+def decode_feed(data: bytes, source: str) -> tuple[str, str] | FeedReject:
+    """(text, encoding name), or the reject of a file that cannot be decoded as a whole."""
+    for mark, name in BYTE_ORDER_MARKS:
+        if not data.startswith(mark):
+            continue
+        if name == "UTF-8":
+            # Leniently, so one badly encoded row cannot hide the good ones; the bad rows are flagged.
+            return data[len(mark) :].decode("utf-8", errors="surrogateescape"), name
+        try:
+            return data.decode(name.lower()), name  # the codec reads the mark and the byte order
+        except UnicodeDecodeError as exc:
+            return file_reject(source, [
+                f"it starts with a {name} byte-order mark but is not valid {name} text ({exc.reason} at "
+                f"byte {exc.start}): export it again (CSV UTF-8 is safest)"
+            ])
+    if b"\x00" in data:
+        return file_reject(source, [
+            "it holds NUL bytes, so it is not UTF-8 text (UTF-16 without a byte-order mark, or not a "
+            "text file): export it as CSV UTF-8 (or Excel's Unicode text, which has the mark)"
+        ])
+    return data.decode("utf-8", errors="surrogateescape"), "UTF-8"
+
+
 def read_feed_file(path: Path) -> FeedFile:
     source = str(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return FeedFile(source, [], problems=[FileProblem(source, 0, f"cannot read file: {exc.strerror}")])
-    # Decode leniently so one badly encoded row cannot hide the good ones; flag the bad rows.
-    text = data.decode("utf-8-sig", errors="surrogateescape")
+        return FeedFile(source, [], problems=[file_reject(source, [f"cannot read file: {exc.strerror}"])])
+    decoded = decode_feed(data, source)
+    if isinstance(decoded, FeedReject):
+        return FeedFile(source, [], problems=[decoded])
+    text, encoding = decoded
     lines = text.splitlines(keepends=True)
-    reader = csv.DictReader(lines, restkey="__extra__", strict=True)
+    header_line = next((line for line in lines if line.strip("\r\n")), "")
+    delimiter = detect_delimiter(header_line)
+    reader = csv.DictReader(lines, restkey="__extra__", strict=True, delimiter=delimiter)
     try:
         fieldnames = [name.strip() for name in (reader.fieldnames or [])]
     except csv.Error as exc:
-        return FeedFile(source, [], problems=[FileProblem(source, 1, f"unreadable CSV header: {exc}")])
-    feed = FeedFile(source, fieldnames)
+        return FeedFile(source, [], problems=[file_reject(source, [f"unreadable CSV header: {exc}"])])
     if _has_bad_text(fieldnames):
-        feed.problems.append(FileProblem(source, 1, "header is not valid UTF-8 text"))
-        return feed
+        shown = printable(header_line.strip())
+        reason = f"the header is not valid UTF-8 text ({shown!r}): export it as CSV UTF-8"
+        return FeedFile(source, [], problems=[file_reject(source, [reason])])
+    feed = FeedFile(source, fieldnames, delimiter=delimiter, encoding=encoding)
     reader.fieldnames = fieldnames
     rows: Iterator[dict[str, str]] = iter(reader)
     # Line numbers come from the underlying csv.reader (DictReader's lags behind on errors), and a
@@ -87,18 +134,24 @@ def read_feed_file(path: Path) -> FeedFile:
             break
         except csv.Error as exc:
             start, end = _first_line(lines, end, reader.reader.line_num), reader.reader.line_num
-            feed.problems.append(FileProblem(source, start, f"malformed CSV: {exc}"))
+            said = printable(lines[start - 1].strip("\r\n"))[:_LINE_TEXT]
+            reason = f"malformed CSV: {exc}; the line reads {said!r}"
+            feed.problems.append(FeedReject(source, start, reason, {}, RejectKind.ROW))
             continue
         line_no, end = _first_line(lines, end, reader.reader.line_num), reader.reader.line_num
         extra = row.pop("__extra__", None)
+        original = {k: v or "" for k, v in row.items()}
         values = [v for v in row.values() if isinstance(v, str)]
-        raw = ",".join(v or "" for v in values).encode("utf-8", "replace").decode("utf-8")
         if _has_bad_text(values) or (extra and _has_bad_text(extra)):
-            feed.problems.append(FileProblem(source, line_no, "row is not valid UTF-8 text", raw))
+            reason = f"row is not valid {encoding} text: export the file as CSV UTF-8"
+            feed.problems.append(FeedReject(source, line_no, reason, original))
             continue
         if extra:
+            shown = ", ".join(repr(v) for v in extra)
             feed.problems.append(
-                FileProblem(source, line_no, f"row has {len(extra)} more field(s) than the header", raw)
+                FeedReject(
+                    source, line_no, f"row has {len(extra)} more field(s) than the header ({shown})", original
+                )
             )
             continue
         if all(not (v or "").strip() for v in values):

@@ -178,9 +178,10 @@ class SquareGateway:
         self._max_backoff = max_backoff_seconds
         self._backoff_base = backoff_base_seconds
         self._sleep = sleep
+        self.base_url: str = settings.endpoint or SquareEnvironment.PRODUCTION.value
         self._client = Square(
             token=self._token,
-            base_url=settings.endpoint or SquareEnvironment.PRODUCTION.value,
+            base_url=self.base_url,
             timeout=settings.timeout_seconds,
             httpx_client=httpx_client,
         )

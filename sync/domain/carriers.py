@@ -64,9 +64,11 @@ class UnknownCarrierError(ValueError):
         self.accepted = accepted
         what = "carrier is empty" if not name.strip() else f"unknown carrier {name!r}"
         example = name.strip() or "My Carrier"
+        # The example maps to no real carrier: copied as it is, it must not ship via a wrong one.
         super().__init__(
-            f"{what}: use one of Google's carrier names ({', '.join(accepted)}), or map it in the "
-            f'[shipments] carrier_aliases setting, e.g. carrier_aliases = {{ "{example}" = "ups" }}'
+            f"{what}: use one of Google's carrier names ({', '.join(accepted)}), or map it to the "
+            "carrier it really is in the [shipments] carrier_aliases setting, e.g. "
+            f'carrier_aliases = {{ "{example}" = "<one of the names above>" }}'
         )
 
 

@@ -9,10 +9,13 @@ held back (reported) rather than guessed at, because a shipment sent to Google c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import NamedTuple
 
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
@@ -23,8 +26,15 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("order_id", "quantity", "carrier", "trackin
 LINE_COLUMNS: tuple[str, ...] = ("line_item_id", "offer_id")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("delivered_at", "shipment_id")
 COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS[:1] + LINE_COLUMNS + REQUIRED_COLUMNS[1:] + OPTIONAL_COLUMNS
+# A rejects file (the original row plus these) can be corrected and dropped back into the feed
+# folder: the reader accepts and ignores these columns.
+REJECT_COLUMNS: tuple[str, ...] = ("reject_file", "reject_line", "reject_reason")
+DELIMITERS: tuple[str, ...] = (",", ";", "\t")  # comma first: it wins a tie
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 _QUANTITY = re.compile(r"^[+-]?\d+$")
+# Cells spreadsheets would run as formulas; our rejects file prefixes them with a quote.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def normalize_column(name: str | None) -> str:
@@ -32,14 +42,101 @@ def normalize_column(name: str | None) -> str:
     return (name or "").replace("\ufeff", "").strip().lower()
 
 
+def unquote_cell(value: str) -> str:
+    """A cell our rejects file neutralised for spreadsheets (``'=…``, ``'-1``) reads back as written."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The separator of a feed, from its header line: the one that splits it into the most known
+    column names (European Excel writes ``;``, its "Unicode text" tabs); comma when none does."""
+    def known(delimiter: str) -> int:
+        names = {normalize_column(n.strip('"')) for n in header_line.strip("\r\n").split(delimiter)}
+        return len(names & set(COLUMNS))
+
+    return max(DELIMITERS, key=known)  # max keeps the first of equals: comma
+
+
+class RejectKind(StrEnum):
+    """Why a reject arose; part of its identity (``FeedReject.key``)."""
+
+    FILE = "file"  # the whole file: unreadable, undecodable, no usable header
+    ROW = "row"  # the row's own values, encoding or CSV syntax
+    CONFLICT = "conflict"  # rows of one parcel disagree
+    UNKNOWN_ORDER = "unknown_order"  # no such order in the ledger (yet): retried every cycle
+    PLAN = "plan"  # the order refuses it (unknown line, over-shipping, not released, canceled)
+
+
+def content_key(raw: Mapping[str, str]) -> str:
+    """A row's identity whatever file or line it is in: its known columns' non-empty values
+    (names normalised, neutralising quotes undone), so the same row in the next export is the
+    same row, and a corrected one is a different row."""
+    cells = sorted(
+        (name, unquote_cell(value).strip())
+        for name, value in ((normalize_column(k), v or "") for k, v in raw.items())
+        if name in COLUMNS and value.strip()
+    )
+    return hashlib.sha256(json.dumps(cells).encode("ascii")).hexdigest()
+
+
 @dataclass(frozen=True)
 class FeedReject:
-    """A row (or a group of rows) not used, and why, in words an ops person can act on."""
+    """A row (or a group of rows, or a whole file) not used, and why, in words an ops person can
+    act on. ``raw`` is the row as written, by the file's own column names, in its order."""
 
     source: str
     line_no: int
     reason: str
     raw: dict[str, str] = field(default_factory=dict, hash=False)
+    kind: RejectKind = RejectKind.ROW
+    retryable: bool = False  # may apply later on its own (an order not polled or released yet)
+
+    @property
+    def content(self) -> str:
+        return content_key(self.raw)
+
+    @property
+    def key(self) -> str:
+        """Identity across cycles: the same row rejected for the same kind of reason is the same
+        reject (its reason's wording may change with the order); a whole file is its path."""
+        if self.kind is RejectKind.FILE:
+            basis = f"{self.source}\x1f{self.reason}"
+        elif any(normalize_column(k) in COLUMNS and (v or "").strip() for k, v in self.raw.items()):
+            basis = self.content
+        else:
+            basis = self.reason  # a line the CSV parser could not split: its text is in the reason
+        return hashlib.sha256(f"{self.kind.value}\x1f{basis}".encode("utf-8", "surrogatepass")).hexdigest()
+
+    def cell(self, column: str) -> str:
+        """The row's value for a known column (names normalised), "" when absent."""
+        return next(
+            (unquote_cell(v or "").strip() for k, v in self.raw.items() if normalize_column(k) == column), ""
+        )
+
+    @property
+    def order_ref(self) -> str:
+        return self.cell("order_id")
+
+    @property
+    def tracking(self) -> str:
+        return tracking_key(self.cell("tracking_id"))
+
+
+def file_reject(source: str, reasons: Iterable[str], header: Iterable[str] = ()) -> FeedReject:
+    """The whole file as one reject (line 1), with a hint when the header looks separated by
+    something other than commas."""
+    reason = "; ".join(reasons)
+    names = [n for n in header if n]
+    if len(names) == 1:
+        for delimiter in DELIMITERS[1:]:
+            if delimiter in names[0]:
+                reason += (
+                    f"; the header is one column holding {_DELIMITER_NAMES[delimiter]}: if the file is "
+                    f"separated by {_DELIMITER_NAMES[delimiter]}, name the columns {', '.join(COLUMNS)} "
+                    "(the separator is recognised from them), or export it as CSV with commas"
+                )
+                break
+    return FeedReject(source, 1, f"whole file not read: {reason}", {}, RejectKind.FILE)
 
 
 @dataclass(frozen=True)
@@ -97,7 +194,7 @@ def validate_header(fieldnames: Iterable[str | None] | None) -> list[str]:
         problems.append(f"missing required column(s): {', '.join(missing)}")
     if not any(c in names for c in LINE_COLUMNS):
         problems.append("needs a line_item_id or an offer_id column (neither is present)")
-    unknown = [n or "<empty>" for n in names if n not in COLUMNS]
+    unknown = [n or "<empty>" for n in names if n not in COLUMNS and n not in REJECT_COLUMNS]
     if unknown:
         # Strict on purpose: a misspelt "deliverd_at" would otherwise be silently ignored.
         problems.append(f"unknown column(s): {', '.join(unknown)} (known columns: {', '.join(COLUMNS)})")
@@ -124,7 +221,11 @@ def parse_row(line_no: int, raw: Mapping[str, str | None], source: str,
     """One row -> a FeedRow, or a FeedReject listing every problem found in it."""
     original = {str(k): "" if v is None else str(v) for k, v in raw.items()}
     missing_cells = [normalize_column(k) for k, v in raw.items() if v is None]
-    row = {normalize_column(k): ("" if v is None else str(v)).strip() for k, v in raw.items()}
+    row = {
+        normalize_column(k): unquote_cell("" if v is None else str(v)).strip()
+        for k, v in raw.items()
+        if normalize_column(k) not in REJECT_COLUMNS
+    }
     problems: list[str] = []
     if missing_cells:
         problems.append(f"row has fewer fields than the header (no value for {', '.join(missing_cells)})")
@@ -184,11 +285,14 @@ def parse_row(line_no: int, raw: Mapping[str, str | None], source: str,
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, str | None]]], source: str, aliases: dict[str, str] | None = None
 ) -> tuple[list[FeedRow], list[FeedReject]]:
-    """Rows numbered by the reader -> (good rows, rejects). Blank rows are skipped, not rejected."""
+    """Rows numbered by the reader -> (good rows, rejects). Blank rows are skipped, not rejected;
+    so is a row of a rejects file dropped back into the feed folder that only says where and why
+    (a whole-file reject has no row of its own)."""
     good: list[FeedRow] = []
     bad: list[FeedReject] = []
     for line_no, raw in rows:
-        if all(not (v or "").strip() for v in raw.values() if isinstance(v, str | None)):
+        values = (v for k, v in raw.items() if normalize_column(k) not in REJECT_COLUMNS)
+        if all(not (v or "").strip() for v in values if isinstance(v, str | None)):
             continue
         parsed = parse_row(line_no, raw, source, aliases)
         (good if isinstance(parsed, FeedRow) else bad).append(parsed)
@@ -239,7 +343,9 @@ def group_shipments(rows: Iterable[FeedRow]) -> tuple[list[ShipmentEvent], list[
                 used_ids[(event.order_ref, event.shipment_id)] = event
         if event is not None:
             events.append(event)
-        conflicts += [FeedReject(r.source, r.line_no, reason, dict(r.raw)) for r, reason in problems]
+        conflicts += [
+            FeedReject(r.source, r.line_no, why, dict(r.raw), RejectKind.CONFLICT) for r, why in problems
+        ]
     return events, conflicts
 
 

@@ -28,6 +28,8 @@ GOOGLE (what Google says; built by ``sync.service.reconciliation.frames_from_goo
     line_item_id         str       OrderLineItem.id
     offer_id             str       product.offerId
     qty_ordered, qty_shipped, qty_delivered, qty_canceled, qty_returned   int32
+    last_canceled_at     datetime  creationDate of the order's latest cancellation (NaT: none);
+                                   a change newer than the ledger's last look is "pending_sync"
     customer_name, customer_email  str   optional; only present when PII was asked for
 
 LEDGER (our view; built by ``frames_from_ledger`` from plain dicts of the ledger's records)
@@ -38,6 +40,8 @@ LEDGER (our view; built by ``frames_from_ledger`` from plain dicts of the ledger
     failed_ops           int32     number of failed operations of the order
     failed_detail        str       "kind: reason; kind: reason"
     last_failed_at       datetime  NaT when none failed
+    last_seen_at         datetime  when the sync last stored Google's copy of the order (NaT: unknown)
+    square_skip_reason   str       why the order was kept out of Square on purpose ("" = it was not)
     line_no              int32
     line_item_id         str
     qty_ordered, qty_shipped, qty_delivered, qty_canceled   Int32 (NA: the ledger does not know)
@@ -57,9 +61,20 @@ OMS (merchant's view; ``frames_from_square_orders`` or ``frames_from_feed``)
     offer_id             str       fallback match within the order when line_item_id is empty
     qty_ordered, qty_shipped, qty_delivered   Int32 (NA: the OMS does not track it)
 
+REJECTS (open feed rejects from the ledger; built by ``frames_from_rejects``; optional)
+    google_order_id      str       the order the row names (resolved to Google's id when the ledger
+                                   knows it), "" for a whole-file reject
+    source               str       the feed file
+    line_no              int32
+    reason               str
+    retryable            bool      retried every cycle (an order not polled or released yet)
+    first_seen_at        datetime
+    rejects_file         str       the rejects file that lists it
+
 Break output: google_order_id, category, severity, detail, age_hours — one row per (order,
 category); several findings of one kind on one order (e.g. two lines off) become one row whose
-detail names the first and counts the rest, at the highest severity found.
+detail names the first and counts the rest, at the highest severity found. rejected_feed_row is
+the exception: one row per rejected row (its detail names the file and line).
 """
 
 from __future__ import annotations
@@ -73,6 +88,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.domain import money
+from sync.domain.severity import SEVERITIES
 
 GOOGLE_STATUSES = (
     "inProgress",
@@ -103,13 +119,18 @@ CATEGORIES = (
     "shipped_not_delivered_past_sla",
     "tracking_mismatch",
     "failed_operation",
+    "rejected_feed_row",
+    "pending_sync",
 )
-SEVERITIES = ("critical", "high", "medium", "low")
+# One break per rejected row, not per (order, category): each names its own file and line.
+UNCOLLAPSED = frozenset({"rejected_feed_row"})
 AGE_BUCKETS = ("0-1d", "1-3d", "3-7d", ">7d", "unknown")
 BREAK_COLUMNS = ("google_order_id", "category", "severity", "detail", "age_hours")
 # summary.csv orders_by_status key of the orders only the ledger or the OMS know (their
 # google_status cell in orders.csv is empty); bracketed so it cannot be taken for a Google status.
 NOT_IN_GOOGLE = "(not in Google)"
+# orders.csv oms_status of an order kept out of Square on purpose (shipped before it was enabled).
+NOT_IN_SQUARE = "not_in_square"
 ORDER_COLUMNS = (
     "google_order_id",
     "merchant_order_id",
@@ -160,6 +181,7 @@ GOOGLE_SCHEMA: dict[str, tuple[str, bool]] = {
     "qty_delivered": (_I32, False),
     "qty_canceled": (_I32, False),
     "qty_returned": (_I32, False),
+    "last_canceled_at": (_DT, False),
 }
 LEDGER_SCHEMA: dict[str, tuple[str, bool]] = {
     "google_order_id": (_STR, True),
@@ -171,6 +193,8 @@ LEDGER_SCHEMA: dict[str, tuple[str, bool]] = {
     "failed_ops": (_I32, False),
     "failed_detail": (_STR, False),
     "last_failed_at": (_DT, False),
+    "last_seen_at": (_DT, False),
+    "square_skip_reason": (_STR, False),
     "line_no": (_I32, False),
     "line_item_id": (_STR, False),
     "qty_ordered": (_NI32, False),
@@ -193,6 +217,15 @@ OMS_SCHEMA: dict[str, tuple[str, bool]] = {
     "qty_ordered": (_NI32, False),
     "qty_shipped": (_NI32, False),
     "qty_delivered": (_NI32, False),
+}
+REJECTS_SCHEMA: dict[str, tuple[str, bool]] = {
+    "google_order_id": (_STR, True),
+    "source": (_STR, True),
+    "line_no": (_I32, True),
+    "reason": (_STR, True),
+    "retryable": (_BOOL, False),
+    "first_seen_at": (_DT, False),
+    "rejects_file": (_STR, False),
 }
 PII_COLUMNS = ("customer_name", "customer_email")
 _CATEGORY_VALUES = {"status": GOOGLE_STATUSES, "oms_status": OMS_STATUSES, "source": OMS_SOURCES}
@@ -346,7 +379,9 @@ def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
         raise SchemaError(f"column {name!r}: cannot read as {kind}: {exc}") from None
 
 
-def conform(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str) -> pd.DataFrame:
+def conform(
+    frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str, *, lines: bool = True
+) -> pd.DataFrame:
     """Return a frame with exactly the schema's columns (plus PII columns if present), typed.
 
     Also guarantees every order's lines are contiguous with ``line_no`` 0..k-1, which the rules
@@ -366,6 +401,8 @@ def conform(frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str)
         if name in frame.columns:
             cols[name] = frame[name].reset_index(drop=True).astype("str").fillna("")
     out = pd.DataFrame(cols, copy=False)
+    if not lines:  # not a line-per-row frame (REJECTS): line_no is the file's, kept as given
+        return out
     key = "google_order_id" if "google_order_id" in schema else "oms_order_id"
     if "line_no" not in frame.columns or not _contiguous(out, key):
         # Rare path (hand-made snapshots): group rows of one order together, number the lines.
@@ -448,6 +485,16 @@ def _hours(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
     hours = delta.astype("float64") / 3.6e9
     hours[np.isnat(delta)] = np.nan
     return hours
+
+
+def _after(times: pd.Series, since: pd.Series | pd.Timestamp | None) -> np.ndarray:
+    """Element-wise ``times > since``; False where either is unknown (NaT / None)."""
+    if since is None:
+        return np.zeros(len(times), dtype=bool)
+    later = times.reset_index(drop=True) > (
+        since.reset_index(drop=True) if isinstance(since, pd.Series) else since
+    )
+    return np.asarray(later.fillna(False), dtype=bool)
 
 
 def _nonempty(col: pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -595,6 +642,26 @@ class Slas:
     delivery_hours: float = 240
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """How far the ledger's view of Google reaches, so that a Google-side change newer than the
+    sync's last look is reported as low ``pending_sync`` rather than as a high break.
+
+    ``cycle_started_at``: start of the last sync cycle (new orders and whole cancellations are
+    known up to then); ``recheck_minutes``: how often open orders are re-read for line
+    cancellations (``[google] recheck_open_orders_minutes``). None: unknown (snapshots)."""
+
+    cycle_started_at: pd.Timestamp | None = None
+    recheck_minutes: float | None = None
+
+    def recheck_text(self) -> str:
+        if self.recheck_minutes is None:
+            return "the next open-order recheck"
+        if self.recheck_minutes <= 0:
+            return "the next cycle"
+        return f"the next open-order recheck (every {self.recheck_minutes:g} min)"
+
+
 @dataclass
 class Reconciliation:
     """orders: one row per order (ORDER_COLUMNS, amounts still integer minor units in
@@ -646,9 +713,14 @@ class _Breaks:
         else:
             df = pd.concat(self.parts, ignore_index=True)
         rank = pd.Categorical(df["severity"], categories=SEVERITIES).codes
-        df = df.assign(_rank=rank).sort_values(["google_order_id", "category", "_rank"], kind="stable")
-        size = df.groupby(["google_order_id", "category"], sort=False)["_rank"].transform("size")
-        df = df.assign(_n=size.to_numpy()).drop_duplicates(["google_order_id", "category"], keep="first")
+        # The collapsing key: (order, category), plus the detail for categories never collapsed.
+        own = df["category"].isin(list(UNCOLLAPSED)).to_numpy()
+        distinct = df["detail"].where(own, "") if own.any() else pd.Series("", index=df.index, dtype="str")
+        df = df.assign(_rank=rank, _own=distinct.to_numpy())
+        keys = ["google_order_id", "category", "_own"]
+        df = df.sort_values([*keys, "_rank"], kind="stable")
+        size = df.groupby(keys, sort=False)["_rank"].transform("size")
+        df = df.assign(_n=size.to_numpy()).drop_duplicates(keys, keep="first")
         more = df["_n"].to_numpy() > 1
         if more.any():
             extra = " (+" + (df.loc[more, "_n"] - 1).astype("str") + " more like this)"
@@ -659,7 +731,7 @@ class _Breaks:
         df = df.sort_values(
             ["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last"
         )
-        return df.drop(columns=["_rank", "_n"]).reset_index(drop=True)
+        return df.drop(columns=["_rank", "_n", "_own"]).reset_index(drop=True)
 
 
 def _sev(mask: np.ndarray, hi: str, lo: str) -> np.ndarray:
@@ -682,13 +754,18 @@ def reconcile(
     *,
     slas: Slas,
     now: pd.Timestamp,
+    rejects: pd.DataFrame | None = None,
+    freshness: Freshness | None = None,
 ) -> Reconciliation:
     """Compare the three views and return per-order rows plus every break found.
 
     ``google`` should cover every order the ledger and OMS know: an order they know and Google
     does not is reported as missing_in_google and still gets its row in ``orders``, with what
     the ledger and OMS know of it. ``oms=None`` skips the OMS rules (no Square, no feed).
+    ``rejects`` (REJECTS) adds one rejected_feed_row break per open reject; ``freshness`` says
+    how far the ledger's view of Google reaches (see Freshness).
     """
+    freshness = freshness or Freshness()
     now = pd.Timestamp(now)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -716,6 +793,8 @@ def reconcile(
     currency = go["currency"].astype("str")
     amount_g = go["amount_minor"].to_numpy(dtype="int64")
     g_mid = go["merchant_order_id"]
+    canceled_at = go["last_canceled_at"]  # the order's latest cancellation on Google (NaT: none)
+    cycle_at = freshness.cycle_started_at
 
     # Duplicated Google order ids (same order twice in the input) are collapsed to the first.
     # conform() already guarantees one contiguous block per order id (it regroups the rows
@@ -826,16 +905,38 @@ def reconcile(
     live = first_g & ~canceled
 
     # ---- missing_in_oms -----------------------------------------------------------------------
+    kept_out = np.zeros(n, dtype=bool)  # kept out of Square on purpose (shipped before it was on)
+    if lo is not None:
+        kept_out = has_led & _nonempty(led("square_skip_reason"))
     if om is not None:
         shipped_any = sums["qty_shipped"] > 0
         mask = live & ~has_oms & (oms_complete | shipped_any)
+        if oms_complete:
+            mask &= ~kept_out
+        # A new order placed after the last cycle started: the next cycle creates it in the OMS.
+        newer = mask & ~has_led & _after(placed_at, cycle_at) if oms_complete and lg is not None else None
+        if newer is not None and newer.any():
+            out.add(
+                ids[newer],
+                "pending_sync",
+                "low",
+                (
+                    "Placed on Google at " + _s(_iso(placed_at[newer])) + ", after the last sync cycle "
+                    "started: the next cycle acknowledges it and creates it in the OMS; nothing to do "
+                    "unless it is still here after that."
+                ).to_numpy(),
+                age[newer],
+            )
+            mask &= ~newer
         if mask.any():
             why = (
-                "Google order is not in the OMS: create it there (next sync retries; "
-                "see failed_operation if it keeps failing)."
+                "Google order is not in the OMS: the sync creates it there (the same order, never a "
+                "second one) and retries every cycle; if it stays, see this order's failed_operation "
+                "and the Square step in the run log. Do not create it by hand: that would be a duplicate."
                 if oms_complete
-                else "Google shows items shipped but the shipments feed has no row for this order: "
-                "check the warehouse export."
+                else "Google shows items shipped but ordersync took no shipment of this order from the "
+                "shipments feed: if the warehouse shipped it, check that its export has the rows; if it "
+                "was shipped in Merchant Center, record it in the feed so both views agree."
             )
             out.add(
                 ids[mask],
@@ -867,14 +968,18 @@ def reconcile(
         hint = pd.Series("", index=range(int(mask.sum())), dtype="str")
         if l_mid is not None:
             known_mid = l_mid[mask].reset_index(drop=True)
-            hint = hint.where(known_mid == "", " Our ledger has " + known_mid + ": resend it.")
+            hint = hint.where(
+                known_mid == "",
+                " Our ledger has " + known_mid + ": the sync resends it while it is pending; if it "
+                "stays, see this order's failed_operation.",
+            )
         out.add(
             ids[mask],
             "no_merchant_order_id",
             "medium",
             (
                 "Acknowledged but Google has no merchantOrderId, so support cannot find the order in "
-                "the OMS." + hint
+                "the OMS; the sync sets it (see failed_operation if it never arrives)." + hint
             ).to_numpy(),
             age[mask],
         )
@@ -902,7 +1007,8 @@ def reconcile(
                     + _s(g_mid[mask])
                     + " but our ledger set "
                     + _s(l_mid[mask])
-                    + ": one of them is wrong; fix Google's with updateMerchantOrderId."
+                    + ": someone changed it outside ordersync, which never overwrites it; find out who, "
+                    "and set the right one in Merchant Center."
                 ).to_numpy(),
                 age[mask],
             )
@@ -912,6 +1018,9 @@ def reconcile(
     g_q = {q: g[q].to_numpy() for q in _QTY}  # int32 views, no copies
     g_count = np.diff(g_first, append=np.int32(len(g))).astype(np.int32, copy=False)
     line_parts: list[tuple[np.ndarray, pd.Series, str]] = []  # (google line rows, detail, severity)
+    pending_parts: list[tuple[np.ndarray, pd.Series]] = []  # ledger behind a newer Google change
+    # Per Google order: canceled on Google after the ledger last stored its copy of the order.
+    canceled_since_look = _after(canceled_at, led("last_seen_at")) & has_led if lo is not None else None
 
     if lg is not None and len(lg):
         grow_all = _match_lines(
@@ -933,8 +1042,12 @@ def reconcile(
             diff = known & (lvi != g_q[q][grow])
             del known
             if diff.any():
-                gr = grow[diff]
-                detail = (
+                gr, ledger_value = grow[diff], lvi[diff]
+                lagging = np.zeros(len(gr), dtype=bool)
+                if q == "qty_canceled" and canceled_since_look is not None:
+                    # Units canceled on Google since the ledger's last look: the recheck catches up.
+                    lagging = canceled_since_look[g_order_of_row[gr]] & (g_q[q][gr] > ledger_value)
+                said = (
                     "line "
                     + _s(g_line_ids.iloc[gr])
                     + ": Google "
@@ -942,10 +1055,27 @@ def reconcile(
                     + " "
                     + _s(g_q[q][gr])
                     + ", our ledger "
-                    + _s(lvi[diff])
-                    + " — the ledger is out of step; rerun the sync and check failed operations."
+                    + _s(ledger_value)
                 )
-                line_parts.append((gr, detail, "high"))
+                if lagging.any():
+                    lag = gr[lagging]
+                    seen = led("last_seen_at").iloc[g_order_of_row[lag]]
+                    pending_parts.append((
+                        lag,
+                        said[lagging].reset_index(drop=True)
+                        + " — pending sync: canceled on Google at "
+                        + _s(_iso(canceled_at.iloc[g_order_of_row[lag]]))
+                        + ", after the ledger last read the order ("
+                        + _s(_iso(seen))
+                        + f"); {freshness.recheck_text()} records it and tells the OMS: nothing to do "
+                        "unless it is still here after that.",
+                    ))
+                if (~lagging).any():
+                    detail = said[~lagging].reset_index(drop=True) + (
+                        " — the ledger is out of step with Google: see this order's failed operations; "
+                        f"{freshness.recheck_text()} reads the order again."
+                    )
+                    line_parts.append((gr[~lagging], detail, "high"))
             del lvi, diff
         del rows, grow
 
@@ -1030,6 +1160,10 @@ def reconcile(
         oi = g_order_of_row[grow_]
         keep = first_g[oi]
         out.add(ids.iloc[oi[keep]], "quantity_mismatch", sev, detail[keep], age[oi[keep]])
+    for grow_, detail in pending_parts:
+        oi = g_order_of_row[grow_]
+        keep = first_g[oi]
+        out.add(ids.iloc[oi[keep]], "pending_sync", "low", detail[keep], age[oi[keep]])
 
     # The line phase is the widest; hand its freed Arrow pages back before the next one.
     del g_q
@@ -1081,11 +1215,21 @@ def reconcile(
 
         moved = ost("completed", "shipped", "partially_shipped", "delivered")
         early = status.isin(["inProgress", "pendingShipment"]).to_numpy()
+        # Canceled on Google after the last cycle started: that cycle could not know yet.
+        canceled_lately = canceled & _after(canceled_at, cycle_at)
         rules = [
             (
-                canceled & ost("open", "draft"),
+                canceled_lately & ost("open", "draft"),
+                "pending",
+                "Canceled on Google after the last sync cycle started: pending sync, the next cycle "
+                "cancels the OMS order; nothing to do unless it is still here after that.",
+            ),
+            (
+                canceled & ~canceled_lately & ost("open", "draft"),
                 "critical",
-                "Canceled on Google but still open in the OMS: cancel it there so it is not shipped.",
+                "Canceled on Google but still open in the OMS: the sync cancels it there every cycle; "
+                "if it stays open, see this order's failed_operation and cancel it in the OMS so it is "
+                "not shipped.",
             ),
             (
                 canceled & moved,
@@ -1113,20 +1257,23 @@ def reconcile(
             mask = rule_mask & first_g & has_oms
             if mask.any():
                 detail = "Google " + _s(status[mask]) + ", OMS " + _s(oms_status[mask]) + ": " + text
-                out.add(ids[mask], "status_mismatch", sev, detail.to_numpy(), age[mask])
+                category, sev = ("pending_sync", "low") if sev == "pending" else ("status_mismatch", sev)
+                out.add(ids[mask], category, sev, detail.to_numpy(), age[mask])
 
         # ---- tracking -----------------------------------------------------------------------------
         g_trk = go["tracking_ids"]
         o_trk = oms_col("tracking_ids")
         mask = first_g & has_oms & _nonempty(g_trk) & _nonempty(o_trk) & _differs(g_trk, o_trk)
         if mask.any():
-            detail = (
-                "Google has tracking "
-                + _s(g_trk[mask])
-                + ", OMS has "
-                + _s(o_trk[mask])
-                + ": correct the shipment on Google (updateShipment) so the customer can track it."
+            from_square = (oms_col("source") == "square").to_numpy()[mask]
+            advice = np.where(
+                from_square,
+                ": the sync sends Square's tracking to Google when the fulfilment changes; if this stays, "
+                "see this order's failed_operation, and check with the carrier which id is right.",
+                ": a corrected tracking id in the feed is a new parcel to ordersync, so check with the "
+                "carrier which id is right and correct that parcel's shipment in Merchant Center.",
             )
+            detail = "Google has tracking " + _s(g_trk[mask]) + ", OMS has " + _s(o_trk[mask]) + _s(advice)
             out.add(ids[mask], "tracking_mismatch", "medium", detail.to_numpy(), age[mask])
         del g_trk, o_trk
 
@@ -1166,11 +1313,36 @@ def reconcile(
                 _s(lo.at("failed_ops", f))
                 + " failed operation(s): "
                 + _s(lo.at("failed_detail", f))
-                + " — fix the cause; the sync retries them with the same operation ids."
+                + " — refused for good and not sent again: fix the cause (a parcel: export it again "
+                "with its real tracking id or a new shipment_id; an order change: make it in "
+                "Merchant Center or the OMS); it is listed until then."
             )
             out.add(
                 lo.at("google_order_id", f), "failed_operation", "high", detail.to_numpy(), _hours(now, since)
             )
+
+    # ---- rejected feed rows ----------------------------------------------------------------------
+    if rejects is not None and len(rejects):
+        rj = conform(rejects, REJECTS_SCHEMA, "rejects", lines=False)
+        whole_file = rj["reason"].str.startswith("whole file not read").to_numpy()
+        listed = rj["rejects_file"].where(_nonempty(rj["rejects_file"]), "the rejects file")
+        fix = pd.Series(
+            np.where(
+                whole_file,
+                "fix the file in the feed folder (or export it again)",
+                np.where(
+                    rj["retryable"].to_numpy(),
+                    "retried every cycle: if the order id is right, nothing to do until Google has the "
+                    "order; if it is wrong, correct the row in " + listed + " and drop that file into "
+                    "the feed folder",
+                    "correct the row in " + listed + " and drop that file into the feed folder",
+                ),
+            ),
+            dtype="str",
+        )
+        detail = rj["source"] + " line " + _s(rj["line_no"]) + ": " + rj["reason"] + " — " + fix
+        out.add(rj["google_order_id"], "rejected_feed_row", "high", detail.to_numpy(),
+                _hours(now, rj["first_seen_at"]))
 
     breaks = out.frame()
     pa.default_memory_pool().release_unused()
@@ -1205,7 +1377,10 @@ def reconcile(
     put("square_order_id", square.astype("str"))
     put("placed_at", placed_at)
     put("google_status", status.astype("str"))
-    put("oms_status", oms_status.astype("str"))
+    oms_text = oms_status.astype("str")
+    if kept_out.any():
+        oms_text = oms_text.where(~(kept_out & ~has_oms), NOT_IN_SQUARE)
+    put("oms_status", oms_text)
     for q in _QTY:
         put(q, sums[q])
     put("amount_google_minor", amount_g)
@@ -1381,7 +1556,8 @@ def _iso(times: pd.Series) -> pd.Series:
 def summarise(rec: Reconciliation) -> pd.DataFrame:
     """summary.csv, long format: section, key, count, amount, currency.
 
-    Sections: totals (orders, breaks, orders_with_breaks), orders_by_status, breaks_by_category,
+    Sections: totals (orders, breaks, orders_with_breaks, and orders_not_in_square when there are
+    any), orders_by_status, breaks_by_category,
     breaks_by_severity, breaks_by_age. ``amount`` is the Google total of the orders concerned, per
     currency (one row per currency; a zero-count key gets one row with empty amount/currency so
     every category and bucket is always listed). orders_by_status counts the orders Google does
@@ -1389,12 +1565,17 @@ def summarise(rec: Reconciliation) -> pd.DataFrame:
     has none for them); breaks on those orders likewise add no amount.
     """
     o, b = rec.orders, rec.breaks
+    with_breaks = b.loc[b["google_order_id"] != "", "google_order_id"].nunique()  # "": a whole feed file
+    totals = {"orders": len(o), "breaks": len(b), "orders_with_breaks": with_breaks}
+    kept_out = int((o["oms_status"] == NOT_IN_SQUARE).sum()) if len(o) else 0
+    if kept_out:
+        totals["orders_not_in_square"] = kept_out  # shipped before Square was enabled: no break
     parts = [
         pd.DataFrame(
             {
                 "section": "totals",
-                "key": ["orders", "breaks", "orders_with_breaks"],
-                "count": [len(o), len(b), b["google_order_id"].nunique()],
+                "key": list(totals),
+                "count": list(totals.values()),
                 "amount": "",
                 "currency": "",
             }

@@ -1,7 +1,10 @@
 """`ordersync` command line (click). Thin: parse, wire adapters, call the service, map exit codes.
 
-Exit codes (design.md §2): 0 done; 1 finished but some orders failed (they retry next cycle);
-2 usage or configuration error; 75 another cycle holds the lock (nothing done).
+Exit codes (sync/exit_codes.py, README "Exit codes"): 0 done; 1 done, but orders failed or feed
+rows were newly rejected; 2 usage or configuration error; 3 done, but the report has breaks at or
+above --fail-on-breaks; 69 a required service unreachable or refusing us after retries; 70
+internal error (traceback in the log, work already recorded is kept); 75 another cycle holds the
+lock (nothing done).
 """
 
 from __future__ import annotations
@@ -9,54 +12,20 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import click
 
-from sync.config import ConfigError, Settings, load_settings
-from sync.logs import configure_logging, get_logger, json_line, json_mode
+from sync.config import ConfigError
+from sync.entrypoints.options import AppContext, config_option, fail, say, warn
+from sync.exit_codes import ExitCode
+from sync.logs import configure_logging, get_logger, json_line, json_mode, redact_text
 from sync.progress import progress_wanted
-
-EXIT_OK = 0
-EXIT_FAILED_ORDERS = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 75
 
 log = get_logger("ordersync")
 
-
-@dataclass
-class AppContext:
-    config_path: str | None
-    log_format: str
-    verbosity: int
-    _settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings(self.config_path)
-            except ConfigError as exc:
-                fail(str(exc), EXIT_USAGE)
-        assert self._settings is not None
-        return self._settings
-
-
-def fail(message: str, code: int) -> None:
-    if json_mode():
-        click.echo(json_line(message, level="error", exit_code=code), err=True)
-    else:
-        click.echo(f"ordersync: {message}", err=True)
-    sys.exit(code)
-
-
-def say(text: str, event: str, **fields: Any) -> None:
-    """A result line on stdout: ``text`` for people, or one JSON object (``event`` and ``fields``)
-    with --log-format json, so a log shipper never meets a line it cannot parse."""
-    click.echo(json_line(event, **fields) if json_mode() else text)
+FAIL_ON_BREAKS = click.Choice(["critical", "high", "medium", "low", "off"], case_sensitive=False)
 
 
 class _LazyGroup(click.Group):
@@ -103,50 +72,65 @@ def cli(ctx: click.Context, config_path: str | None, log_format: str, verbose: i
     ctx.obj = AppContext(config_path, log_format, verbosity)
 
 
-def _config_option(func: Any) -> Any:
-    """`--config` is accepted after the sub-command too (`ordersync run --config F`)."""
-
-    def _set(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-        if value:
-            ctx.ensure_object(AppContext).config_path = value
-            ctx.ensure_object(AppContext)._settings = None
-
+def _fail_on_breaks_option(func: Any) -> Any:
     return click.option(
-        "--config",
-        "config_override",
-        type=click.Path(dir_okay=False),
-        expose_value=False,
-        callback=_set,
-        help="TOML configuration file.",
+        "--fail-on-breaks",
+        "fail_on_breaks",
+        type=FAIL_ON_BREAKS,
+        default=None,
+        metavar="SEVERITY",
+        help="Exit 3 when the report has a break at or above SEVERITY (critical, high, medium, low; "
+        "off: never). Default: [reports] fail_on_breaks.",
     )(func)
 
 
+def _threshold(option: str | None) -> str | None:
+    """--fail-on-breaks as the runner takes it: None = the configured one, "" = off."""
+    if option is None:
+        return None
+    return "" if option.lower() == "off" else option.lower()
+
+
+def _breaks_line(count: int, threshold: str, path: Path) -> str:
+    return (
+        f"{count} break(s) at or above {threshold} in the report (--fail-on-breaks {threshold}): "
+        f"see {path / 'breaks.csv'}"
+    )
+
+
 @cli.command()
-@_config_option
+@config_option
 @click.option("--no-report", is_flag=True, help="Skip the reconciliation report after the cycle.")
+@_fail_on_breaks_option
 @click.pass_obj
-def run(app: AppContext, no_report: bool) -> None:
+def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
     """One sync cycle (for cron), then a reconciliation report."""
-    from sync.adapters.google_errors import GoogleApiError
-    from sync.adapters.square_gateway import SquareApiError
-    from sync.service.runner import CycleLocked, run_once
+    from sync.service.runner import CycleLocked, Unavailable, run_once
 
     try:
-        outcome = run_once(app.settings, report=not no_report, interactive=progress_wanted())
+        outcome = run_once(
+            app.settings,
+            report=not no_report,
+            interactive=progress_wanted(),
+            fail_on_breaks=_threshold(fail_on_breaks),
+        )
     except CycleLocked as exc:
-        fail(str(exc), EXIT_LOCKED)
+        fail(str(exc), ExitCode.LOCKED)
     except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except (GoogleApiError, SquareApiError) as exc:
-        # An API still failing after the retries (down, timing out, answering garbage): one clear
-        # line instead of a traceback. Everything recorded stays pending and is resent next cycle.
-        fail(f"cycle stopped: {exc}; work already recorded is resent next cycle", EXIT_FAILED_ORDERS)
-    say(outcome.line(), "run finished", exit_code=outcome.exit_code, **outcome.fields())
-    sys.exit(outcome.exit_code)
+        fail(str(exc), ExitCode.USAGE)
+    except Unavailable as exc:
+        # One clear line instead of a traceback; everything recorded is resent next cycle.
+        fail(f"cycle stopped: {exc}", ExitCode.UNAVAILABLE)
+    say(outcome.line(), "run finished", exit_code=int(outcome.exit_code), **outcome.fields())
+    for outage in outcome.outages:
+        warn(outage.message(), service=outage.service)
+    if outcome.breaks_over_threshold and outcome.report is not None:
+        warn(_breaks_line(outcome.breaks_over_threshold, outcome.fail_on_breaks, outcome.report.path))
+    sys.exit(int(outcome.exit_code))
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.pass_obj
 def schedule(app: AppContext) -> None:
     """Run a cycle every [schedule] interval_minutes until SIGTERM/SIGINT."""
@@ -163,7 +147,7 @@ def schedule(app: AppContext) -> None:
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False), help="Reports folder (default [reports] dir)."
 )
@@ -181,6 +165,7 @@ def schedule(app: AppContext) -> None:
 )
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
+@_fail_on_breaks_option
 @click.pass_obj
 def report(
     app: AppContext,
@@ -189,17 +174,21 @@ def report(
     oms_file: str | None,
     save_inputs: bool,
     include_pii: bool,
+    fail_on_breaks: str | None,
 ) -> None:
     """Reconciliation only: write reports/<run-id>/."""
-    from sync.adapters.google_errors import GoogleApiError
-    from sync.adapters.square_gateway import SquareApiError
-    from sync.service.runner import report_only
+    from sync.domain.severity import breaks_at_or_above
+    from sync.service.runner import Unavailable, report_only
 
     if oms_file and not google_file:
-        fail("--oms needs --google (a snapshot reconciliation compares two exports)", EXIT_USAGE)
+        fail("--oms needs --google (a snapshot reconciliation compares two exports)", ExitCode.USAGE)
+    settings = app.settings
+    threshold = _threshold(fail_on_breaks)
+    if threshold is None:
+        threshold = settings.reports.fail_on_breaks
     try:
         result = report_only(
-            app.settings,
+            settings,
             out_dir=out_dir,
             google_file=google_file,
             oms_file=oms_file,
@@ -208,19 +197,22 @@ def report(
             interactive=progress_wanted(),
         )
     except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except (GoogleApiError, SquareApiError) as exc:
-        fail(f"report not written: {exc}", EXIT_FAILED_ORDERS)
+        fail(str(exc), ExitCode.USAGE)
+    except Unavailable as exc:
+        fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
     say(
-        f"report written to {result.path} ({result.summary_line()})",
+        f"report written to {result.path} ({result.breaks} breaks)",
         "report written",
         report=str(result.path),
         breaks=result.breaks,
     )
+    over = breaks_at_or_above(result.by_severity, threshold)
+    if over:
+        fail(_breaks_line(over, threshold, result.path), ExitCode.BREAKS)
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
@@ -230,7 +222,7 @@ def status(app: AppContext, as_json: bool) -> None:
     try:
         summary = ledger_status(app.settings)
     except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
+        fail(str(exc), ExitCode.USAGE)
     if json_mode():  # one line, whatever --json says: every line a JSON object
         click.echo(json_line("status", **summary))
         return
@@ -279,14 +271,16 @@ def _age_words(seconds: int) -> str:
 def _run_line(run_info: dict[str, Any]) -> str:
     """One line per run for people: when, how it ended, what it did."""
     figures = run_info.get("summary") or {}
-    shown = ("orders_seen", "acknowledged", "square_orders", "shipped", "delivered", "canceled",
-             "lines_canceled", "failed", "rejects", "api_calls", "seconds")
+    shown = ("orders_seen", "acknowledged", "square_orders", "square_skipped", "shipped", "delivered",
+             "canceled", "lines_canceled", "failed", "rejects", "new_rejects", "exit_code", "api_calls",
+             "seconds")
     what = " ".join(f"{key}={figures[key]}" for key in shown if figures.get(key))
     outcome = run_info.get("outcome") or "running"
     return f"#{run_info.get('id')} {run_info.get('started_at')} {outcome} {what}".rstrip()
 
 
 @cli.command()
+@config_option
 @click.option(
     "--orders",
     "order_count",
@@ -307,22 +301,30 @@ def _run_line(run_info: dict[str, Any]) -> str:
     "--square/--no-square", default=True, show_default=True, help="Bridge the orders into Square too."
 )
 def demo(order_count: int, work_dir: str, square: bool) -> None:
-    """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report."""
-    from sync.service.demo import run_demo
+    """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report.
 
-    code = run_demo(
-        Path(work_dir),
-        order_count=order_count,
-        square=square,
-        echo=lambda line: say(line, line),
-        interactive=progress_wanted(),
-    )
-    sys.exit(code)
+    It reads no configuration file (a --config given is not used)."""
+    from sync.service.demo import DemoRefused, run_demo
+
+    try:
+        code = run_demo(
+            Path(work_dir),
+            order_count=order_count,
+            square=square,
+            echo=lambda line: say(line, line),
+            interactive=progress_wanted(),
+        )
+    except DemoRefused as exc:
+        fail(str(exc), ExitCode.USAGE)
+    sys.exit(int(code))
 
 
 def main() -> None:
-    # Click's own errors (a bad option, a command's ClickException) are printed here, so that with
-    # --log-format json they are JSON lines too; otherwise this is what standalone mode does.
+    """The console entry point. Click's own errors (a bad option, a command's ClickException) are
+    printed here, so that with --log-format json they are JSON lines too. A bug anywhere (an
+    exception no layer expected) exits 70 with its traceback in the log (structlog, redacted) and
+    one line on stderr; whatever the cycle already recorded in the ledger stays there and is
+    resumed by the next run."""
     try:
         code = cli.main(prog_name="ordersync", standalone_mode=False)
     except click.ClickException as exc:
@@ -332,5 +334,14 @@ def main() -> None:
             exc.show()
         sys.exit(exc.exit_code)
     except click.Abort:
-        fail("aborted", 1)
+        fail("aborted", ExitCode.FAILED)
+    except Exception as exc:
+        log.exception("internal error: please report it with this traceback", exit_code=ExitCode.INTERNAL)
+        summary = redact_text(f"{type(exc).__name__}: {exc}")
+        warn(
+            f"internal error ({summary}); the traceback is in the log; "
+            "work already recorded is kept and resumed by the next run",
+            exit_code=int(ExitCode.INTERNAL),
+        )
+        sys.exit(int(ExitCode.INTERNAL))
     sys.exit(code if isinstance(code, int) else 0)

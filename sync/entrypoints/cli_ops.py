@@ -11,19 +11,18 @@ from pathlib import Path
 
 import click
 
-from sync.entrypoints.cli import AppContext, fail, say
+from sync.entrypoints.options import AppContext, config_option, fail, say
+from sync.exit_codes import ExitCode
 from sync.logs import json_mode
 from sync.resources import example_config_text
 from sync.service.doctor import Cause, Check, Status, run_checks
 from sync.service.scaffold import CONFIG_FILE, ScaffoldError, scaffold
 
-# The team's exit codes (design.md §2) in one place; the shared ExitCode enum replaces these.
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 69
-
 _MARK = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
 
 
 @click.command()
+@config_option
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Lay out DIR (default: here) for ordersync: config/ordersync.toml from the documented example,
@@ -31,7 +30,7 @@ def init(directory: Path) -> None:
     try:
         steps = scaffold(directory, example_config_text())
     except ScaffoldError as exc:
-        fail(str(exc), EXIT_USAGE)
+        fail(str(exc), ExitCode.USAGE)
     for step in steps:
         note = f" ({step.note})" if step.note else ""
         say(
@@ -58,6 +57,7 @@ def init(directory: Path) -> None:
 
 
 @click.command()
+@config_option
 @click.pass_obj
 def doctor(app: AppContext) -> None:
     """Check configuration, credentials, the Google account, Square, the ledger, feeds and folders,
@@ -69,14 +69,14 @@ def doctor(app: AppContext) -> None:
         if check.status is Status.FAIL and check.cause is not None:
             causes.add(check.cause)
     # Something to fix by hand outranks a service that may come back by itself.
-    code = EXIT_USAGE if Cause.CONFIG in causes else EXIT_UNAVAILABLE if causes else EXIT_OK
+    code = ExitCode.USAGE if Cause.CONFIG in causes else ExitCode.UNAVAILABLE if causes else ExitCode.OK
     verdict = {
-        EXIT_OK: "all checks passed",
-        EXIT_USAGE: "fix the FAIL lines above",
-        EXIT_UNAVAILABLE: "a service did not answer; retry, then check the network",
+        ExitCode.OK: "all checks passed",
+        ExitCode.USAGE: "fix the FAIL lines above",
+        ExitCode.UNAVAILABLE: "a service did not answer; retry, then check the network",
     }[code]
     say(f"doctor: {verdict} (exit {code})", "doctor finished", exit_code=code)
-    sys.exit(code)
+    sys.exit(int(code))
 
 
 def _show(check: Check) -> None:

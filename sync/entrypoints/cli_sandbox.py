@@ -9,18 +9,23 @@ from types import FrameType
 
 import click
 
+from sync.entrypoints.options import config_option
+from sync.exit_codes import ExitCode
 from sync.sandbox.credentials import DEFAULT_ENDPOINT, CredentialsError, write_service_account
 from sync.sandbox.server import Sandbox, is_loopback
 
-EXIT_USAGE = 2
+EXIT_USAGE = int(ExitCode.USAGE)
 
 
+# The sandbox reads no ordersync configuration; --config is accepted like on every command.
 @click.group("sandbox")
+@config_option
 def sandbox() -> None:
     """Local emulators of the Google Content API v2 orders and Square Orders APIs."""
 
 
 @sandbox.command("serve")
+@config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
     "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port."
@@ -113,6 +118,7 @@ def serve(
 
 
 @sandbox.command("credentials")
+@config_option
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False), help="Service-account JSON to write."
 )

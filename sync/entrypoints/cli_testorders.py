@@ -1,10 +1,12 @@
 """`ordersync testorders create|advance|cancel|return|square-refund` — sandbox test orders.
 
 Google test orders exist only in the v2sandbox API, so those commands refuse to run unless
-``[google] sandbox = true``; ``square-refund`` plays the store refunding in Square POS or the
-Dashboard, which only the emulator can do, so it needs ``[square] endpoint`` set to it. Exit
-codes: 2 for usage/configuration problems (including missing credentials), 1 when Google, Square
-(or the emulator) refused a call; the message names the order and the reason.
+``[google] sandbox = true`` (and never against Google's own endpoint with the example's placeholder
+merchant id); ``square-refund`` plays the store refunding in Square POS or the Dashboard, which only
+the emulator can do, so it needs ``[square] endpoint`` set to it. Exit codes: 2 for
+usage/configuration problems (including missing credentials), 1 when Google, Square (or the
+emulator) refused a call, 69 when Google could not be reached or refused us (transport errors,
+5xx/429 after the retries, 401/403); the message names the order and the reason.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from sync.adapters.google_gateway import (
 )
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
 from sync.adapters.square_sandbox import SandboxControlError, SquareSandboxControls
-from sync.config import ConfigError, Settings, load_settings
+from sync.config import ConfigError, Settings, load_settings, refuse_placeholder_merchant
 from sync.domain import operations
 from sync.domain.money import MoneyError, to_major, to_minor
+from sync.entrypoints.options import config_option
 from sync.entrypoints.testorder_lines import unknown_line_item
 from sync.entrypoints.testorders_square import Channel, create_checkout_order
+from sync.exit_codes import ExitCode
 from sync.progress import progress_wanted, terminal_progress
+from sync.service.outages import google_outage
 
-EXIT_API = 1
-EXIT_USAGE = 2
+EXIT_API = ExitCode.FAILED
+EXIT_USAGE = ExitCode.USAGE
 CANCEL_REASONS = ("changedMind", "orderedWrongItem", "other")
 
 
@@ -41,7 +46,7 @@ class CommandFailed(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = int(exit_code)
 
 
 def _settings(obj: Any) -> Settings:
@@ -63,7 +68,10 @@ def _gateway(obj: Any) -> Iterator[GoogleGateway]:
             EXIT_USAGE,
         )
     try:
+        refuse_placeholder_merchant(settings)
         gateway = GoogleGateway(settings.google)
+    except ConfigError as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
     except GoogleCredentialsError as exc:
         raise CommandFailed(str(exc), EXIT_USAGE) from None
     with gateway:
@@ -86,12 +94,31 @@ class _UpperChoice(click.Choice):
         return super().convert(value.upper() if isinstance(value, str) else value, param, ctx)
 
 
+def _is_outage(exc: GoogleApiError | GoogleCredentialsError) -> bool:
+    """Google unreachable, failing after the retries, or refusing us (not this one request)."""
+    if isinstance(exc, GoogleCredentialsError):
+        return False
+    return exc.status == 0 or exc.retryable or exc.status in (401, 403) or exc.reason == "invalidResponse"
+
+
+def _failed(what: str, exc: GoogleApiError | GoogleCredentialsError, gateway: GoogleGateway) -> CommandFailed:
+    """The error a refused call ends the command with: 69 for an outage, 2 for credentials, else 1."""
+    if isinstance(exc, GoogleCredentialsError):
+        return CommandFailed(_api_failure(what, exc), EXIT_USAGE)
+    if _is_outage(exc):
+        outage = google_outage(gateway.base_url, exc, gateway.merchant_id)
+        return CommandFailed(f"{what}: {outage.message()}", ExitCode.UNAVAILABLE)
+    return CommandFailed(_api_failure(what, exc), EXIT_API)
+
+
 @click.group("testorders")
+@config_option
 def testorders() -> None:
     """Sandbox test orders: create, advance, cancel as the customer, return; refund in Square."""
 
 
 @testorders.command()
+@config_option
 @click.option(
     "--template",
     type=click.Choice(TEST_ORDER_TEMPLATES, case_sensitive=False),
@@ -126,9 +153,7 @@ def create(obj: Any, template: str, count: int, country: str, channel: str) -> N
             try:
                 order_id = gateway.create_test_order(template.lower(), country=country.upper())
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(
-                    _api_failure(f"creating test order {n} of {count} from {template}", exc), EXIT_API
-                ) from None
+                raise _failed(f"creating test order {n} of {count} from {template}", exc, gateway) from None
             # Echo as we go: ids already created stay visible if a later one fails.
             click.echo(order_id)
             progress("creating test orders", 1)
@@ -158,6 +183,7 @@ def _create_square_orders(obj: Any, channel: str, count: int) -> None:
 
 
 @testorders.command()
+@config_option
 @click.argument("order_id", required=False)
 @click.option("--all", "all_orders", is_flag=True, help="Advance every test order that is inProgress.")
 @click.pass_obj
@@ -170,7 +196,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
             try:
                 gateway.advance_test_order(order_id)
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(_api_failure(f"order {order_id}: advance", exc), EXIT_API) from None
+                raise _failed(f"order {order_id}: advance", exc, gateway) from None
             click.echo(order_id)
             return
         try:
@@ -181,7 +207,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
                 if o.get("status") == "inProgress" and o.get("id")
             ]
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure("listing inProgress orders", exc), EXIT_API) from None
+            raise _failed("listing inProgress orders", exc, gateway) from None
         failures = 0
         with terminal_progress(progress_wanted()) as progress:
             for oid in ids:
@@ -200,6 +226,7 @@ def advance(obj: Any, order_id: str | None, all_orders: bool) -> None:
 
 
 @testorders.command()
+@config_option
 @click.argument("order_id")
 @click.option("--reason", type=click.Choice(CANCEL_REASONS), default="changedMind", show_default=True)
 @click.option(
@@ -221,8 +248,7 @@ def cancel(obj: Any, order_id: str, reason: str, line_item_id: str | None, quant
             else:
                 gateway.cancel_test_order_by_customer(order_id, reason)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            what = f"order {order_id}: cancel by customer"
-            raise CommandFailed(_api_failure(what, exc), EXIT_API) from None
+            raise _failed(f"order {order_id}: cancel by customer", exc, gateway) from None
         click.echo(order_id)
 
 
@@ -255,6 +281,7 @@ def _returnable(item: dict[str, Any]) -> int:
 
 
 @testorders.command("return")
+@config_option
 @click.argument("order_id")
 @click.option("--line-item", "line_item_id", help="Return only this line item (default: every shipped item).")
 @click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-item (default: all shipped).")
@@ -272,7 +299,7 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
             try:
                 order = gateway.get_order(order_id)
             except (GoogleApiError, GoogleCredentialsError) as exc:
-                raise CommandFailed(_api_failure(f"order {order_id}: get", exc), EXIT_API) from None
+                raise _failed(f"order {order_id}: get", exc, gateway) from None
             line_items = [li for li in order.get("lineItems") or [] if isinstance(li, dict)]
             if line_item_id:
                 match = [li for li in line_items if li.get("id") == line_item_id]
@@ -290,11 +317,12 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
         try:
             return_id = gateway.create_test_return(order_id, items)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure(f"order {order_id}: create return", exc), EXIT_API) from None
+            raise _failed(f"order {order_id}: create return", exc, gateway) from None
         click.echo(return_id)
 
 
 @testorders.command("square-refund")
+@config_option
 @click.argument("square_order_id")
 @click.option("--line-uid", help="Itemized refund (Square POS): the Square line item's uid.")
 @click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-uid to refund.")

@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError
-from sync.entrypoints.cli_testorders import EXIT_API, CommandFailed, _api_failure, _gateway, testorders
+from sync.entrypoints.cli_testorders import _failed, _gateway, testorders
+from sync.entrypoints.options import config_option
 from sync.entrypoints.testorder_lines import order_lines, order_list_lines
 
 __all__ = ["testorders"]
@@ -25,6 +26,7 @@ ORDER_STATUSES = (
 
 
 @testorders.command()
+@config_option
 @click.argument("order_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the order as Google returns it.")
 @click.pass_obj
@@ -35,7 +37,7 @@ def show(obj: Any, order_id: str, as_json: bool) -> None:
         try:
             order = gateway.get_order(order_id)
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure(f"order {order_id}: get", exc), EXIT_API) from None
+            raise _failed(f"order {order_id}: get", exc, gateway) from None
     if as_json:
         click.echo(json.dumps(order, indent=2, sort_keys=True))
         return
@@ -44,6 +46,7 @@ def show(obj: Any, order_id: str, as_json: bool) -> None:
 
 
 @testorders.command("list")
+@config_option
 @click.option("--status", "statuses", multiple=True, type=click.Choice(ORDER_STATUSES), help="Only these.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.pass_obj
@@ -57,7 +60,7 @@ def list_(obj: Any, statuses: tuple[str, ...], limit: int) -> None:
                 if len(orders) >= limit:
                     break
         except (GoogleApiError, GoogleCredentialsError) as exc:
-            raise CommandFailed(_api_failure("listing orders", exc), EXIT_API) from None
+            raise _failed("listing orders", exc, gateway) from None
     if not orders:
         click.echo("no orders", err=True)
         return

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,12 @@ import click
 from sync.config import ConfigError, Settings, load_settings
 from sync.domain.ucp import http_signatures
 from sync.domain.ucp.profile import is_profile_document, profile_document
-
-EXIT_USAGE = 2
+from sync.entrypoints.options import config_option, fail
+from sync.exit_codes import ExitCode
 
 
 def _fail(message: str) -> None:
-    click.echo(f"ordersync: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    fail(message, ExitCode.USAGE)
 
 
 def _settings(obj: Any) -> Settings:
@@ -81,11 +79,13 @@ def _public_key(path: str, what: str) -> Any:
 
 
 @click.group("ucp")
+@config_option
 def ucp() -> None:
     """UCP order webhooks: the signing key and the merchant profile that publishes it."""
 
 
 @ucp.command("keys")
+@config_option
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False), help="Private key file to create."
 )
@@ -113,6 +113,7 @@ def keys(obj: Any, out: str, kid: str | None) -> None:
 
 
 @ucp.command("profile")
+@config_option
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Profile JSON to write.")
 @click.pass_obj
 def profile(obj: Any, out: str) -> None:

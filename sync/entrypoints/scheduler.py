@@ -17,6 +17,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from sync.exit_codes import ExitCode
 from sync.logs import get_logger
 
 log = get_logger(__name__)
@@ -27,7 +28,8 @@ JOB_ID = "ordersync-cycle"
 def run_schedule(
     cycle: Callable[[], object], interval_minutes: float, *, stop_event: threading.Event | None = None
 ) -> int:
-    """Run ``cycle`` every ``interval_minutes`` until a stop signal; returns the exit code (0)."""
+    """Run ``cycle`` every ``interval_minutes`` until a stop signal; returns the exit code (0: a
+    clean stop; each cycle's own outcome is logged with the code `ordersync run` would exit with)."""
     stop = stop_event or threading.Event()
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     trigger = IntervalTrigger(minutes=interval_minutes, timezone=UTC)
@@ -37,8 +39,12 @@ def run_schedule(
         # job-store lock while it waits for the running cycle, and this listener runs as that
         # cycle completes, so a SIGTERM mid-cycle would deadlock. The trigger alone knows the time.
         if event.code == EVENT_JOB_ERROR:
+            # A bug (the job handles every expected failure itself): what `run` would exit 70 for.
             log.error(
-                "cycle crashed; the next cycle resends whatever it left pending", error=str(event.exception)
+                "cycle crashed (internal error); the next cycle resends whatever it left pending",
+                error=str(event.exception),
+                traceback=event.traceback,
+                exit_code=int(ExitCode.INTERNAL),
             )
         elif event.code == EVENT_JOB_MISSED:
             log.warning("cycle start missed (previous cycle still running); coalesced")
@@ -74,4 +80,4 @@ def run_schedule(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("scheduler stopped")
-    return 0
+    return int(ExitCode.OK)

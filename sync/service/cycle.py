@@ -16,7 +16,6 @@ Google's side (service/open_orders.py).
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import time
@@ -28,16 +27,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sync.adapters.feed_reader import FeedFile
+from sync.adapters.feed_reader import FeedFile, printable
 from sync.adapters.google_gateway import GoogleApiError, GoogleGateway, entry_error
 from sync.adapters.ledger.repository import IntentRecord, IntentResult, Ledger, NewIntent
+from sync.adapters.rejects_file import write_rejects_file
 from sync.adapters.square_gateway import SquareApiError
 from sync.config import Settings
 from sync.domain import feed as feed_rules
 from sync.domain import operations, planning
+from sync.domain import rejects as reject_rules
+from sync.domain.feed import FeedReject, RejectKind
 from sync.domain.orders import Order, OrderDataError, Shipment, ShipmentLine
+from sync.exit_codes import ExitCode, Outage, worst
 from sync.logs import get_logger
 from sync.service.open_orders import recheck_open_orders
+from sync.service.outages import SQUARE, google_outage, square_outage
 from sync.service.square_bridge import SquareBridge
 
 log = get_logger(__name__)
@@ -94,17 +98,33 @@ class CycleResult:
     resent: int = 0
     square_orders: int = 0
     square_unmapped_lines: int = 0  # lines sent to Square as ad-hoc lines (no catalog variation)
+    square_skipped: int = 0  # orders kept out of Square: already shipped when they would be created
     failed_orders: set[str] = field(default_factory=set)
-    rejects: int = 0
+    rejects: int = 0  # feed rows (or whole files) rejected this cycle
+    new_rejects: int = 0  # of which not already rejected (same content) by an earlier cycle
     rejects_file: str | None = None
     api_calls: int = 0
     seconds: float = 0.0
     abandoned: bool = False
-    square_unavailable: bool = False
+    outages: list[Outage] = field(default_factory=list)  # services unusable after retries
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.failed_orders or self.rejects or self.square_unavailable else 0
+    def square_unavailable(self) -> bool:
+        return any(o.service == SQUARE for o in self.outages)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        codes = [ExitCode.OK]
+        if self.outages:
+            codes.append(ExitCode.UNAVAILABLE)
+        if self.failed_orders or self.new_rejects:
+            codes.append(ExitCode.FAILED)
+        return worst(codes)
+
+    def outage(self, outage: Outage) -> None:
+        """Note a service that failed after its retries (the first failure per service is kept)."""
+        if all(o.service != outage.service for o in self.outages):
+            self.outages.append(outage)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +134,7 @@ class CycleResult:
             "merchant_ids": self.merchant_ids,
             "square_orders": self.square_orders,
             "square_unmapped_lines": self.square_unmapped_lines,
+            "square_skipped": self.square_skipped,
             "shipped": self.shipped,
             "delivered": self.delivered,
             "canceled": self.canceled,
@@ -121,22 +142,29 @@ class CycleResult:
             "resent": self.resent,
             "failed": len(self.failed_orders),
             "rejects": self.rejects,
+            "new_rejects": self.new_rejects,
             "api_calls": self.api_calls,
             "seconds": round(self.seconds, 3),
             "abandoned": self.abandoned,
             "square_unavailable": self.square_unavailable,
+            "unavailable": [o.message() for o in self.outages],
+            "exit_code": int(self.exit_code),
         }
 
     def line(self) -> str:
         square = f" square={self.square_orders}" if self.square_orders else ""
         if self.square_unmapped_lines:
             square += f" square_unmapped_lines={self.square_unmapped_lines}"
+        if self.square_skipped:
+            square += f" square_skipped={self.square_skipped}"
         canceled = f" canceled={self.canceled}"
         if self.lines_canceled:
             canceled += f" lines_canceled={self.lines_canceled}"
         rejects = f" rejected_rows={self.rejects}" if self.rejects else ""
-        if self.square_unavailable:
-            rejects += " square=unavailable"
+        if self.rejects:
+            rejects += f" new_rejects={self.new_rejects}"
+        for outage in self.outages:
+            rejects += f" {'square' if outage.service == SQUARE else 'google'}=unavailable"
         return (
             f"run {self.run_id}: seen={self.orders_seen} acknowledged={self.acknowledged}{square} "
             f"shipped={self.shipped} delivered={self.delivered}{canceled} "
@@ -151,10 +179,27 @@ def _no_progress(_step: str, _advance: int) -> None:
     pass
 
 
+# A retryable reject re-read from the ledger once its export is gone names its file like this.
+NO_LONGER_IN_FEEDS = " [no longer in the feeds]"
+
+
 @dataclass
 class _FeedState:
     events: list[feed_rules.ShipmentEvent]
-    rejects: list[tuple[str, int, str, str]]
+    rejects: list[FeedReject]
+    rows_at: dict[tuple[str, int], feed_rules.FeedRow] = field(default_factory=dict)
+    # (order ref, tracking key) of every parcel applied, planned or already settled this cycle.
+    accepted: set[tuple[str, str]] = field(default_factory=set)
+
+    def accept(self, event: feed_rules.ShipmentEvent) -> None:
+        self.accepted.add((event.order_ref, operations.tracking_key(event.tracking_id)))
+
+    def reject(self, event: feed_rules.ShipmentEvent, reason: str, kind: RejectKind, retryable: bool) -> None:
+        """Every row of the event, each with its original content."""
+        for source, line_no in event.rows:
+            row = self.rows_at.get((source, line_no))
+            raw = dict(row.raw) if row is not None else {}
+            self.rejects.append(FeedReject(source, line_no, reason, raw, kind, retryable))
 
 
 class SyncCycle:
@@ -214,7 +259,10 @@ class SyncCycle:
                     )
                     break
                 step()
-            outcome = "failed_orders" if self.result.exit_code else "ok"
+            outcome = self.result.exit_code.name.lower()
+        except (GoogleApiError, SquareApiError):
+            outcome = ExitCode.UNAVAILABLE.name.lower()  # the runner reports it (exit 69)
+            raise
         finally:
             self.result.api_calls = self._api_calls() - calls_before
             self.result.seconds = time.monotonic() - started
@@ -248,6 +296,8 @@ class SyncCycle:
             # The whole request failed after retries: nothing is known, so everything stays
             # pending and is resent next cycle with the same operationIds.
             log.warning("custombatch failed; intents stay pending", error=str(exc), entries=len(records))
+            if exc.retryable:
+                self.result.outage(google_outage(self.google.base_url, exc, self.google.merchant_id))
             self.ledger.record_results(
                 [
                     IntentResult(
@@ -476,7 +526,7 @@ class SyncCycle:
         except SquareApiError as exc:
             if exc.is_auth:
                 raise  # a wrong token is the operator's to fix (exit 2), not a passing fault
-            self.result.square_unavailable = True
+            self.result.outage(square_outage(self.square.base_url, exc))
             log.error("Square step stopped; Google steps go on, Square resumes next cycle", error=str(exc))
 
     # ------------------------------------------------------------------ step 4: cancellations
@@ -516,14 +566,20 @@ class SyncCycle:
     def _apply_feed(self) -> None:
         state = self._read_feed()
         if state.events:
-            state.events = self._unsettled(state.events)
+            kept = self._unsettled(state.events)
+            if len(kept) < len(state.events):
+                remaining = {id(e) for e in kept}
+                for event in state.events:
+                    if id(event) not in remaining:
+                        state.accept(event)  # settled by an earlier cycle
+            state.events = kept
         # In slices of whole orders, batch_size x concurrency events each: full batches, and only
         # one slice of orders in memory at a time.
         for events in order_slices(state.events, self._slice):
-            part = _FeedState(events, state.rejects)
+            part = _FeedState(events, state.rejects, state.rows_at, state.accepted)
             orders = self._ship(part)
             self._deliver(part, orders)
-        self._write_rejects(state.rejects)
+        self._settle_rejects(state)
 
     def _unsettled(self, events: list[feed_rules.ShipmentEvent]) -> list[feed_rules.ShipmentEvent]:
         """Drop events the ledger has already settled (the same rows come in every export): a
@@ -541,25 +597,47 @@ class SyncCycle:
 
     def _read_feed(self) -> _FeedState:
         rows: list[feed_rules.FeedRow] = []
-        rejects: list[tuple[str, int, str, str]] = []
+        rejects: list[FeedReject] = []
         aliases = self.settings.shipments.carrier_aliases
         for feed_file in self.feed_source():
-            rejects += [(p.source, p.line_no, p.reason, p.raw) for p in feed_file.problems]
+            rejects += feed_file.problems
             if not feed_file.fieldnames and feed_file.problems:
-                continue
+                continue  # the whole file is one reject already
             header_problems = feed_rules.validate_header(feed_file.fieldnames)
             if header_problems:
-                rejects += [
-                    (feed_file.source, 1, problem, ",".join(feed_file.fieldnames))
-                    for problem in header_problems
-                ]
+                rejected = feed_rules.file_reject(feed_file.source, header_problems, feed_file.fieldnames)
+                rejects.append(rejected)
                 continue
             good, bad = feed_rules.parse_rows(feed_file.rows, feed_file.source, aliases)
             rows += good
-            rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in bad]
+            rejects += bad
+        rows += self._retained_rows(rows)
         events, conflicts = feed_rules.group_shipments(rows)
-        rejects += [(r.source, r.line_no, r.reason, _raw_text(r.raw)) for r in conflicts]
-        return _FeedState(events, rejects)
+        rejects += conflicts
+        return _FeedState(events, rejects, {(r.source, r.line_no): r for r in rows})
+
+    def _retained_rows(self, rows: Sequence[feed_rules.FeedRow]) -> list[feed_rules.FeedRow]:
+        """Rows only the ledger still has: open retryable rejects (an order not polled or released
+        yet) whose export is gone, and rows already kept that way. They are retried like any row
+        until used or superseded by a corrected row, so they are never silently lost."""
+        retained = [
+            r
+            for r in self.ledger.open_rejects().values()
+            if r.row and (r.retryable or r.source.endswith(NO_LONGER_IN_FEEDS))
+        ]
+        if not retained:
+            return []
+        refs = {r.order_ref for r in retained}
+        present = {feed_rules.content_key(r.raw) for r in rows if r.order_ref in refs}
+        kept: list[feed_rules.FeedRow] = []
+        aliases = self.settings.shipments.carrier_aliases
+        for record in retained:
+            if record.content_key in present:
+                continue  # still in an export: read from there
+            source = record.source.removesuffix(NO_LONGER_IN_FEEDS) + NO_LONGER_IN_FEEDS
+            good, _ = feed_rules.parse_rows([(record.line_no, dict(record.row))], source, aliases)
+            kept += good
+        return kept
 
     def read_orders(self, order_ids: Sequence[str], *, why: str) -> list[Order] | None:
         """The orders as Google has them now, by custombatch ``get`` (one call per 1,000). Orders
@@ -569,6 +647,7 @@ class SyncCycle:
             responses = self.google.custombatch([{"method": "get", "orderId": oid} for oid in order_ids])
         except GoogleApiError as exc:
             log.warning("could not read orders from Google", which=why, error=str(exc), orders=len(order_ids))
+            self.result.outage(google_outage(self.google.base_url, exc, self.google.merchant_id))
             return None
         fresh: list[Order] = []
         for response in responses:
@@ -634,25 +713,21 @@ class SyncCycle:
         for event in state.events:
             order = orders.get(event.order_ref)
             if order is None:
-                for source, line_no in event.rows:
-                    state.rejects.append(
-                        (
-                            source,
-                            line_no,
-                            f"unknown order {event.order_ref!r}: not in the ledger "
-                            "(not yet polled, or a wrong id)",
-                            "",
-                        )
-                    )
+                reason = (
+                    f"unknown order {event.order_ref!r}: not in the ledger (not polled yet, or a wrong "
+                    "id); retried every cycle"
+                )
+                state.reject(event, reason, RejectKind.UNKNOWN_ORDER, retryable=True)
                 continue
             seen = known.setdefault(order.id, set())
             outcome = planning.plan_shipment(order, event, seen)
             if outcome is None:
+                state.accept(event)  # already applied or planned
                 continue
             if isinstance(outcome, planning.PlanProblem):
-                for source, line_no in event.rows:
-                    state.rejects.append((source, line_no, outcome.reason, ""))
+                state.reject(event, outcome.reason, RejectKind.PLAN, retryable=outcome.retryable)
                 continue
+            state.accept(event)
             seen.add(outcome.shipment_id)
             orders[event.order_ref] = order.with_shipped(outcome.lines)
             intents.append(intent(order.id, outcome.to_batch_entry()))
@@ -696,20 +771,37 @@ class SyncCycle:
                 intents.append(intent(order.id, plan.to_batch_entry()))
         self.dispatch(self._record(intents))
 
-    def _write_rejects(self, rejects: list[tuple[str, int, str, str]]) -> None:
-        self.result.rejects = len(rejects)
-        if not rejects:
-            return
-        out = Path(self.settings.shipments.rejects_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"rejects-{self.result.run_id:06d}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["source", "line_no", "reason", "raw"])
-            for source, line_no, reason, raw in sorted(rejects, key=lambda r: (r[0], r[1])):
-                writer.writerow([source, line_no, neutralise(reason), neutralise(raw)])
-        self.result.rejects_file = str(path)
-        log.warning("feed rows rejected; see the rejects file", count=len(rejects), file=str(path))
+    def _settle_rejects(self, state: _FeedState) -> None:
+        """Remember this cycle's rejects in the ledger (domain.rejects): only rows not rejected
+        before count as new (exit 1) and write a rejects file, which lists every open one."""
+        open_before = {key: r.retryable for key, r in self.ledger.open_rejects().items()}
+        settled = reject_rules.settle(open_before, state.rejects, state.accepted)
+        self.result.rejects = len(settled.open)
+        self.result.new_rejects = len(settled.new)
+        rejects_file = None
+        if settled.new:
+            stamp = self.clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            name = f"rejects-{stamp}-run{self.result.run_id:06d}.csv"
+            path = write_rejects_file(Path(self.settings.shipments.rejects_dir) / name, settled.open)
+            rejects_file = self.result.rejects_file = str(path)
+            log.warning(
+                "feed rows rejected; correct them in the rejects file and drop it into the feed folder",
+                new=len(settled.new),
+                open=len(settled.open),
+                file=rejects_file,
+            )
+        for reject in settled.superseded:
+            log.info("rejected row superseded by a corrected one", source=reject.source, line=reject.line_no)
+        if settled.cleared:
+            log.info("feed rejects cleared", count=len(settled.cleared))
+        if settled.open or settled.cleared:
+            self.ledger.record_rejects(
+                [reject_row(r) for r in settled.open],
+                run_id=self.result.run_id,
+                cleared=settled.cleared,
+                rejects_file=rejects_file,
+                at=self.clock(),
+            )
 
 
 # ---------------------------------------------------------------------- helpers
@@ -745,15 +837,20 @@ def order_slices(
         yield chunk
 
 
-def neutralise(text: str) -> str:
-    """Spreadsheets run cells that start with these characters as formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _raw_text(raw: Any) -> str:
-    if isinstance(raw, dict):
-        return ",".join(f"{k}={v}" for k, v in raw.items())
-    return str(raw or "")
+def reject_row(reject: FeedReject) -> dict[str, Any]:
+    """A reject as the ledger stores it (Ledger.record_rejects)."""
+    return {
+        "reject_key": reject.key,
+        "content_key": reject.content,
+        "kind": reject.kind.value,
+        "source": reject.source,
+        "line_no": reject.line_no,
+        "reason": reject.reason,
+        "order_ref": reject.order_ref[:128] or None,
+        # As written; undecodable bytes (surrogate escapes) become U+FFFD so any database takes it.
+        "row": [[k, printable(v)] for k, v in reject.raw.items()],
+        "retryable": reject.retryable,
+    }
 
 
 def order_row(order: Order, now: datetime, existing: Any | None) -> dict[str, Any]:

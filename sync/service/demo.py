@@ -4,12 +4,16 @@ It starts the emulators in-process, obtains a Google token through the real serv
 creates and advances test orders, then plays a warehouse: each round it exports a shipments feed
 (partial shipments first, then the rest, then deliveries) and runs a real sync cycle, until every
 order is delivered. It ends with a reconciliation report and prints where everything is.
+
+Its folder (``--dir``) is its own: it is marked with ``MARKER`` when the demo first uses it, and
+a non-empty folder without that marker is refused (``DemoRefused``, exit 2) rather than touched.
+A rerun resets only what the demo itself keeps there (ledger, lock, key file, its feed exports);
+earlier reports stay, each in its own ``reports/<run-id>/``.
 """
 
 from __future__ import annotations
 
 import csv
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from sync.config import (
     SquareSettings,
 )
 from sync.domain.feed import COLUMNS as FEED_COLUMNS
+from sync.exit_codes import ExitCode
 from sync.sandbox.credentials import write_service_account
 from sync.sandbox.server import Sandbox
 from sync.service.runner import run_once, terminal_progress
@@ -36,6 +41,25 @@ CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
 MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
 SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator accepts any bearer token
+MARKER = ".ordersync-demo"
+MARKER_TEXT = (
+    "This folder belongs to `ordersync demo`: a rerun resets its state/ and feeds/shipments-*.csv "
+    "files and keeps reports/. Remove this file to protect the folder from the demo.\n"
+)
+# What a rerun may delete (and nothing else): the demo's ledger and its companions, its key file.
+OWN_STATE_FILES = (
+    "ordersync.db",
+    "ordersync.db-wal",
+    "ordersync.db-shm",
+    "ordersync.db-journal",
+    "ordersync.db.lock",
+    "service-account.json",
+)
+OWN_FEED_GLOB = "shipments-*.csv"
+
+
+class DemoRefused(Exception):
+    """The demo will not use this folder; the message says why and what to do (exit 2)."""
 
 
 def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
@@ -49,7 +73,7 @@ def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
             feeds=[str(work_dir / "feeds" / "shipments-*.csv")],
             rejects_dir=str(work_dir / "reports" / "rejects"),
         ),
-        ledger=LedgerSettings(url=f"sqlite:///{work_dir / 'ordersync.db'}"),
+        ledger=LedgerSettings(url=f"sqlite:///{work_dir / 'state' / 'ordersync.db'}"),
         reports=ReportsSettings(dir=str(work_dir / "reports")),
     )
 
@@ -180,6 +204,33 @@ def cancel_one_unit(google: GoogleGateway, orders: list[dict[str, Any]]) -> str:
     return ""
 
 
+def prepare_demo_dir(work_dir: Path) -> bool:
+    """Make ``work_dir`` ready for a demo run; True when it holds an earlier demo's reports.
+
+    Only a folder that is new, empty or carries our marker is used; a rerun deletes the files the
+    demo made for its ledger and feed (named one by one, never a whole tree) and keeps reports.
+    """
+    if work_dir.exists() and not work_dir.is_dir():
+        raise DemoRefused(f"{work_dir} is a file, not a folder: give --dir a new or empty folder")
+    marker = work_dir / MARKER
+    if work_dir.is_dir() and not marker.is_file() and any(work_dir.iterdir()):
+        raise DemoRefused(
+            f"{work_dir} is not empty and was not made by `ordersync demo` (it has no {MARKER} "
+            "file), so the demo will not touch it; nothing was changed. Give --dir a new or empty "
+            "folder, or delete this one yourself if you no longer need what is in it"
+        )
+    for folder in ("state", "feeds", "reports"):
+        (work_dir / folder).mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        marker.write_text(MARKER_TEXT, encoding="utf-8")
+    for name in OWN_STATE_FILES:
+        (work_dir / "state" / name).unlink(missing_ok=True)
+    for export in (work_dir / "feeds").glob(OWN_FEED_GLOB):
+        export.unlink()
+    reports = (work_dir / "reports").iterdir()
+    return any(p.is_dir() and p.name[:1].isdigit() for p in reports)  # run ids start with the year
+
+
 def run_demo(
     work_dir: Path,
     *,
@@ -187,13 +238,11 @@ def run_demo(
     square: bool,
     echo: Callable[[str], None] = print,
     interactive: bool = False,
-) -> int:
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
-    (work_dir / "feeds").mkdir(parents=True)
+) -> ExitCode:
+    earlier_reports = prepare_demo_dir(work_dir)
     with Sandbox().start() as sandbox:
         echo(f"sandbox listening on {sandbox.url} (Google Content API v2 + Square Orders emulators)")
-        key_file = work_dir / "service-account.json"
+        key_file = work_dir / "state" / "service-account.json"
         write_service_account(key_file, sandbox.url)
         credentials = service_account.Credentials.from_service_account_file(str(key_file), scopes=SCOPES)
         settings = demo_settings(work_dir, sandbox.url, square=square)
@@ -254,7 +303,11 @@ def run_demo(
         f"{delivered} of {len(order_ids)} orders delivered; the emulators (Google and Square) saw "
         f"{stats['requests_total']} requests and applied {stats['mutations_total']} mutations"
     )
-    echo(f"ledger:  {work_dir / 'ordersync.db'}")
+    echo(f"ledger:  {work_dir / 'state' / 'ordersync.db'}")
     echo(f"feeds:   {work_dir / 'feeds'}")
     echo(f"report:  {outcome.report_path} ({outcome.report_breaks} breaks)")
-    return 0 if delivered == len(order_ids) and outcome.report_breaks == 0 else 1
+    if earlier_reports:
+        echo(f"earlier demo reports are kept beside it in {work_dir / 'reports'}")
+    if delivered == len(order_ids) and outcome.report_breaks == 0:
+        return ExitCode.OK
+    return ExitCode.FAILED

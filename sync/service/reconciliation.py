@@ -14,12 +14,16 @@ Public API (what the sync service and the CLI call)::
         run_id=None,              # default: now as 20261123T101500Z
         save_inputs=False,        # also write google/ledger/oms.parquet snapshots into the run
         failed_operations=(),     # Iterable[dict] from Ledger.failed_intents()
+        rejects=None,             # REJECTS frame from frames_from_rejects(...), or None
+        freshness=None,           # rules.Freshness: how far the ledger's view of Google reaches
     )
-    result.path, result.orders, result.breaks, result.by_category, result.critical
+    result.path, result.orders, result.breaks, result.by_category, result.by_severity, result.critical
 
     frames_from_google_orders(orders, include_pii=False) -> GOOGLE frame  (streamed in chunks)
     frames_from_ledger(orders, failed=()) -> LEDGER frame
     frames_from_square_orders(orders) -> OMS frame;  frames_from_feed(rows) -> OMS frame
+    feed_rows_from_shipments(shipments) -> rows for frames_from_feed (what the ledger took from the feed)
+    frames_from_rejects(rejects, resolve) -> REJECTS frame
     save_snapshot(frame, path); load_snapshot(path, kind=None) -> frame   (.csv or .parquet)
 
 The frame schemas are documented in ``sync.domain.reconcile``.
@@ -42,7 +46,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -166,7 +170,19 @@ _GOOGLE_BUILD = {
     "qty_delivered": "int32",
     "qty_canceled": "int32",
     "qty_returned": "int32",
+    "last_canceled_at": "datetime",
 }
+
+
+def _last_cancellation(order: Mapping[str, Any]) -> str | None:
+    """creationDate of the order's latest line cancellation (ISO 8601 UTC strings sort by time)."""
+    times = [
+        c.get("creationDate")
+        for line in order.get("lineItems") or ()
+        for c in line.get("cancellations") or ()
+        if c.get("creationDate")
+    ]
+    return max(times) if times else None
 
 
 def google_order_amount(order: Mapping[str, Any]) -> tuple[int, str]:
@@ -227,6 +243,7 @@ def frames_from_google_orders(
             "tracking_ids": _norm_tracking(s.get("trackingId") for s in shipments),
             # ISO 8601 UTC strings sort chronologically, so min() is the oldest.
             "open_shipment_since": min(open_since) if open_since else None,
+            "last_canceled_at": _last_cancellation(order),
         }
         if include_pii:
             customer = order.get("customer") or {}
@@ -263,6 +280,8 @@ _LEDGER_BUILD = {
     "failed_ops": "int32",
     "failed_detail": "str",
     "last_failed_at": "datetime",
+    "last_seen_at": "datetime",
+    "square_skip_reason": "str",
     "line_no": "int32",
     "line_item_id": "str",
     "qty_ordered": "Int32",
@@ -312,6 +331,8 @@ def frames_from_ledger(orders: Iterable[Any], failed: Iterable[Any] = ()) -> pd.
             "failed_ops": len(fails),
             "failed_detail": "; ".join(f"{k}: {r}" for k, r, _ in fails),
             "last_failed_at": max(times) if times else None,
+            "last_seen_at": _ts(_get(order, "last_seen_at")),
+            "square_skip_reason": _get(order, "square_skip_reason") or "",
         }
         lines = _get(order, "line_items") or [{}]
         for line_no, line in enumerate(lines):
@@ -502,6 +523,46 @@ def frames_from_feed(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return rules.conform(frame, rules.OMS_SCHEMA, "oms")
 
 
+def feed_rows_from_shipments(shipments: Iterable[Any]) -> Iterator[dict[str, str]]:
+    """Ledger shipments (ShipmentRecord-like) as shipments-feed rows for ``frames_from_feed``: the
+    OMS view without a Square is what ordersync took from the feed, so archiving applied exports
+    changes nothing and rejected rows never count as shipped. A parcel Google refused still
+    counts (the warehouse did send it); its failed_operation break says why Google lacks it."""
+    for shipment in shipments:
+        delivered = _get(shipment, "state") == "delivered"
+        for line in _get(shipment, "lines") or ():
+            yield {
+                "order_id": str(_get(shipment, "google_order_id")),
+                "line_item_id": str(line.get("line_item_id") or ""),
+                "quantity": str(line.get("quantity") or ""),
+                "tracking_id": str(_get(shipment, "tracking_id") or ""),
+                "shipped_at": _ts(_get(shipment, "shipped_at")) or "",
+                "delivered_at": (_ts(_get(shipment, "delivered_at")) or "") if delivered else "",
+                "shipment_id": str(_get(shipment, "shipment_id")),
+            }
+
+
+def frames_from_rejects(rejects: Iterable[Any], resolve: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Open feed rejects (RejectRecord-like) -> REJECTS frame. ``resolve`` maps the order ids the
+    rows name (merchant order ids too) to Google order ids; others are kept as written."""
+    resolve = resolve or {}
+    rows = [
+        {
+            "google_order_id": resolve.get(ref, ref),
+            "source": str(_get(r, "source")),
+            "line_no": int(_get(r, "line_no") or 0),
+            "reason": str(_get(r, "reason")),
+            "retryable": bool(_get(r, "retryable")),
+            "first_seen_at": _ts(_get(r, "first_seen_at")),
+            "rejects_file": str(_get(r, "rejects_file") or ""),
+        }
+        for r in rejects
+        for ref in [str(_get(r, "order_ref") or "")]
+    ]
+    frame = pd.DataFrame(rows, columns=list(rules.REJECTS_SCHEMA))
+    return rules.conform(frame, rules.REJECTS_SCHEMA, "rejects", lines=False)
+
+
 # ---------------------------------------------------------------------------------------------
 # Snapshots
 
@@ -594,6 +655,7 @@ class ReportResult:
     breaks: int
     by_category: dict[str, int] = field(default_factory=dict)
     by_category_severity: dict[tuple[str, str], int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
     critical: int = 0
     seconds: float = 0.0
 
@@ -629,6 +691,8 @@ def write_report(
     run_id: str | None = None,
     save_inputs: bool = False,
     failed_operations: Iterable[Any] = (),
+    rejects: pd.DataFrame | None = None,
+    freshness: rules.Freshness | None = None,
 ) -> ReportResult:
     """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring."""
     started = time.perf_counter()
@@ -646,7 +710,7 @@ def write_report(
     if ledger_orders is not None:
         ledger = _frame_or_build(ledger_orders, frames_from_ledger, failed=failed_operations)
     slas = rules.Slas(settings.unacknowledged_sla_hours, settings.ship_sla_hours, settings.delivery_sla_hours)
-    rec = rules.reconcile(google, ledger, oms, slas=slas, now=now_ts)
+    rec = rules.reconcile(google, ledger, oms, slas=slas, now=now_ts, rejects=rejects, freshness=freshness)
     summary = rules.summarise(rec)
 
     out_dir = Path(out_dir)
@@ -679,6 +743,7 @@ def write_report(
         raise
     counts = rec.breaks["category"].value_counts()
     per_severity = rec.breaks.groupby(["category", "severity"], observed=True).size()
+    severities = rec.breaks["severity"].value_counts()
     return ReportResult(
         path=final,
         run_id=run_id,
@@ -686,6 +751,7 @@ def write_report(
         breaks=len(rec.breaks),
         by_category={str(k): int(v) for k, v in counts.items() if v},
         by_category_severity={(str(c), str(s)): int(n) for (c, s), n in per_severity.items()},
+        by_severity={str(k): int(v) for k, v in severities.items() if v},
         critical=int((rec.breaks["severity"] == "critical").sum()),
         seconds=time.perf_counter() - started,
     )

@@ -13,6 +13,7 @@ import pandas as pd
 from sync.domain.reconcile import AGE_BUCKETS, CATEGORIES, SEVERITIES
 
 OLDEST = 50
+REJECTS_SHOWN = 50
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
@@ -57,6 +58,10 @@ def render_html(*, run_id: str, now: pd.Timestamp, summary: pd.DataFrame, breaks
     broken = _count(summary, "totals", "orders_with_breaks")
     tiles = [("orders", orders), ("breaks", n_breaks), ("orders with breaks", broken)]
     tiles += [(f"{sev} breaks", _count(summary, "breaks_by_severity", sev)) for sev in SEVERITIES[:2]]
+    tiles.append(("rejected feed rows", _count(summary, "breaks_by_category", "rejected_feed_row")))
+    kept_out = _count(summary, "totals", "orders_not_in_square")
+    if kept_out:
+        tiles.append(("kept out of Square (shipped before it was enabled)", kept_out))
     by_cat = [(c, _count(summary, "breaks_by_category", c)) for c in CATEGORIES]
     by_age = [(a, _count(summary, "breaks_by_age", a)) for a in AGE_BUCKETS]
     by_sev = [(s, _count(summary, "breaks_by_severity", s)) for s in SEVERITIES]
@@ -75,6 +80,23 @@ def render_html(*, run_id: str, now: pd.Timestamp, summary: pd.DataFrame, breaks
         f"<td>{escape(str(r.detail))}</td></tr>"
         for r in oldest.itertuples(index=False)
     )
+    rejected = breaks[breaks["category"] == "rejected_feed_row"]
+    rejects_html = (
+        f"<h2 id=\"rejects\">Rejected feed rows ({len(rejected)})</h2>"
+        "<p>Rows of the shipments feed ordersync did not use: they count as nothing shipped until "
+        "corrected. Correct them in the rejects file named below (it keeps each row in the feed's own "
+        "columns) and drop that file into the feed folder.</p>"
+        "<table><tr><th>order</th><th>age (h)</th><th>file, line, reason and what to do</th></tr>"
+        + "".join(
+            f"<tr><td>{escape(str(r.google_order_id))}</td>"
+            f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td>"
+            f"<td>{escape(str(r.detail))}</td></tr>"
+            for r in rejected.head(REJECTS_SHOWN).itertuples(index=False)
+        )
+        + "</table>"
+        if len(rejected)
+        else "<h2 id=\"rejects\">Rejected feed rows (0)</h2><p>None.</p>"
+    )
     title = f"ordersync reconciliation {run_id}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
@@ -89,6 +111,7 @@ breaks.csv, summary.csv.</p>
 <h2>Breaks by severity</h2>{_bars("breaks by severity", by_sev, "#b00020")}
 <h2>Orders by Google status</h2>
 <table><tr><th>status</th><th>orders</th><th>amount</th><th>currency</th></tr>{status_html}</table>
+{rejects_html}
 <h2>Oldest {min(OLDEST, len(breaks))} of {len(breaks)} breaks</h2>
 <table><tr><th>order</th><th>category</th><th>severity</th><th>age (h)</th><th>what to do</th></tr>
 {break_rows}</table>

@@ -2,7 +2,9 @@
 
 Adapter construction problems that an operator fixes in configuration or the environment
 (credentials, an unusable ledger file) surface as ``ConfigError`` so the CLI exits 2 with the
-message; another cycle holding the lock surfaces as ``CycleLocked`` (exit 75).
+message; another cycle holding the lock surfaces as ``CycleLocked`` (exit 75); Google or Square
+failing after every retry in a way that stops the job surfaces as ``Unavailable`` (exit 69). A
+cycle that finished carries its own outcome (``RunOutcome.exit_code``, sync/exit_codes.py).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError,
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
 from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError
-from sync.config import ConfigError, Settings
+from sync.config import ConfigError, Settings, refuse_placeholder_merchant
+from sync.domain.severity import breaks_at_or_above
+from sync.exit_codes import ExitCode, Outage, worst
 from sync.logs import get_logger
 from sync.progress import Advance, counted, terminal_progress
 from sync.service.cycle import CycleResult, SyncCycle
+from sync.service.outages import google_outage, square_outage
 from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
 from sync.service.run_metrics import metrics_published
 
-if TYPE_CHECKING:  # reconciliation (pandas) is imported only when a report is written
+if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
     from sync.service.reconciliation import ReportResult
 
 log = get_logger(__name__)
@@ -41,10 +46,20 @@ class CycleLocked(Exception):
     """Another cycle holds the ledger's lock; this one did nothing."""
 
 
+class Unavailable(Exception):
+    """A required service failed after every retry in a way that stopped the job (exit 69)."""
+
+    def __init__(self, outage: Outage) -> None:
+        super().__init__(outage.message())
+        self.outage = outage
+
+
 @dataclass
 class RunOutcome:
     cycle: CycleResult
     report: ReportResult | None = None
+    report_outage: Outage | None = None  # the report could not be written: a service failed
+    fail_on_breaks: str = ""  # severity threshold for exit 3 ("" = off)
 
     @property
     def report_path(self) -> Path | None:
@@ -55,8 +70,27 @@ class RunOutcome:
         return self.report.breaks if self.report is not None else None
 
     @property
-    def exit_code(self) -> int:
-        return self.cycle.exit_code
+    def breaks_over_threshold(self) -> int:
+        if self.report is None:
+            return 0
+        return breaks_at_or_above(self.report.by_severity, self.fail_on_breaks)
+
+    @property
+    def outages(self) -> list[Outage]:
+        """Each unusable service once: the cycle's first failure, else the report's."""
+        found = list(self.cycle.outages)
+        if self.report_outage is not None and all(o.service != self.report_outage.service for o in found):
+            found.append(self.report_outage)
+        return found
+
+    @property
+    def exit_code(self) -> ExitCode:
+        codes = [self.cycle.exit_code]
+        if self.report_outage is not None:
+            codes.append(ExitCode.UNAVAILABLE)
+        if self.breaks_over_threshold:
+            codes.append(ExitCode.BREAKS)
+        return worst(codes)
 
     def fields(self) -> dict[str, Any]:
         """The run summary as fields (``--log-format json``): the cycle's counts, rejects, report."""
@@ -71,8 +105,10 @@ class RunOutcome:
         text = self.cycle.line()
         if self.cycle.rejects_file:
             text += f" rejects={self.cycle.rejects_file}"
-        if self.report_path is not None:
-            text += f" report={self.report_path} breaks={self.report_breaks}"
+        if self.report is not None:
+            text += f" report={self.report.path} breaks={self.report.breaks}"
+        elif self.report_outage is not None:
+            text += " report=not-written"
         return text
 
 
@@ -84,6 +120,7 @@ def open_ledger(settings: Settings) -> Ledger:
 
 
 def open_google(settings: Settings, credentials: Any = None) -> GoogleGateway:
+    refuse_placeholder_merchant(settings)
     try:
         return GoogleGateway(settings.google, credentials=credentials)
     except GoogleCredentialsError as exc:
@@ -127,7 +164,12 @@ def run_once(
     google_credentials: Any = None,
     square_token: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    fail_on_breaks: str | None = None,
 ) -> RunOutcome:
+    """One cycle under the lock, then the report. ``fail_on_breaks`` overrides
+    ``[reports] fail_on_breaks`` (None: the configured threshold)."""
+    threshold = settings.reports.fail_on_breaks if fail_on_breaks is None else fail_on_breaks
+    refuse_placeholder_merchant(settings)  # before anything is created or called
     ledger = open_ledger(settings)
     try:
         with cycle_lock(ledger, settings), metrics_published(settings, ledger) as watch:
@@ -148,19 +190,20 @@ def run_once(
                 except GoogleCredentialsError as exc:
                     raise ConfigError(str(exc)) from exc
                 except SquareApiError as exc:
-                    if not exc.is_auth:
-                        raise
-                    # Google work done before the Square step is kept (ledger first).
-                    raise ConfigError(
-                        f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
-                        "set it to a valid token for the seller account"
-                    ) from None
-            outcome = watch.outcome = RunOutcome(result)
+                    raise _square_failure(square, exc) from None
+                except GoogleApiError as exc:
+                    # The cycle could not go on; what it recorded stays pending (ledger first).
+                    raise Unavailable(google_outage(google.base_url, exc, google.merchant_id)) from None
+            outcome = watch.outcome = RunOutcome(result, fail_on_breaks=threshold)
             if report and not result.abandoned:
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
                 except GoogleApiError as exc:
+                    outcome.report_outage = google_outage(google.base_url, exc, google.merchant_id)
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
+                except SquareApiError as exc:
+                    outcome.report_outage = _square_failure(square, exc).outage
+                    log.error("reconciliation report skipped: Square could not be read", error=str(exc))
             return outcome
     except LedgerError as exc:
         # Locked by another process, damaged mid-run, …: the message names the ledger (exit 2).
@@ -169,17 +212,39 @@ def run_once(
         ledger.close()
 
 
+def _square_failure(square: Any, exc: SquareApiError) -> Exception:
+    """A Square error that reached the runner: a refused token is configuration (exit 2), anything
+    else an outage (exit 69). Google work done before is kept either way (ledger first)."""
+    if exc.is_auth:
+        return ConfigError(
+            f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
+            "set it to a valid token for the seller account"
+        )
+    return Unavailable(square_outage(square.base_url, exc))
+
+
 def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:
-    """The job `ordersync schedule` runs: one cycle; a held lock is a skipped run, not a crash."""
+    """The job `ordersync schedule` runs: one cycle, logged with the exit code `run` would have
+    given; a held lock is a skipped run, an outage or a configuration error one failed cycle."""
 
     def job() -> None:
         try:
             outcome = run_once(settings, should_stop=stop.is_set if stop else lambda: False)
-            log.info("cycle finished", summary=outcome.line())
         except CycleLocked as exc:
-            log.warning("cycle skipped", reason=str(exc))
+            log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
+            return
+        except Unavailable as exc:
+            log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
+            return
         except ConfigError as exc:
-            log.error("cycle could not start", error=str(exc))
+            log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
+            return
+        code = outcome.exit_code
+        for outage in outcome.outages:
+            log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
+        (log.info if code == ExitCode.OK else log.warning)(
+            "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
+        )
 
     return job
 
@@ -195,17 +260,39 @@ def write_live_report(
     include_pii: bool | None = None,
     progress: Advance | None = None,
 ) -> ReportResult:
-    from sync.service.reconciliation import frames_from_feed, frames_from_square_orders, write_report
+    from sync.domain.reconcile import Freshness
+    from sync.service.reconciliation import (
+        feed_rows_from_shipments,
+        frames_from_feed,
+        frames_from_rejects,
+        frames_from_square_orders,
+        write_report,
+    )
 
     reports = settings.reports
     if include_pii is not None and include_pii != reports.include_pii:
         reports = reports.model_copy(update={"include_pii": include_pii})
-    # The merchant's own view: Square when it is the order system, else what the warehouse reported.
+    # The merchant's own view: Square when it is the order system, else what ordersync took from
+    # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
     oms = None
     if square is not None:
         oms = frames_from_square_orders(square.oms_orders())
     elif settings.shipments.feeds:
-        oms = frames_from_feed(row for feed in read_feeds(settings.shipments.feeds) for _, row in feed.rows)
+        oms = frames_from_feed(feed_rows_from_shipments(ledger.iter_shipments()))
+    open_rejects = list(ledger.open_rejects().values())
+    refs = {r.order_ref for r in open_rejects if r.order_ref}
+    resolve = {ref: ref for ref in ledger.get_orders_light(refs)}
+    by_merchant_id = ledger.find_by_merchant_order_ids(refs - set(resolve))
+    resolve |= {mid: o.google_order_id for mid, o in by_merchant_id.items()}
+    # The last cycle that got through its Google steps: what the ledger knows of Google reaches
+    # its start (polls, whole cancellations). ("failed_orders": the name before exit codes.)
+    last_cycle = next(
+        (r for r in ledger.last_runs(20) if r.outcome in ("ok", "failed", "failed_orders")), None
+    )
+    freshness = Freshness(
+        cycle_started_at=last_cycle.started_at if last_cycle is not None else None,
+        recheck_minutes=settings.google.recheck_open_orders_minutes,
+    )
     google_orders = google.iter_orders()
     if progress is not None:
         google_orders = counted(google_orders, progress, "reading Google orders")
@@ -218,6 +305,8 @@ def write_live_report(
         now=datetime.now(UTC),
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
+        rejects=frames_from_rejects(open_rejects, resolve),
+        freshness=freshness,
     )
 
 
@@ -234,6 +323,8 @@ def ledger_row_dict(record: Any) -> dict[str, Any]:
         "total_minor": record.total_minor,
         "line_items": record.line_items,
         "last_synced_at": record.last_synced_at,
+        "last_seen_at": record.last_seen_at,
+        "square_skip_reason": record.square_skip_reason,
     }
 
 
@@ -257,29 +348,34 @@ def report_only(
     save_inputs: bool,
     include_pii: bool,
     interactive: bool = False,
-) -> ReportDone:
+) -> ReportResult:
     """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
     if google_file:
         return report_from_snapshots(
             settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii
         )
+    refuse_placeholder_merchant(settings)
     ledger = open_ledger(settings)
     try:
         google = open_google(settings)
         square = open_square(settings)
-        with terminal_progress(interactive) as progress:
-            result = write_live_report(
-                settings, ledger, google, square,
-                out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii, progress=progress,
-            )
+        try:
+            with terminal_progress(interactive) as progress:
+                return write_live_report(
+                    settings, ledger, google, square,
+                    out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii, progress=progress,
+                )
+        except GoogleApiError as exc:
+            raise Unavailable(google_outage(google.base_url, exc, google.merchant_id)) from None
+        except SquareApiError as exc:
+            raise _square_failure(square, exc) from None
     finally:
         ledger.close()
-    return ReportDone(result.path, result.breaks)
 
 
 def report_from_snapshots(
     settings: Settings, google_file: str, oms_file: str | None, *, out_dir: str | None, include_pii: bool
-) -> ReportDone:
+) -> ReportResult:
     """Reconcile exported files (CSV or Parquet) without credentials: no ledger, no API."""
     from sync.service.reconciliation import load_snapshot, write_report
 
@@ -289,19 +385,9 @@ def report_from_snapshots(
         oms = load_snapshot(oms_file, "oms") if oms_file else None
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"cannot read snapshot: {exc}") from exc
-    result = write_report(
+    return write_report(
         google, None, oms, settings=reports, now=datetime.now(UTC), out_dir=Path(out_dir or reports.dir)
     )
-    return ReportDone(result.path, result.breaks)
-
-
-@dataclass
-class ReportDone:
-    path: Path
-    breaks: int
-
-    def summary_line(self) -> str:
-        return f"{self.breaks} breaks"
 
 
 def missing_sqlite_ledger(url: str) -> Path | None:

@@ -72,6 +72,10 @@ class SquareBridge:
         return self.gateway.calls
 
     @property
+    def base_url(self) -> str:
+        return self.gateway.base_url
+
+    @property
     def location_id(self) -> str:
         if self._location is None:
             self._location = self.gateway.location_id()
@@ -88,7 +92,7 @@ class SquareBridge:
     def _create_missing(self, cycle: SyncCycle) -> None:
         from sync.service.cycle import intent
 
-        records = cycle.ledger.orders_missing_square()
+        records = self._keep_shipped_out(cycle, cycle.ledger.orders_missing_square())
         new_intents = []
         if records:  # the location lookup costs a call: only when there is something to create
             resolution = self._resolve_skus([r.order_json or {} for r in records])
@@ -182,6 +186,42 @@ class SquareBridge:
             for offer in todo:
                 self._sku_cache[offer] = found.get(offer, [])
         return resolve_offer_variations(offers, self._sku_cache)
+    @staticmethod
+    def _keep_shipped_out(cycle: SyncCycle, records: list[Any]) -> list[Any]:
+        """Orders that already have units shipped (through the feed, before Square was enabled or
+        while it was down) are not created in Square: its order would carry an open fulfilment
+        for goods already sent, and the store could ship them twice. The reason is recorded on
+        the order (reported: orders.csv oms_status not_in_square) and the feed finishes it."""
+        if not records:
+            return records
+        shipments = cycle.ledger.shipments_for([r.google_order_id for r in records])
+        keep, skipped = [], {}
+        for record in records:
+            units = sum(
+                line["quantity"]
+                for s in shipments.get(record.google_order_id, [])
+                if s.state != "failed"
+                for line in s.lines
+            )
+            units = max(units, sum(int(li.get("quantity_shipped") or 0) for li in record.line_items or ()))
+            if units <= 0:
+                keep.append(record)
+                continue
+            skipped[record.google_order_id] = {
+                "square_skip_reason": (
+                    f"{units} unit(s) shipped before the order could be created in Square: kept out of "
+                    "Square so the store cannot ship them again; the shipments feed finishes it"
+                )
+            }
+        if skipped:
+            cycle.ledger.update_orders(skipped)
+            cycle.result.square_skipped += len(skipped)
+            log.warning(
+                "orders already shipped are kept out of Square (no open fulfilment for goods already sent)",
+                orders=sorted(skipped)[:20],
+                count=len(skipped),
+            )
+        return keep
 
     def _carry_earlier_line_cancellations(
         self, cycle: SyncCycle, records: list[Any], created: dict[str, dict[str, Any]]

@@ -31,7 +31,7 @@ from .conftest import MERCHANT_ID, Workspace, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 69
 QUICK = 30  # seconds: every subprocess here finishes in a few
 
 
@@ -63,7 +63,8 @@ def _assert_no_key_material(text: str, pem: str) -> None:
 
 
 def _rejects(path_line: str, root: Path) -> list[dict[str, str]]:
-    """The rejects CSV named in the run's summary line (`rejects=reports/rejects/…`)."""
+    """The rejects CSV named in the run's summary line (`rejects=reports/rejects/…`): the rows in
+    the feed's own columns plus reject_file, reject_line, reject_reason."""
     name = next(part for part in path_line.split() if part.startswith("rejects="))[len("rejects=") :]
     with (root / name).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -398,10 +399,10 @@ def test_bad_feed_rows_are_rejected_with_file_line_and_reason_while_good_rows_sh
     )
 
     proc = ws.ordersync("run", "--no-report", timeout=QUICK)
-    assert proc.returncode == EXIT_FAILED, proc.stderr  # README: rejected rows → exit 1
-    assert "shipped=3" in proc.stdout and "rejected_rows=9" in proc.stdout
+    assert proc.returncode == EXIT_FAILED, proc.stderr  # README: newly rejected rows → exit 1
+    assert "shipped=3" in proc.stdout and "rejected_rows=9 new_rejects=9" in proc.stdout
     rejects = _rejects(proc.stdout, ws.root)
-    by_line = {(r["source"], int(r["line_no"])): r["reason"] for r in rejects}
+    by_line = {(r["reject_file"], int(r["reject_line"])): r["reject_reason"] for r in rejects}
     src = "feeds/export.csv"
     expected = {
         3: "unknown order 'NO-SUCH-ORDER'",
@@ -426,9 +427,11 @@ def test_bad_feed_rows_are_rejected_with_file_line_and_reason_while_good_rows_sh
     assert shipped[a["id"]] == [1, 0]  # template1 has two lines (Google's sandbox template)
     assert shipped[b["id"]] == [1, 0]
     assert shipped[c["id"]] == [0, 1]
-    # The same export again: nothing new is applied, the same rows are rejected again.
+    # The same export again: nothing new is applied, the same rows are still rejected, but none
+    # of that is new (issue 12.4: exit 1 only when something new went wrong; no new rejects file).
     again = ws.ordersync("run", "--no-report", timeout=QUICK)
-    assert again.returncode == EXIT_FAILED
+    assert again.returncode == 0, again.stderr
+    assert "rejected_rows=9 new_rejects=0" in again.stdout and " rejects=" not in again.stdout
     assert _mutations(ws, "shiplineitems") == 3
 
 
@@ -509,8 +512,10 @@ def test_non_json_list_answer_gives_a_clear_error_and_loses_nothing(
 
     original = _wrap_google(ws.sandbox, list_call)
     proc = ws.ordersync("run", timeout=QUICK)
-    assert proc.returncode == EXIT_FAILED, proc.stderr
-    assert "cycle stopped: content.orders.list: HTTP 200 invalidResponse" in proc.stderr
+    assert proc.returncode == EXIT_UNAVAILABLE, proc.stderr  # Google is not usable: 69, not "failed"
+    assert "cycle stopped: Google Content API unavailable at 127.0.0.1:" in proc.stderr
+    assert "content.orders.list: HTTP 200 invalidResponse" in proc.stderr
+    assert "the answer is not the Content API's" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert _mutations(ws, "acknowledge") == 0
     ws.sandbox._google_app = original
@@ -528,9 +533,10 @@ def test_google_timeouts_are_retried_then_reported(workspace: Workspace) -> None
     ws.sandbox.configure_faults(latency_ms=1000)
     proc = ws.ordersync("run", timeout=QUICK)
     ws.sandbox.configure_faults(latency_ms=0)
-    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert proc.returncode == EXIT_UNAVAILABLE, proc.stderr
     assert "google retry: content.orders.list failed (attempt 1)" in proc.stderr
-    assert "cycle stopped: content.orders.list: no HTTP response transportError: TimeoutError" in proc.stderr
+    assert "content.orders.list: no HTTP response transportError: TimeoutError" in proc.stderr
+    assert "cycle stopped: Google Content API unavailable at 127.0.0.1:" in proc.stderr
     assert "Traceback" not in proc.stderr
     # Once Google answers in time again, everything goes through.
     ws.ordersync("run", "--no-report", check=True, timeout=QUICK)

@@ -1,5 +1,6 @@
 """A Square outage stops only the Square step: Google acknowledgements, cancellations and the
-feed's shipments still happen in the same cycle, and the cycle reports the outage (exit 1)."""
+feed's shipments still happen in the same cycle, and the cycle reports the outage (exit 69: Square
+is a required service when enabled; the Google work done is kept)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class SquareDown:
     """The Square bridge while Square answers 503 to everything (after the gateway's retries)."""
 
     calls = 0
+    base_url = "http://127.0.0.1:9"
 
     def __init__(self) -> None:
         self.cancellations: list[str] = []
@@ -66,7 +68,8 @@ def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
             ).run()
 
         first = cycle()
-        assert first.square_unavailable and first.exit_code == 1
+        assert first.square_unavailable and first.exit_code == 69
+        assert "Square unavailable at 127.0.0.1:9" in first.outages[0].message()
         assert first.acknowledged == 2
 
         google.cancel_test_order_by_customer(ids[1])
@@ -87,6 +90,6 @@ def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
                 )
         second = cycle()
         ledger.close()
-    assert second.square_unavailable and second.exit_code == 1
+    assert second.square_unavailable and second.exit_code == 69
     assert second.canceled == 1 and square.cancellations == [ids[1]]
     assert second.shipped == 1

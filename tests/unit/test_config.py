@@ -23,15 +23,21 @@ def write(tmp_path: Path, text: str, name: str = "ordersync.toml") -> Path:
     return path
 
 
-def error_of(path: Path | None, environ: dict[str, str] | None = None) -> str:
+def error_of(
+    path: Path | None, environ: dict[str, str] | None = None, *, required: bool | None = None
+) -> str:
+    """The ConfigError message; without a file given, by default the environment's own errors."""
+    environ = environ or {}
+    if required is None:
+        required = path is not None or "ORDERSYNC_CONFIG" in environ
     with pytest.raises(ConfigError) as err:
-        load_settings(path, environ=environ or {})
+        load_settings(path, environ=environ, required=required)
     return str(err.value)
 
 
 # ------------------------------------------------------------------------------------ sources
-def test_defaults_without_a_file() -> None:
-    settings = load_settings(environ={})
+def test_defaults_without_a_file_only_when_asked_for() -> None:
+    settings = load_settings(environ={}, required=False)
     assert settings.source == "<defaults>"
     assert settings.google.merchant_id == "1234567" and settings.google.batch_size == 1000
     assert settings.schedule.interval_minutes == 10
@@ -56,14 +62,50 @@ def test_config_env_var_names_the_file(tmp_path: Path) -> None:
     assert load_settings(environ={"ORDERSYNC_CONFIG": str(path)}).google.merchant_id == "42"
 
 
-def test_explicit_missing_file_is_an_error_implicit_one_is_not(tmp_path: Path) -> None:
+def test_a_missing_file_is_an_error_naming_the_path_tried(tmp_path: Path) -> None:
+    """Issue 12.8: no file found never means "run on the defaults" (only the demo does)."""
     missing = tmp_path / "nope.toml"
-    assert f"{missing}: configuration file not found" in error_of(missing)
+    assert f"{missing}: configuration file not found (tried {missing}" in error_of(missing)
     assert "configuration file not found" in error_of(None, {"ORDERSYNC_CONFIG": str(missing)})
     assert not DEFAULT_CONFIG_PATH.exists()
-    assert load_settings(environ={}).source == "<defaults>"
-    with pytest.raises(ConfigError):
-        load_settings(environ={}, required=True)
+    default = error_of(None, required=True)
+    assert f"tried {DEFAULT_CONFIG_PATH.absolute()}, the default" in default
+    assert "--config" in default and "ORDERSYNC_CONFIG" in default
+    assert load_settings(environ={}, required=False).source == "<defaults>"
+
+
+def test_unquoted_numeric_merchant_id_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path, "[google]\nmerchant_id = 7654321\n")
+    assert load_settings(path, environ={}).google.merchant_id == "7654321"
+    for bad in ("-5", "true", "12.5"):
+        message = error_of(write(tmp_path, f"[google]\nmerchant_id = {bad}\n"))
+        assert "[google] merchant_id" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[ledger]\nurll = 'x'\n", "[ledger] urll: unknown key; did you mean 'url'?"),
+        ("[google]\nmerchantid = '1'\n", "[google] merchantid: unknown key; did you mean 'merchant_id'?"),
+        ("[shipment]\nfeeds = []\n", "did you mean 'shipments'?"),
+    ],
+)
+def test_unknown_keys_get_a_did_you_mean(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_of(write(tmp_path, text))
+
+
+def test_placeholder_merchant_id_is_refused_only_on_googles_own_endpoint(tmp_path: Path) -> None:
+    from sync.config import refuse_placeholder_merchant
+
+    with pytest.raises(ConfigError, match="the example's placeholder"):
+        refuse_placeholder_merchant(load_settings(write(tmp_path, "[google]\nsandbox = true\n"), environ={}))
+    production = write(tmp_path, '[google]\nendpoint = "https://shoppingcontent.googleapis.com/"\n')
+    with pytest.raises(ConfigError, match="merchant_id is 1234567"):
+        refuse_placeholder_merchant(load_settings(production, environ={}))
+    emulator = write(tmp_path, '[google]\nendpoint = "http://127.0.0.1:8080/"\n')
+    refuse_placeholder_merchant(load_settings(emulator, environ={}))  # the emulator: fine
+    mine = write(tmp_path, '[google]\nmerchant_id = "7654321"\n')
+    refuse_placeholder_merchant(load_settings(mine, environ={}))  # a real id: fine
 
 
 @pytest.mark.parametrize(
@@ -127,13 +169,13 @@ def test_env_overrides_win_over_the_file_key_by_key(tmp_path: Path) -> None:
     ],
 )
 def test_string_settings_take_the_env_value_as_written(variable: str, value: str, read: object) -> None:
-    settings = load_settings(None, environ={variable: value})
+    settings = load_settings(None, environ={variable: value}, required=False)
     assert read(settings) == value  # type: ignore[operator]
 
 
 def test_env_names_are_case_insensitive_after_the_prefix_and_need_a_double_underscore() -> None:
     settings = load_settings(
-        None, environ={"ORDERSYNC_google__batch_SIZE": "5", "ORDERSYNC_CONFIGX": "ignored"}
+        None, environ={"ORDERSYNC_google__batch_SIZE": "5", "ORDERSYNC_CONFIGX": "ignored"}, required=False
     )
     assert settings.google.batch_size == 5
 
@@ -154,7 +196,7 @@ def test_wrong_type_from_env_names_the_variable(tmp_path: Path) -> None:
 
 def test_strict_types_no_silent_coercion(tmp_path: Path) -> None:
     assert "[google] sandbox" in error_of(write(tmp_path, '[google]\nsandbox = "true"\n'))
-    assert "[google] merchant_id" in error_of(write(tmp_path, "[google]\nmerchant_id = 1234567\n"))
+    # (an unquoted numeric merchant_id is accepted on purpose: test_unquoted_numeric_merchant_id_…)
     assert "[square] enabled" in error_of(write(tmp_path, "[square]\nenabled = 1\n"))
 
 
@@ -181,7 +223,9 @@ def test_ranges_and_enums(tmp_path: Path, text: str, expected: str) -> None:
 
 def test_unknown_key_in_file(tmp_path: Path) -> None:
     path = write(tmp_path, '[google]\nmerchant_id = "1"\nbatchsize = 5\n')
-    assert error_of(path) == f"invalid configuration:\n  {path}: [google] batchsize: unknown key"
+    assert error_of(path) == (
+        f"invalid configuration:\n  {path}: [google] batchsize: unknown key; did you mean 'batch_size'?"
+    )
 
 
 def test_unknown_key_from_env() -> None:
@@ -235,6 +279,6 @@ def test_template_error_from_env_names_the_variable() -> None:
 
 
 def test_settings_are_frozen() -> None:
-    settings = load_settings(None, environ={})
+    settings = load_settings(None, environ={}, required=False)
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
         settings.google.batch_size = 3  # type: ignore[misc]

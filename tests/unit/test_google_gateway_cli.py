@@ -20,6 +20,8 @@ class FakeGateway:
 
     def __init__(self, settings: GoogleSettings, credentials: Any = None) -> None:
         self.settings = settings
+        self.merchant_id = settings.merchant_id
+        self.base_url = "http://127.0.0.1:9/content/v2sandbox/"
         self.log: list[tuple[Any, ...]] = []
         self.created = 0
         FakeGateway.instances.append(self)
@@ -74,7 +76,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeGateway]:
 
 
 def run(*args: str, sandbox: bool = True) -> Any:
-    obj = SimpleNamespace(settings=Settings(google=GoogleSettings(sandbox=sandbox)))
+    # Not the example's placeholder id: against Google's own endpoint that is refused (exit 2).
+    obj = SimpleNamespace(settings=Settings(google=GoogleSettings(sandbox=sandbox, merchant_id="7000001")))
     return CliRunner().invoke(cli_testorders.testorders, list(args), obj=obj)
 
 
@@ -97,10 +100,19 @@ def test_refuses_outside_the_sandbox() -> None:
 
 
 def test_create_failure_keeps_earlier_ids_and_names_reason() -> None:
-    FakeGateway.fail["create2"] = GoogleApiError(429, "rateLimitExceeded", "slow down", True, "m")
+    FakeGateway.fail["create2"] = GoogleApiError(400, "invalid", "bad template", False, "m")
     result = run("create", "--count", "3")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == ["TEST-1"]
+    assert "invalid" in result.stderr and "2 of 3" in result.stderr
+
+
+def test_google_still_throttling_after_the_retries_is_exit_69_naming_the_host() -> None:
+    FakeGateway.fail["create2"] = GoogleApiError(429, "rateLimitExceeded", "slow down", True, "m")
+    result = run("create", "--count", "3")
+    assert result.exit_code == 69
+    assert result.stdout.splitlines() == ["TEST-1"]
+    assert "Google Content API unavailable at 127.0.0.1:9" in result.stderr
     assert "rateLimitExceeded" in result.stderr and "2 of 3" in result.stderr
 
 
@@ -181,9 +193,25 @@ def test_missing_credentials_is_a_configuration_error(monkeypatch: pytest.Monkey
     assert result.exit_code == 2 and "GOOGLE_APPLICATION_CREDENTIALS" in result.stderr
 
 
-def test_settings_loaded_when_no_context_object(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_loaded_when_no_context_object(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    config = tmp_path / "ordersync.toml"
+    config.write_text('[google]\nmerchant_id = "7000001"\n', encoding="utf-8")
     monkeypatch.setenv("ORDERSYNC_GOOGLE__SANDBOX", "false")
-    monkeypatch.delenv("ORDERSYNC_CONFIG", raising=False)
-    monkeypatch.chdir("/")  # no config/ordersync.toml here: embedded defaults + env
+    monkeypatch.setenv("ORDERSYNC_CONFIG", str(config))
     result = CliRunner().invoke(cli_testorders.testorders, ["create"])
     assert result.exit_code == 2 and "ORDERSYNC_GOOGLE__SANDBOX" in result.stderr
+
+
+def test_no_configuration_file_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORDERSYNC_CONFIG", raising=False)
+    monkeypatch.chdir("/")  # no config/ordersync.toml here
+    result = CliRunner().invoke(cli_testorders.testorders, ["create"])
+    assert result.exit_code == 2
+    assert "configuration file not found (tried /config/ordersync.toml" in result.stderr
+
+
+def test_placeholder_merchant_id_on_googles_endpoint_is_refused_before_any_call() -> None:
+    obj = SimpleNamespace(settings=Settings(google=GoogleSettings(sandbox=True)))  # 1234567, no endpoint
+    result = CliRunner().invoke(cli_testorders.testorders, ["create"], obj=obj)
+    assert result.exit_code == 2 and "the example's placeholder" in result.stderr
+    assert FakeGateway.instances == []

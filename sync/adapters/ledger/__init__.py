@@ -13,6 +13,7 @@ from .repository import (
     Ledger,
     NewIntent,
     OrderRecord,
+    RejectRecord,
     RunRecord,
     ShipmentRecord,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "LockHeld",
     "NewIntent",
     "OrderRecord",
+    "RejectRecord",
     "RunRecord",
     "ShipmentRecord",
 ]

@@ -38,6 +38,7 @@ INTENT_STATES = ("pending", "done", "failed")
 # ever reached from "planned"; such a parcel never counts as shipped.
 SHIPMENT_STATES = ("planned", "shipped", "delivered", "failed")
 SHIPMENT_SOURCES = ("feed", "square")
+REJECT_STATES = ("open", "cleared")
 TERMINAL_STAGES = frozenset({"delivered", "canceled", "returned"})
 DEFAULT_STAGE = "new"
 
@@ -120,6 +121,8 @@ class Order(Base):
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why this order was deliberately not created in Square (it shipped before Square was enabled).
+    square_skip_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Operation(Base):
@@ -175,6 +178,41 @@ class Shipment(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="planned")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class FeedReject(Base):
+    """A shipments-feed row (or a whole feed file) ordersync did not use, remembered by content.
+
+    ``reject_key`` is ``sync.domain.feed.FeedReject.key``: the same row rejected for the same kind
+    of reason in a later export is the same reject (not a new one); a corrected row is new. ``row``
+    keeps the row as written ([[column, value], ...] in the file's order), so a retryable reject
+    (an order not polled yet) is retried even once its export is gone, and every reject can be
+    written back as a CSV the operator corrects and drops into the feed folder.
+    """
+
+    __tablename__ = "feed_rejects"
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'cleared')", name="state"),
+        Index("ix_feed_rejects_state", "state"),
+    )
+
+    reject_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    line_no: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    order_ref: Mapped[str | None] = mapped_column(String(128))
+    row: Mapped[list[list[str]]] = mapped_column(JSON, nullable=False, default=list)
+    retryable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    first_run_id: Mapped[int | None] = mapped_column(Integer)
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    rejects_file: Mapped[str | None] = mapped_column(Text)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_why: Mapped[str | None] = mapped_column(Text)
 
 
 class Run(Base):

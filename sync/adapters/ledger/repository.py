@@ -72,10 +72,12 @@ from sqlalchemy.pool import StaticPool
 from .errors import LedgerCorrupt, LedgerError, LedgerLocked, LedgerSchemaError
 from .models import (
     DEFAULT_STAGE,
+    REJECT_STATES,
     SHIPMENT_SOURCES,
     SHIPMENT_STATES,
     TARGETS,
     TERMINAL_STAGES,
+    FeedReject,
     KeyValue,
     Operation,
     Order,
@@ -102,6 +104,7 @@ OPERATIONS: Table = Operation.__table__  # type: ignore[assignment]
 SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
 KV: Table = KeyValue.__table__  # type: ignore[assignment]
+REJECTS: Table = FeedReject.__table__  # type: ignore[assignment]
 
 ORDER_FIELDS = frozenset(ORDERS.c.keys())
 _INTENT_KEY = ("google_order_id", "target", "operation_id")
@@ -131,6 +134,7 @@ class OrderRecord:
     last_synced_at: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+    square_skip_reason: str | None = None  # not created in Square on purpose, and why
 
     @property
     def is_open(self) -> bool:
@@ -215,6 +219,29 @@ class ShipmentRecord:
     state: str  # planned | shipped | delivered
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RejectRecord:
+    """A remembered feed reject (see models.FeedReject)."""
+
+    reject_key: str
+    content_key: str
+    kind: str
+    source: str
+    line_no: int
+    reason: str
+    order_ref: str | None
+    row: list[list[str]]  # [[column, value], ...] as written in the feed
+    retryable: bool
+    state: str  # open | cleared
+    first_seen_at: datetime
+    last_seen_at: datetime
+    first_run_id: int | None
+    last_run_id: int | None
+    rejects_file: str | None
+    cleared_at: datetime | None
+    cleared_why: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,10 +750,15 @@ class Ledger:
         return out
 
     def orders_missing_square(self) -> list[OrderRecord]:
-        """Open orders without a Square order yet (the Square bridge creates them)."""
+        """Open orders without a Square order yet (the Square bridge creates them), except those
+        kept out of Square on purpose (``square_skip_reason``)."""
         stmt = (
             select(ORDERS)
-            .where(ORDERS.c.square_order_id.is_(None), ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)))
+            .where(
+                ORDERS.c.square_order_id.is_(None),
+                ORDERS.c.square_skip_reason.is_(None),
+                ORDERS.c.stage.not_in(sorted(TERMINAL_STAGES)),
+            )
             .order_by(ORDERS.c.google_order_id)
         )
         with self._read() as conn:
@@ -1054,6 +1086,28 @@ class Ledger:
                     out[row.google_order_id].append(ShipmentRecord(**row._mapping))
         return out
 
+    def iter_shipments(self, *, source: str | None = None, batch: int = 5000) -> Iterator[ShipmentRecord]:
+        """Every shipment (or every one from ``source``), by (google_order_id, shipment_id), in
+        short keyset-paginated reads: the reconciliation's view of what was taken from the feed."""
+        last: tuple[str, str] | None = None
+        while True:
+            stmt = select(SHIPMENTS).order_by(SHIPMENTS.c.google_order_id, SHIPMENTS.c.shipment_id)
+            if source is not None:
+                stmt = stmt.where(SHIPMENTS.c.source == source)
+            if last is not None:
+                stmt = stmt.where(
+                    or_(
+                        SHIPMENTS.c.google_order_id > last[0],
+                        (SHIPMENTS.c.google_order_id == last[0]) & (SHIPMENTS.c.shipment_id > last[1]),
+                    )
+                )
+            with self._read() as conn:
+                page = [ShipmentRecord(**r._mapping) for r in conn.execute(stmt.limit(batch))]
+            yield from page
+            if len(page) < batch:
+                return
+            last = (page[-1].google_order_id, page[-1].shipment_id)
+
     def known_shipment_ids(self, order_ids: Iterable[str]) -> dict[str, set[str]]:
         """Shipment ids per order; every requested order is a key (maybe an empty set)."""
         wanted = list(dict.fromkeys(order_ids))
@@ -1066,6 +1120,64 @@ class Ledger:
                 for gid, sid in conn.execute(stmt):
                     out[gid].add(sid)
         return out
+
+    # ----------------------------------------------------------------------------- rejects
+    def open_rejects(self, *, retryable_only: bool = False) -> dict[str, RejectRecord]:
+        """The feed rejects still open, by reject_key, oldest first."""
+        stmt = select(REJECTS).where(REJECTS.c.state == "open")
+        if retryable_only:
+            stmt = stmt.where(REJECTS.c.retryable.is_(True))
+        stmt = stmt.order_by(REJECTS.c.first_seen_at, REJECTS.c.source, REJECTS.c.line_no)
+        with self._read() as conn:
+            return {row.reject_key: RejectRecord(**row._mapping) for row in conn.execute(stmt)}
+
+    def record_rejects(
+        self,
+        rejects: Sequence[Mapping[str, Any]],
+        *,
+        run_id: int | None,
+        cleared: Mapping[str, str] | None = None,
+        rejects_file: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """One cycle's feed rejects, in one transaction: ``rejects`` (dicts with reject_key,
+        content_key, kind, source, line_no, reason, order_ref, row, retryable) are open now —
+        inserted, or updated in place (where and why they were seen last; first_seen_at kept;
+        reopened if they had been cleared) — and written to ``rejects_file`` when given; the keys
+        of ``cleared`` ({key: why}) are no longer open."""
+        cleared = cleared or {}
+        now = at or self._clock()
+        fields = ("reject_key", "content_key", "kind", "source", "line_no", "reason", "order_ref", "row",
+                  "retryable")
+        rows = []
+        for reject in rejects:
+            missing = set(fields) - set(reject)
+            if missing:
+                raise ValueError(f"reject row lacks {', '.join(sorted(missing))}")
+            row = {name: reject[name] for name in fields}
+            row.update(state="open", first_seen_at=now, last_seen_at=now, first_run_id=run_id,
+                       last_run_id=run_id, cleared_at=None, cleared_why=None)
+            if rejects_file is not None:
+                row["rejects_file"] = rejects_file
+            rows.append(row)
+        with self._write() as conn:
+            for group in self._group_by_keyset(rows):
+                self._upsert(
+                    conn,
+                    REJECTS,
+                    ("reject_key",),
+                    group,
+                    lambda _c, new, _old: new,
+                    keep=frozenset({"first_seen_at", "first_run_id"}),
+                )
+            for chunk in _chunks(sorted(cleared), IN_CHUNK):
+                for why in {cleared[k] for k in chunk}:
+                    keys = [k for k in chunk if cleared[k] == why]
+                    conn.execute(
+                        update(REJECTS)
+                        .where(REJECTS.c.reject_key.in_(keys), REJECTS.c.state == "open")
+                        .values(state=REJECT_STATES[1], cleared_at=now, cleared_why=why, last_run_id=run_id)
+                    )
 
     # -------------------------------------------------------------------------------- runs
     def start_run(self, *, close_unfinished: bool = True) -> int:
@@ -1165,6 +1277,7 @@ __all__ = [
     "Ledger",
     "NewIntent",
     "OrderRecord",
+    "RejectRecord",
     "RunRecord",
     "ShipmentRecord",
 ]
