@@ -121,7 +121,7 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
     except Unavailable as exc:
         # One clear line instead of a traceback; everything recorded is resent next cycle.
         fail(f"cycle stopped: {exc}", ExitCode.UNAVAILABLE)
-    say(outcome.line(), "run finished", exit_code=int(outcome.exit_code), **outcome.fields())
+    say(outcome.line(), "run finished", **outcome.fields())
     for outage in outcome.outages:
         warn(outage.message(), service=outage.service)
     if outcome.breaks_over_threshold and outcome.report is not None:

@@ -153,10 +153,10 @@ class CycleResult:
 
     def line(self) -> str:
         square = f" square={self.square_orders}" if self.square_orders else ""
-        if self.square_unmapped_lines:
-            square += f" square_unmapped_lines={self.square_unmapped_lines}"
         if self.square_skipped:
             square += f" square_skipped={self.square_skipped}"
+        if self.square_unmapped_lines:
+            square += f" square_unmapped_lines={self.square_unmapped_lines}"
         canceled = f" canceled={self.canceled}"
         if self.lines_canceled:
             canceled += f" lines_canceled={self.lines_canceled}"

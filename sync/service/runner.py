@@ -93,9 +93,11 @@ class RunOutcome:
         return worst(codes)
 
     def fields(self) -> dict[str, Any]:
-        """The run summary as fields (``--log-format json``): the cycle's counts, rejects, report."""
+        """The run summary as fields (``--log-format json``): the cycle's counts, rejects, report,
+        and the run's exit code (the cycle's, raised by the report's outage or breaks)."""
         return {
             **self.cycle.as_dict(),
+            "exit_code": int(self.exit_code),
             "rejects_file": self.cycle.rejects_file,
             "report": str(self.report_path) if self.report_path is not None else None,
             "breaks": self.report_breaks,

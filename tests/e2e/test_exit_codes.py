@@ -138,8 +138,10 @@ def test_an_internal_error_exits_70_with_the_traceback_in_the_log_and_keeps_the_
     proc = ws.ordersync("--log-format", "json", "run", timeout=QUICK)
     assert proc.returncode == ExitCode.INTERNAL == 70, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("ordersync: internal error (RuntimeError: unexpected state")
-    assert "work already recorded is kept" in lines[-1]
+    # With --log-format json the one line for people is a JSON object too (issue 17.3).
+    last = json.loads(lines[-1])
+    assert last["event"].startswith("internal error (RuntimeError: unexpected state"), last
+    assert "work already recorded is kept" in last["event"] and last["exit_code"] == 70
     logged = [json.loads(line) for line in lines if line.startswith("{")]
     crash = next(e for e in logged if e.get("event", "").startswith("internal error"))
     assert "Traceback (most recent call last)" in crash["exception"]

@@ -64,7 +64,7 @@ def test_every_line_of_a_run_and_its_status_is_json(workspace: Workspace) -> Non
     status = ws.ordersync("--log-format", "json", "status", check=True)
     (doc,) = json_lines(status.stdout)
     assert doc["event"] == "status" and doc["orders_total"] == 3
-    assert doc["last_success"] is None and doc["runs"][0]["outcome"] == "failed_orders"
+    assert doc["last_success"] is None and doc["runs"][0]["outcome"] == "failed"
     # --json with JSON logs: still one object per line (compact, not indented).
     (doc2,) = json_lines(ws.ordersync("--log-format", "json", "status", "--json", check=True).stdout)
     assert doc2["runs"] == doc["runs"]
@@ -125,7 +125,7 @@ def test_status_says_when_the_job_last_succeeded_and_why_the_last_run_failed(wor
     assert ws.ordersync("run", "--no-report").returncode == 1
     text = ws.ordersync("status", check=True).stdout
     assert "last success: less than a minute ago (run #1," in text  # not the failed run #2
-    assert "last run: #2 failed_orders (1 feed row rejected), started" in text
+    assert "last run: #2 failed (1 feed row rejected), started" in text
 
     doc = json.loads(ws.ordersync("status", "--json", check=True).stdout)
     assert doc["last_success_run_id"] == 1

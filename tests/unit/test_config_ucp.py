@@ -15,7 +15,7 @@ def _no_local_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defaults_are_off_and_point_at_google() -> None:
-    settings = load_settings(environ={})
+    settings = load_settings(required=False, environ={})
     assert not settings.ucp.enabled and not settings.order_tracking.enabled
     assert settings.ucp.webhook_url.startswith("https://shoppingdataintegration.googleapis.com/v1/webhooks/")
     assert settings.ucp.checkout_id_metadata_key == "ucp_checkout_id"
@@ -25,8 +25,9 @@ def test_defaults_are_off_and_point_at_google() -> None:
 
 def test_enabling_ucp_without_a_partner_id_names_the_problem() -> None:
     with pytest.raises(ConfigError, match="PARTNER_ID placeholder"):
-        load_settings(environ={"ORDERSYNC_UCP__ENABLED": "true"})
+        load_settings(required=False, environ={"ORDERSYNC_UCP__ENABLED": "true"})
     ok = load_settings(
+        required=False,
         environ={
             "ORDERSYNC_UCP__ENABLED": "true",
             "ORDERSYNC_UCP__WEBHOOK_URL": "https://shoppingdataintegration.googleapis.com/v1/webhooks/partners/42/events/order",
@@ -50,15 +51,17 @@ def test_bad_values_are_errors_that_name_the_key(tmp_path: Path) -> None:
 
 def test_order_tracking_needs_an_account_and_an_origin_when_enabled(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="account_id"):
-        load_settings(environ={"ORDERSYNC_ORDER_TRACKING__ENABLED": "true"})
+        load_settings(required=False, environ={"ORDERSYNC_ORDER_TRACKING__ENABLED": "true"})
     with pytest.raises(ConfigError, match="origin_postal_code"):
         load_settings(
+            required=False,
             environ={
                 "ORDERSYNC_ORDER_TRACKING__ENABLED": "true",
                 "ORDERSYNC_ORDER_TRACKING__ACCOUNT_ID": "7000001",
             }
         )
     settings = load_settings(
+        required=False,
         environ={
             "ORDERSYNC_ORDER_TRACKING__ENABLED": "true",
             "ORDERSYNC_ORDER_TRACKING__ACCOUNT_ID": "7000001",  # stays text, not a TOML number

@@ -23,6 +23,7 @@ from prometheus_client import generate_latest
 from sync.adapters.prometheus_metrics import RunMetrics, registry_for
 from sync.config import load_settings
 from sync.entrypoints.cli import cli
+from sync.resources import example_config_text
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_NAMES = ("*.pem", "*.key", "*sa.json", "*service-account*", ".env", "*.env", "state", "state/*",
@@ -117,7 +118,7 @@ def known_command(args: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------- compose
-def test_compose_runs_the_image_on_postgresql_for_a_local_trial() -> None:
+def test_compose_runs_the_image_on_postgresql_for_a_local_trial(tmp_path: Path) -> None:
     compose = yaml.safe_load((REPO / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
     assert {"postgres", "sandbox", "ordersync"} <= set(services)
@@ -139,7 +140,10 @@ def test_compose_runs_the_image_on_postgresql_for_a_local_trial() -> None:
     known_command(["schedule"])
     # The emulator endpoints and settings the trial overrides are real settings.
     env = {k: str(v) for k, v in app["environment"].items() if k.startswith("ORDERSYNC_")}
-    load_settings(environ=env)
+    # The image runs `ordersync init .`: the packaged example is the file those settings override.
+    example = tmp_path / "ordersync.toml"
+    example.write_text(example_config_text(), encoding="utf-8")
+    load_settings(example, environ=env)
 
 
 # ---------------------------------------------------------------------------------- Kubernetes
