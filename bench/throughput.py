@@ -189,6 +189,7 @@ def run_baseline(sb: Sandbox, count: int, key_file: Path, latency_ms: float) -> 
 @dataclass
 class Cycle:
     wall: float
+    cpu: float  # user + system CPU seconds of the ordersync child (steadier than wall on a shared machine)
     cycle_seconds: float
     calls: int
     calls_by_method: dict[str, int]
@@ -213,6 +214,10 @@ class OrdersyncRun:
     @property
     def orders_per_s(self) -> float:
         return self.orders / self.seconds
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(c.cpu for c in self.cycles)
 
     @property
     def calls(self) -> int:
@@ -248,11 +253,14 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
     rss_file = work / "rss.kb"
     rss_file.unlink(missing_ok=True)
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], cwd=work,
+    # BENCH_CHILD_PREFIX runs the child under a tool, e.g. "valgrind --tool=callgrind
+    # --callgrind-out-file=/tmp/cg.%p" for instruction counts that do not depend on the machine's load.
+    prefix = os.environ.get("BENCH_CHILD_PREFIX", "").split()
+    proc = subprocess.Popen([*prefix, sys.executable, "-c", CHILD], cwd=work,
                             env={**env, "BENCH_RSS_FILE": str(rss_file)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait4 (not communicate): exact end time; the output is small enough for the pipes.
-    _, status, _usage = os.wait4(proc.pid, 0)
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
@@ -265,7 +273,8 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
     tokens = by_method.pop("oauth2.token", 0)  # the service-account token exchange is not an API call
     line = out.strip().splitlines()[-1] if out.strip() else ""
     match = re.search(r"seconds=([0-9.]+)", line)
-    return Cycle(wall=wall, cycle_seconds=float(match.group(1)) if match else float("nan"),
+    return Cycle(wall=wall, cpu=usage.ru_utime + usage.ru_stime,
+                 cycle_seconds=float(match.group(1)) if match else float("nan"),
                  calls=sum(by_method.values()), calls_by_method=by_method, token_requests=tokens,
                  maxrss_mb=int(rss_file.read_text()) / 1024, line=line)
 
@@ -293,7 +302,8 @@ def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool
             cycle = run_cycle(sb, work, env)
             result.cycles.append(cycle)
             if progress:
-                print(f"    cycle {len(result.cycles)}: {cycle.wall:.2f} s wall, {cycle.calls} calls, "
+                print(f"    cycle {len(result.cycles)}: {cycle.wall:.2f} s wall, {cycle.cpu:.2f} s CPU, "
+                      f"{cycle.calls} calls, "
                       f"{cycle.maxrss_mb:.0f} MB | {cycle.line}", flush=True)
             if all_delivered(sb, ids):
                 break
@@ -305,7 +315,8 @@ def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool
         result.idle = run_cycle(sb, work, env)
         if progress:
             idle = result.idle
-            print(f"    idle cycle: {idle.wall:.2f} s wall, {idle.calls} calls {idle.calls_by_method} | "
+            print(f"    idle cycle: {idle.wall:.2f} s wall, {idle.cpu:.2f} s CPU, {idle.calls} calls "
+                  f"{idle.calls_by_method} | "
                   f"{idle.line}", flush=True)
         return result
 
@@ -360,7 +371,8 @@ def main() -> int:
     failures: list[str] = []
     print()
     header = ("| orders | baseline orders/s | ordersync orders/s | speed-up | cycles | calls (google) "
-              "| minimum | google calls / min | idle calls | idle cycle s (process s) | peak RSS MB |")
+              "| minimum | google calls / min | idle calls | idle cycle s (process s) | peak RSS MB "
+              "| child CPU s |")
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     rows = []
@@ -373,11 +385,13 @@ def main() -> int:
         print(f"| {label} | {base.orders_per_s:.2f} | {run.orders_per_s:.0f} | {speedup:.0f}x | "
               f"{len(run.cycles)} | {calls} | {minimum} | {run.google_calls / minimum:.2f} | "
               f"{run.idle.calls} | "
-              f"{run.idle.cycle_seconds:.2f} ({run.idle.wall:.2f}) | {run.peak_rss_mb:.0f} |")
+              f"{run.idle.cycle_seconds:.2f} ({run.idle.wall:.2f}) | {run.peak_rss_mb:.0f} | "
+              f"{run.cpu_seconds:.2f} |")
         problems = check_exactly_once(run)
         failures += [f"{label}: {p}" for p in problems]
         rows.append({"orders": run.orders, "square": run.square, "seconds": run.seconds,
-                     "orders_per_s": run.orders_per_s, "speedup": speedup, "calls": run.calls,
+                     "orders_per_s": run.orders_per_s, "cpu_seconds": run.cpu_seconds, "speedup": speedup,
+                     "calls": run.calls,
                      "google_calls": run.google_calls, "minimum_calls": minimum,
                      "idle_calls": run.idle.calls, "idle_cycle_seconds": run.idle.cycle_seconds,
                      "idle_process_seconds": run.idle.wall, "peak_rss_mb": run.peak_rss_mb,
