@@ -32,15 +32,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-TARGETS = ("google", "square")
-INTENT_STATES = ("pending", "done", "failed")
-# Also the order of progress. "failed": Google refused the shipLineItems (it never happened), only
-# ever reached from "planned"; such a parcel never counts as shipped.
-SHIPMENT_STATES = ("planned", "shipped", "delivered", "failed")
-SHIPMENT_SOURCES = ("feed", "square")
+from sync.domain.intents import IntentState, Target
+from sync.domain.progress import TERMINAL_STAGES, ShipmentSource, ShipmentState, Stage
+
+# The vocabulary is the domain's; the CHECK constraints below list the same values (a test pins
+# them to the enums, and the migrations build exactly these models).
+TARGETS = tuple(t.value for t in Target)
+INTENT_STATES = tuple(s.value for s in IntentState)
+SHIPMENT_STATES = tuple(s.value for s in ShipmentState)  # also the order of progress
+SHIPMENT_SOURCES = tuple(s.value for s in ShipmentSource)
 REJECT_STATES = ("open", "cleared")
-TERMINAL_STAGES = frozenset({"delivered", "canceled", "returned"})
-DEFAULT_STAGE = "new"
+DEFAULT_STAGE = Stage.NEW.value
+# For SQL: the stages after which nothing more happens to an order, as plain strings.
+TERMINAL_STAGE_VALUES = tuple(sorted(s.value for s in TERMINAL_STAGES))
 
 # Stable constraint names, so later migrations (batch mode on SQLite) can refer to them.
 NAMING_CONVENTION = {
