@@ -19,10 +19,9 @@ import codecs
 import csv
 import glob
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from sync.domain.feed import FeedReject, RejectKind, detect_delimiter, file_reject
+from sync.domain.feed import FeedFile, FeedReject, RejectKind, detect_delimiter, file_reject, printable
 
 # Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
 BYTE_ORDER_MARKS: tuple[tuple[bytes, str], ...] = (
@@ -33,16 +32,6 @@ BYTE_ORDER_MARKS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "UTF-16"),
 )
 _LINE_TEXT = 120  # characters of an unparseable line quoted in its reject
-
-
-@dataclass
-class FeedFile:
-    source: str
-    fieldnames: list[str]
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    problems: list[FeedReject] = field(default_factory=list)
-    delimiter: str = ","
-    encoding: str = "UTF-8"
 
 
 def expand_feed_paths(patterns: Iterable[str]) -> list[Path]:
@@ -60,11 +49,6 @@ def expand_feed_paths(patterns: Iterable[str]) -> list[Path]:
 def _has_bad_text(values: Iterable[str | None]) -> bool:
     # surrogateescape maps undecodable bytes to U+DC80..U+DCFF
     return any(v is not None and any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
-
-
-def printable(text: str) -> str:
-    """Text as it can be written to a UTF-8 file: undecodable bytes become U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _first_line(lines: list[str], after: int, last: int) -> int:
@@ -162,3 +146,13 @@ def read_feed_file(path: Path) -> FeedFile:
 
 def read_feeds(patterns: Iterable[str]) -> list[FeedFile]:
     return [read_feed_file(path) for path in expand_feed_paths(patterns)]
+
+
+class FeedFiles:
+    """The configured feed files as a shipment source: globbed and read afresh on every ``read``."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = list(patterns)
+
+    def read(self) -> list[FeedFile]:
+        return read_feeds(self.patterns)

@@ -183,6 +183,23 @@ class ShipmentEvent:
     shipment_id_explicit: bool = False  # True when the feed's shipment_id column gave it
 
 
+@dataclass
+class FeedFile:
+    """One feed file as read: its header, numbered rows, and problems found reading it."""
+
+    source: str
+    fieldnames: list[str]
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    problems: list[FeedReject] = field(default_factory=list)
+    delimiter: str = ","
+    encoding: str = "UTF-8"
+
+
+def printable(text: str) -> str:
+    """Text as it can be written to a UTF-8 file: undecodable bytes become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def validate_header(fieldnames: Iterable[str | None] | None) -> list[str]:
     """Problems with a feed's header row; an empty list means the file can be parsed."""
     names = [normalize_column(n) for n in (fieldnames or [])]

@@ -139,3 +139,9 @@ class IntentResult:
     @classmethod
     def of(cls, intent_id: int, result: SendResult) -> IntentResult:
         return cls(intent_id, result.outcome, result.execution_status, result.error, result.reason)
+
+
+# Kinds of Square intents (Google's are the custombatch method names: acknowledge, shipLineItems, ...).
+SQUARE_CREATE = "square.create"  # CreateOrder, then the EXTERNAL payment that pays it
+SQUARE_CANCEL = "square.cancel"  # the Google order was canceled: cancel its Square order
+SQUARE_CANCEL_LINES = "square.cancel_lines"  # units Google canceled: absolute counts per line

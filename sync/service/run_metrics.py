@@ -36,9 +36,8 @@ def api_calls_this_run(google: Any, square: Any) -> dict[tuple[str, str], int]:
     calls: dict[tuple[str, str], int] = {}
     if google is not None:
         calls.update({("google", method): n for method, n in google.calls_by_method().items()})
-    gateway = getattr(square, "gateway", None)
-    if gateway is not None:
-        calls.update({("square", method): n for method, n in gateway.calls_by_method().items()})
+    if square is not None:
+        calls.update({("square", method): n for method, n in square.calls_by_method().items()})
     return calls
 
 

@@ -20,18 +20,22 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
+from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
 from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_gateway import SquareApiError, SquareGateway
 from sync.config import ConfigError, Settings, refuse_placeholder_merchant
+from sync.domain.intents import IntentRecord
+from sync.domain.progress import StoredShipment
+from sync.domain.records import OrderRecord
 from sync.domain.severity import breaks_at_or_above
 from sync.exit_codes import ExitCode, Outage, worst
 from sync.logs import get_logger
 from sync.progress import Advance, counted, terminal_progress
-from sync.service.cycle import CycleResult, SyncCycle
+from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
 from sync.service.outages import google_outage, square_outage
+from sync.service.results import CycleResult
 from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
 from sync.service.run_metrics import metrics_published
 
@@ -114,35 +118,6 @@ class RunOutcome:
         return text
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    try:
-        return Ledger(settings.ledger.url)
-    except LedgerError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-def open_google(settings: Settings, credentials: Any = None) -> GoogleGateway:
-    refuse_placeholder_merchant(settings)
-    try:
-        return GoogleGateway(settings.google, credentials=credentials)
-    except GoogleCredentialsError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-def open_square(settings: Settings, token: str | None = None) -> Any:
-    """The Square bridge when ``[square] enabled``; None otherwise."""
-    if not settings.square.enabled:
-        return None
-    from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
-    from sync.service.square_bridge import SquareBridge
-
-    try:
-        gateway = SquareGateway(settings.square, token=token)
-    except SquareCredentialsError as exc:
-        raise ConfigError(str(exc)) from exc
-    return SquareBridge(gateway, settings)
-
-
 @contextlib.contextmanager
 def cycle_lock(ledger: Ledger, settings: Settings) -> Iterator[None]:
     lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds)
@@ -178,12 +153,11 @@ def run_once(
             google = watch.google = open_google(settings, google_credentials)
             square = watch.square = open_square(settings, square_token)
             with terminal_progress(interactive) as progress:
-                cycle = SyncCycle(
-                    google=google,
+                cycle = build_cycle(
+                    settings,
                     ledger=ledger,
-                    settings=settings,
-                    square=square,
-                    feed_source=lambda: read_feeds(settings.shipments.feeds),
+                    marketplace=google,
+                    order_system=square,
                     progress=progress,
                     should_stop=should_stop,
                 )
@@ -214,7 +188,7 @@ def run_once(
         ledger.close()
 
 
-def _square_failure(square: Any, exc: SquareApiError) -> Exception:
+def _square_failure(square: SquareGateway | None, exc: SquareApiError) -> Exception:
     """A Square error that reached the runner: a refused token is configuration (exit 2), anything
     else an outage (exit 69). Google work done before is kept either way (ledger first)."""
     if exc.is_auth:
@@ -222,7 +196,7 @@ def _square_failure(square: Any, exc: SquareApiError) -> Exception:
             f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
             "set it to a valid token for the seller account"
         )
-    return Unavailable(square_outage(square.base_url, exc))
+    return Unavailable(square_outage(square.base_url if square is not None else "Square", exc))
 
 
 def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:
@@ -255,7 +229,7 @@ def write_live_report(
     settings: Settings,
     ledger: Ledger,
     google: GoogleGateway,
-    square: Any,
+    square: SquareGateway | None,
     *,
     out_dir: str | None = None,
     save_inputs: bool = False,
@@ -278,9 +252,11 @@ def write_live_report(
     # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
     oms = None
     if square is not None:
-        oms = frames_from_square_orders(square.oms_orders())
+        # Every Square order of the location: the merchant's view.
+        orders = square.iter_orders_updated_since(None, location_ids=[square.location_id()])
+        oms = frames_from_square_orders(orders)
     elif settings.shipments.feeds:
-        oms = frames_from_feed(feed_rows_from_shipments(ledger.iter_shipments()))
+        oms = frames_from_feed(feed_rows_from_shipments(shipment_dict(s) for s in ledger.iter_shipments()))
     open_rejects = list(ledger.open_rejects().values())
     refs = {r.order_ref for r in open_rejects if r.order_ref}
     resolve = {ref: ref for ref in ledger.get_orders_light(refs)}
@@ -312,7 +288,8 @@ def write_live_report(
     )
 
 
-def ledger_row_dict(record: Any) -> dict[str, Any]:
+def ledger_row_dict(record: OrderRecord) -> dict[str, Any]:
+    """An order as the reconciliation reads it (its line counters by the ledger's JSON names)."""
     return {
         "google_order_id": record.google_order_id,
         "merchant_order_id": record.merchant_order_id,
@@ -323,18 +300,31 @@ def ledger_row_dict(record: Any) -> dict[str, Any]:
         "placed_at": record.placed_at,
         "currency": record.currency,
         "total_minor": record.total_minor,
-        "line_items": record.line_items,
+        "line_items": line_counts_json(record.line_items),
         "last_synced_at": record.last_synced_at,
         "last_seen_at": record.last_seen_at,
         "square_skip_reason": record.square_skip_reason,
     }
 
 
-def failed_dict(record: Any) -> dict[str, Any]:
+def shipment_dict(shipment: StoredShipment) -> dict[str, Any]:
+    """A ledger shipment as the reconciliation reads it."""
     return {
-        "google_order_id": record.google_order_id,
+        "google_order_id": shipment.order_id,
+        "shipment_id": shipment.shipment_id,
+        "state": shipment.state.value,
+        "lines": shipment_lines_json(shipment.lines),
+        "tracking_id": shipment.tracking_id,
+        "shipped_at": shipment.shipped_at,
+        "delivered_at": shipment.delivered_at,
+    }
+
+
+def failed_dict(record: IntentRecord) -> dict[str, Any]:
+    return {
+        "google_order_id": record.order_id,
         "kind": record.kind,
-        "operation_id": record.operation_id,
+        "operation_id": record.key,
         "reason": record.error_reason,
         "error": record.last_error,
         "updated_at": record.updated_at,

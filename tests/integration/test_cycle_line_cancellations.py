@@ -10,13 +10,12 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials
 
-from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger
 from sync.config import GoogleSettings, LedgerSettings, Settings, ShipmentsSettings
 from sync.domain.feed import COLUMNS
 from sync.sandbox.server import Sandbox
-from sync.service.cycle import SyncCycle
+from sync.service.bootstrap import build_cycle
 
 
 def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_path: Path) -> None:
@@ -33,13 +32,7 @@ def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_pat
         ledger = Ledger(settings.ledger.url)
 
         def cycle() -> Any:
-            return SyncCycle(
-                google=google,
-                ledger=ledger,
-                settings=settings,
-                clock=lambda: now[0],
-                feed_source=lambda: read_feeds(settings.shipments.feeds),
-            ).run()
+            return build_cycle(settings, ledger=ledger, marketplace=google, clock=lambda: now[0]).run()
 
         assert cycle().acknowledged == 1
         paper, mug = google.get_order(order_id)["lineItems"]
@@ -50,15 +43,15 @@ def test_recheck_finds_line_cancellations_on_schedule_and_the_rest_ships(tmp_pat
         cycle()
         assert sb.stats.snapshot()["requests"].get("content.orders.custombatch", 0) == calls_before
         lines = ledger.get_orders([order_id])[order_id].line_items
-        line = next(li for li in lines if li["id"] == paper["id"])
-        assert line["quantity_canceled"] == 0, "not checked yet: the interval has not passed"
+        line = next(li for li in lines if li.line_item_id == paper["id"])
+        assert line.canceled == 0, "not checked yet: the interval has not passed"
 
         now[0] += timedelta(minutes=31)
         assert cycle().lines_canceled == 1
         assert sb.stats.snapshot()["requests"].get("content.orders.custombatch", 0) == calls_before + 1
         record = ledger.get_orders([order_id])[order_id]
-        line = next(li for li in record.line_items if li["id"] == paper["id"])
-        assert line["quantity_canceled"] == 1
+        line = next(li for li in record.line_items if li.line_item_id == paper["id"])
+        assert line.canceled == 1
 
         with (tmp_path / "feed-1.csv").open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, COLUMNS, restval="")

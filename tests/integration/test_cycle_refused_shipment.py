@@ -8,13 +8,12 @@ from pathlib import Path
 
 from google.oauth2.credentials import Credentials
 
-from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger
 from sync.config import GoogleSettings, LedgerSettings, Settings, ShipmentsSettings
 from sync.domain.feed import COLUMNS
 from sync.sandbox.server import Sandbox
-from sync.service.cycle import SyncCycle
+from sync.service.bootstrap import build_cycle
 
 
 def test_refused_shipment_is_failed_and_not_counted(tmp_path: Path) -> None:
@@ -32,8 +31,7 @@ def test_refused_shipment_is_failed_and_not_counted(tmp_path: Path) -> None:
         ledger = Ledger(settings.ledger.url)
 
         def cycle() -> object:
-            feeds = lambda: read_feeds(settings.shipments.feeds)  # noqa: E731
-            return SyncCycle(google=google, ledger=ledger, settings=settings, feed_source=feeds).run()
+            return build_cycle(settings, ledger=ledger, marketplace=google).run()  # the configured feeds
 
         cycle()
         line = next(li for li in google.get_order(order_id)["lineItems"] if li["quantityOrdered"] > 1)
@@ -63,7 +61,7 @@ def test_refused_shipment_is_failed_and_not_counted(tmp_path: Path) -> None:
         (failed,) = ledger.failed_intents()
         assert failed.kind == "shipLineItems" and failed.error_reason
         record = ledger.get_orders([order_id])[order_id]
-        assert sum(li["quantity_shipped"] for li in record.line_items) == 0  # ours never left; the manual one
+        assert sum(li.shipped for li in record.line_items) == 0  # ours never left; the manual one
         # is not in the ledger's snapshot either, which is what the report flags as quantity_mismatch
         again = cycle()  # the refused parcel is not retried as if it were pending
         assert again.shipped == 0  # type: ignore[attr-defined]

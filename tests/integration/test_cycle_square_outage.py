@@ -10,18 +10,18 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials
 
-from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleGateway
-from sync.adapters.ledger import Ledger
+from sync.adapters.ledger import Ledger, OrderChanges
 from sync.adapters.square_gateway import SquareApiError
 from sync.config import GoogleSettings, LedgerSettings, Settings, ShipmentsSettings
 from sync.domain.feed import COLUMNS
 from sync.sandbox.server import Sandbox
-from sync.service.cycle import SyncCycle
+from sync.service.bootstrap import build_cycle
 
 
 class SquareDown:
-    """The Square bridge while Square answers 503 to everything (after the gateway's retries)."""
+    """The merchant's Square account while Square answers 503 to everything (after the gateway's
+    retries); it notes which Square orders it was asked to cancel."""
 
     calls = 0
     base_url = "http://127.0.0.1:9"
@@ -29,17 +29,21 @@ class SquareDown:
     def __init__(self) -> None:
         self.cancellations: list[str] = []
 
-    def run(self, _cycle: Any) -> None:
-        raise SquareApiError(
-            status=503,
-            code="SERVICE_UNAVAILABLE",
-            category="API_ERROR",
-            detail="The service is temporarily unavailable.",
-            retryable=True,
-        )
+    def __getattr__(self, name: str) -> Any:
+        def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+            raise SquareApiError(
+                status=503,
+                code="SERVICE_UNAVAILABLE",
+                category="API_ERROR",
+                detail="The service is temporarily unavailable.",
+                retryable=True,
+            )
 
-    def google_cancellations(self, _cycle: Any, orders: list[Any]) -> None:
-        self.cancellations += [o.id for o in orders]
+        return unavailable
+
+    def cancel_order(self, order_id: str, **_kwargs: Any) -> Any:
+        self.cancellations.append(order_id.removeprefix("SQ-"))
+        return self.__getattr__("cancel_order")()
 
 
 def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
@@ -59,19 +63,15 @@ def test_square_outage_does_not_stop_the_google_steps(tmp_path: Path) -> None:
         ledger = Ledger(settings.ledger.url)
 
         def cycle() -> Any:
-            return SyncCycle(
-                google=google,
-                ledger=ledger,
-                settings=settings,
-                square=square,
-                feed_source=lambda: read_feeds(settings.shipments.feeds),
-            ).run()
+            return build_cycle(settings, ledger=ledger, marketplace=google, order_system=square).run()
 
         first = cycle()
         assert first.square_unavailable and first.exit_code == 69
         assert "Square unavailable at 127.0.0.1:9" in first.outages[0].message()
         assert first.acknowledged == 2
 
+        # Square orders made before the outage: Google's cancellation must still reach Square.
+        ledger.update_orders({oid: OrderChanges(square_order_id=f"SQ-{oid}") for oid in ids})
         google.cancel_test_order_by_customer(ids[1])
         shipped = google.get_order(ids[0])
         with (tmp_path / "feed-1.csv").open("w", newline="", encoding="utf-8") as handle:

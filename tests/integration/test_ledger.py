@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,15 +21,20 @@ from sqlalchemy import event
 from sqlalchemy.exc import StatementError
 
 from sync.adapters.ledger import (
+    Intent,
     IntentResult,
     Ledger,
     LedgerCorrupt,
     LedgerError,
     LedgerLocked,
     LedgerSchemaError,
-    NewIntent,
+    OrderChanges,
+    OrderSnapshot,
+    StoredShipment,
 )
 from sync.adapters.ledger.models import Base
+from sync.domain.orders import ShipmentLine
+from sync.domain.progress import LineCounts
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,7 +53,7 @@ class Clock:
         return self.now
 
 
-def order(gid: str, **fields: object) -> dict[str, object]:
+def order(gid: str, **fields: object) -> OrderSnapshot:
     row: dict[str, object] = {
         "google_order_id": gid,
         "merchant_id": "1234567",
@@ -56,23 +62,17 @@ def order(gid: str, **fields: object) -> dict[str, object]:
         "placed_at": T0 - timedelta(hours=1),
         "currency": "USD",
         "total_minor": 12345,
-        "line_items": [
-            {
-                "id": f"{gid}-L1",
-                "offer_id": "sku-1",
-                "ordered": 2,
-                "shipped": 0,
-                "delivered": 0,
-                "canceled": 0,
-                "returned": 0,
-                "price_minor": 5000,
-                "tax_minor": 400,
-            },
-        ],
+        "line_items": (LineCounts(f"{gid}-L1", "sku-1", 2, price_minor=5000, tax_minor=400),),
         "order_json": {"id": gid, "status": "pendingShipment"},
     }
     row.update(fields)
-    return row
+    return OrderSnapshot(**row)  # type: ignore[arg-type]
+
+
+def store(ledger: Ledger, *orders: OrderSnapshot, **stages: str) -> None:
+    """Upsert snapshots, then set the given orders' stages ({google_order_id: stage})."""
+    ledger.upsert_orders(orders)
+    ledger.update_orders({gid: OrderChanges(stage=stage) for gid, stage in stages.items()})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -225,16 +225,16 @@ def test_exclusive_lock_on_open_gives_clear_error(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------- orders
 def test_upsert_inserts_then_updates_only_given_fields(ledger: Ledger, clock: Clock) -> None:
-    ledger.upsert_orders([order("G1"), order("G2", stage="acknowledged")])
+    store(ledger, order("G1"), order("G2"), G2="acknowledged")
     first = ledger.get_orders(["G1"])["G1"]
     assert first.first_seen_at == first.last_seen_at == T0
     assert first.stage == "new" and first.acknowledged is False
     assert first.placed_at == T0 - timedelta(hours=1) and first.placed_at.tzinfo is UTC
-    assert first.line_items[0]["price_minor"] == 5000
+    assert first.line_items[0].price_minor == 5000
 
     later = clock.advance(minutes=10)
-    ledger.set_order_fields("G1", stage="acknowledged", square_order_id="SQ1")
-    ledger.upsert_orders([{"google_order_id": "G1", "status": "shipped", "acknowledged": True}])
+    ledger.update_orders({"G1": OrderChanges(stage="acknowledged", square_order_id="SQ1")})  # type: ignore[arg-type]
+    ledger.upsert_orders([OrderSnapshot("G1", status="shipped", acknowledged=True)])
     rec = ledger.get_orders(["G1"])["G1"]
     assert (rec.status, rec.acknowledged, rec.stage, rec.square_order_id) == (
         "shipped",
@@ -247,15 +247,15 @@ def test_upsert_inserts_then_updates_only_given_fields(ledger: Ledger, clock: Cl
 
 
 def test_upsert_merges_rows_for_the_same_order(ledger: Ledger) -> None:
-    ledger.upsert_orders([order("G1"), {"google_order_id": "G1", "status": "canceled"}])
+    ledger.upsert_orders([order("G1"), OrderSnapshot("G1", status="canceled")])
     assert ledger.get_orders(["G1"])["G1"].status == "canceled"
 
 
 def test_upsert_validates_rows(ledger: Ledger) -> None:
-    with pytest.raises(ValueError, match="unknown order field"):
+    with pytest.raises(TypeError, match="colour"):  # records: an unknown field cannot be given
         ledger.upsert_orders([order("G1", colour="red")])
     with pytest.raises(ValueError, match="google_order_id"):
-        ledger.upsert_orders([{"status": "x"}])
+        ledger.upsert_orders([OrderSnapshot("", status="x")])
     with pytest.raises(TypeError, match="minor units"):
         ledger.upsert_orders([order("G1", total_minor=123.45)])
     with pytest.raises(StatementError, match="naive datetime"):
@@ -279,13 +279,13 @@ def test_merchant_order_id_unique_when_set(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="merchant_order_id"):
         ledger.upsert_orders([order("G2", merchant_order_id="OS-G1")])
     with pytest.raises(LedgerError, match="merchant_order_id"):
-        ledger.set_order_fields("G3", merchant_order_id="OS-G1")
+        ledger.update_orders({"G3": OrderChanges(merchant_order_id="OS-G1")})
     assert ledger.get_orders(["G2"])["G2"].merchant_order_id is None
 
 
 def test_queries_over_orders(ledger: Ledger) -> None:
     stages = ["new", "acknowledged", "shipped", "delivered", "canceled", "returned", "new"]
-    ledger.upsert_orders([order(f"G{i:02d}", stage=s) for i, s in enumerate(stages)])
+    store(ledger, *(order(f"G{i:02d}") for i in range(7)), **{f"G{i:02d}": s for i, s in enumerate(stages)})
     assert set(ledger.get_orders(["G00", "G03", "missing"])) == {"G00", "G03"}
     assert [o.google_order_id for o in ledger.iter_orders(batch=3)] == [f"G{i:02d}" for i in range(7)]
     assert [o.google_order_id for o in ledger.open_orders()] == ["G00", "G01", "G02", "G06"]
@@ -300,14 +300,16 @@ def test_queries_over_orders(ledger: Ledger) -> None:
 
 
 def test_queries_the_cycle_and_square_bridge_use(ledger: Ledger, clock: Clock) -> None:
-    ledger.upsert_orders(
-        [
-            order("G1", merchant_order_id="OS-G1", placed_at=T0 - timedelta(days=3), stage="delivered"),
-            order("G2", merchant_order_id="OS-G2", placed_at=T0 - timedelta(days=2)),
-            order("G3", placed_at=T0 - timedelta(days=1), square_order_id="SQ3"),
-            order("G4", placed_at=T0, stage="canceled"),
-        ]
+    store(
+        ledger,
+        order("G1", merchant_order_id="OS-G1", placed_at=T0 - timedelta(days=3)),
+        order("G2", merchant_order_id="OS-G2", placed_at=T0 - timedelta(days=2)),
+        order("G3", placed_at=T0 - timedelta(days=1)),
+        order("G4", placed_at=T0),
+        G1="delivered",
+        G4="canceled",
     )
+    ledger.update_orders({"G3": OrderChanges(square_order_id="SQ3")})
     found = ledger.find_by_merchant_order_ids(["OS-G1", "OS-G2", "OS-nope"])
     assert {k: v.google_order_id for k, v in found.items()} == {"OS-G1": "G1", "OS-G2": "G2"}
     assert [o.google_order_id for o in ledger.orders_missing_square()] == ["G2"]  # open and no Square id
@@ -319,30 +321,34 @@ def test_queries_the_cycle_and_square_bridge_use(ledger: Ledger, clock: Clock) -
     rec = ledger.get_orders(["G2"])["G2"]
     assert (rec.last_error, rec.last_error_at) == ("cannot map SKU sku-1", at)
 
-    ledger.update_orders({"G2": {"stage": "shipped", "square_order_id": "SQ2"}, "G3": {"stage": "returned"}})
+    ledger.update_orders(
+        {"G2": OrderChanges(stage="shipped", square_order_id="SQ2"), "G3": OrderChanges(stage="returned")}  # type: ignore[arg-type]
+    )
     assert ledger.orders_missing_square() == []
     assert ledger.oldest_open_placed_at() == T0 - timedelta(days=2)
-    ledger.set_order_fields("G2", stage="delivered")
+    ledger.update_orders({"G2": OrderChanges(stage="delivered")})  # type: ignore[arg-type]
     assert ledger.oldest_open_placed_at() is None
 
 
 def test_update_orders_is_all_or_nothing(ledger: Ledger) -> None:
     ledger.upsert_orders([order("G1"), order("G2")])
     with pytest.raises(LedgerError, match=r"unknown order.*G9"):
-        ledger.update_orders({"G1": {"stage": "shipped"}, "G9": {"stage": "shipped"}})
+        ledger.update_orders({"G1": OrderChanges(stage="shipped"), "G9": OrderChanges(stage="shipped")})  # type: ignore[arg-type]
     assert ledger.get_orders(["G1"])["G1"].stage == "new"
-    ledger.update_orders({"G1": {"stage": "shipped"}, "G2": {"last_error": "boom", "stage": "new"}})
+    ledger.update_orders(
+        {"G1": OrderChanges(stage="shipped"), "G2": OrderChanges(last_error="boom", stage="new")}  # type: ignore[arg-type]
+    )
     got = ledger.get_orders(["G1", "G2"])
     assert (got["G1"].stage, got["G2"].last_error) == ("shipped", "boom")
-    with pytest.raises(ValueError, match="first_seen_at"):
-        ledger.set_order_fields("G1", first_seen_at=T0)
+    with pytest.raises(TypeError, match="first_seen_at"):  # not a field one can set
+        ledger.update_orders({"G1": OrderChanges(first_seen_at=T0)})  # type: ignore[call-arg]
 
 
 # ------------------------------------------------------------------------------------ intents
 def intent(
     gid: str, op: str, kind: str = "acknowledge", target: str = "google", **payload: object
-) -> NewIntent:
-    return NewIntent(gid, target, kind, op, dict(payload))  # type: ignore[arg-type]
+) -> Intent:
+    return Intent(gid, target, kind, op, dict(payload))  # type: ignore[arg-type]
 
 
 def test_add_intents_is_idempotent_and_aligned(ledger: Ledger) -> None:
@@ -376,9 +382,9 @@ def test_add_intents_for_unknown_order_or_bad_target(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="orders already in the ledger"):
         ledger.add_intents([intent("nope", "op")])
     with pytest.raises(ValueError, match="target"):
-        NewIntent("G1", "amazon", "x", "op")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="operation_id"):
-        NewIntent("G1", "google", "x", "")
+        Intent("G1", "amazon", "x", "op")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key"):  # the operation id
+        Intent("G1", "google", "x", "")  # type: ignore[arg-type]
 
 
 def test_record_results_transitions(ledger: Ledger, clock: Clock) -> None:
@@ -394,7 +400,7 @@ def test_record_results_transitions(ledger: Ledger, clock: Clock) -> None:
             IntentResult(c.id, "failed", error="order is not cancelable", reason="orderNotCancelable"),
         ]
     )
-    got = {r.operation_id: r for r in ledger.intents_for_order("G1")}
+    got = {r.key: r for r in ledger.intents_for_order("G1")}
     assert (got["a"].state, got["a"].execution_status, got["a"].done_at, got["a"].attempts) == (
         "done",
         "executed",
@@ -412,7 +418,7 @@ def test_record_results_transitions(ledger: Ledger, clock: Clock) -> None:
     ledger.record_results([IntentResult(b.id, "retry", error="again"), IntentResult(a.id, "retry")])
     ledger.record_results([IntentResult(b.id, "done", execution_status="duplicate")])
     ledger.record_results([IntentResult(b.id, "failed"), IntentResult(c.id, "done")])  # final states stay
-    got = {r.operation_id: r for r in ledger.intents_for_order("G1")}
+    got = {r.key: r for r in ledger.intents_for_order("G1")}
     assert (got["a"].state, got["a"].attempts) == ("done", 1)
     assert (got["b"].state, got["b"].execution_status, got["b"].attempts) == ("done", "duplicate", 3)
     assert got["c"].state == "failed"
@@ -431,53 +437,45 @@ def test_pending_and_failed_queries(ledger: Ledger, clock: Clock) -> None:
             intent("G2", "4", "shiplineitems"),
         ]
     )
-    assert [r.operation_id for r in ledger.pending_intents()] == ["1", "2", "3", "4"]  # recording order
-    assert [r.operation_id for r in ledger.pending_intents(target="square")] == ["2"]
-    assert [r.operation_id for r in ledger.pending_intents(kinds=["shiplineitems", "create"])] == ["2", "4"]
-    assert [r.operation_id for r in ledger.pending_intents(target="google", limit=2)] == ["1", "3"]
+    assert [r.key for r in ledger.pending_intents()] == ["1", "2", "3", "4"]  # recording order
+    assert [r.key for r in ledger.pending_intents(target="square")] == ["2"]
+    assert [r.key for r in ledger.pending_intents(kinds=["shiplineitems", "create"])] == ["2", "4"]
+    assert [r.key for r in ledger.pending_intents(target="google", limit=2)] == ["1", "3"]
 
     ledger.record_results([IntentResult(recs[0].id, "failed", error="x")])
     since = clock.advance(hours=1)
     ledger.record_results([IntentResult(recs[3].id, "failed", error="y")])
-    assert [r.operation_id for r in ledger.failed_intents()] == ["1", "4"]
-    assert [r.operation_id for r in ledger.failed_intents(since=since)] == ["4"]
+    assert [r.key for r in ledger.failed_intents()] == ["1", "4"]
+    assert [r.key for r in ledger.failed_intents(since=since)] == ["4"]
 
 
 # ---------------------------------------------------------------------------------- shipments
 def test_shipments_upsert_never_regress(ledger: Ledger, clock: Clock) -> None:
     ledger.upsert_orders([order("G1"), order("G2")])
     shipped = T0 - timedelta(hours=3)
-    row = {
-        "google_order_id": "G1",
-        "shipment_id": "S1",
-        "source": "feed",
-        "carrier": "ups",
-        "tracking_id": "1Z",
-        "lines": [{"line_item_id": "G1-L1", "quantity": 2}],
-        "shipped_at": shipped,
-    }
+    row = StoredShipment(
+        "G1", "S1", source="feed", carrier="ups", tracking_id="1Z",  # type: ignore[arg-type]
+        lines=(ShipmentLine("G1-L1", 2),), shipped_at=shipped,
+    )
     ledger.upsert_shipments([row])
     delivered = clock.advance(days=1)
-    ledger.upsert_shipments([{**row, "delivered_at": delivered, "state": "delivered"}])
+    ledger.upsert_shipments([replace(row, delivered_at=delivered, state="delivered")])  # type: ignore[arg-type]
     # A later export without delivered_at, claiming an earlier state, must not undo anything.
-    ledger.upsert_shipments([{**row, "delivered_at": None, "carrier": None, "state": "planned"}])
+    ledger.upsert_shipments([replace(row, delivered_at=None, carrier=None, state="planned")])  # type: ignore[arg-type]
     (s1,) = ledger.shipments_for(["G1"])["G1"]
     assert (s1.state, s1.delivered_at, s1.carrier, s1.shipped_at) == ("delivered", delivered, "ups", shipped)
     assert s1.created_at == T0 and s1.updated_at == delivered
-    assert s1.lines == [{"line_item_id": "G1-L1", "quantity": 2}]
-    with pytest.raises(ValueError, match="state"):
-        ledger.upsert_shipments([{**row, "state": "lost"}])
+    assert s1.lines == (ShipmentLine("G1-L1", 2),)
+    with pytest.raises(ValueError, match="lost"):
+        ledger.upsert_shipments([replace(row, state="lost")])  # type: ignore[arg-type]
     with pytest.raises(LedgerError, match="orders already in the ledger"):
-        ledger.upsert_shipments([{**row, "google_order_id": "nope"}])
+        ledger.upsert_shipments([replace(row, order_id="nope")])
 
 
 def test_shipment_lookups_and_marking(ledger: Ledger, clock: Clock) -> None:
     ledger.upsert_orders([order("G1"), order("G2")])
     ledger.upsert_shipments(
-        [
-            {"google_order_id": "G1", "shipment_id": "S1", "lines": []},
-            {"google_order_id": "G1", "shipment_id": "S2", "source": "square", "lines": []},
-        ]
+        [StoredShipment("G1", "S1"), StoredShipment("G1", "S2", source="square")]  # type: ignore[arg-type]
     )
     assert ledger.known_shipment_ids(["G1", "G2"]) == {"G1": {"S1", "S2"}, "G2": set()}
     assert [s.state for s in ledger.shipments_for(["G1"])["G1"]] == ["planned", "planned"]
@@ -522,7 +520,7 @@ def test_key_values(ledger: Ledger) -> None:
 
 
 def test_status_summary(ledger: Ledger) -> None:
-    ledger.upsert_orders([order("G1"), order("G2", stage="delivered")])
+    store(ledger, order("G1"), order("G2"), G2="delivered")
     recs = ledger.add_intents(
         [intent("G1", "1"), intent("G1", "2", "create", target="square"), intent("G2", "3", "cancel")]
     )
@@ -559,14 +557,12 @@ def test_bulk_methods_use_a_bounded_number_of_statements(ledger: Ledger) -> None
     event.listen(ledger.engine, "before_cursor_execute", count)
     n = 2000
     ledger.upsert_orders([order(f"G{i:05d}") for i in range(n)])
-    ledger.upsert_orders([{"google_order_id": f"G{i:05d}", "status": "shipped"} for i in range(n)])
+    ledger.upsert_orders([OrderSnapshot(f"G{i:05d}", status="shipped") for i in range(n)])
     recs = ledger.add_intents([intent(f"G{i:05d}", f"op-{i}-{k}") for i in range(n) for k in range(2)])
     ledger.add_intents([intent(f"G{i:05d}", f"op-{i}-{k}") for i in range(n) for k in range(2)])
     ledger.record_results([IntentResult(r.id, "done") for r in recs])
     ledger.get_orders(f"G{i:05d}" for i in range(n))
-    ledger.upsert_shipments(
-        [{"google_order_id": f"G{i:05d}", "shipment_id": "S1", "lines": []} for i in range(n)]
-    )
+    ledger.upsert_shipments([StoredShipment(f"G{i:05d}", "S1") for i in range(n)])
     ledger.known_shipment_ids(f"G{i:05d}" for i in range(n))
     event.remove(ledger.engine, "before_cursor_execute", count)
     # 8 calls over 2,000 orders / 4,000 intents; IN lists go 500 keys at a time.
@@ -582,7 +578,7 @@ def test_ten_thousand_orders_and_twenty_thousand_intents(tmp_path: Path) -> None
     led.upsert_orders(rows)
     recs = led.add_intents(
         [
-            intent(r["google_order_id"], f"{r['google_order_id']}-{k}", kind=k)
+            intent(r.google_order_id, f"{r.google_order_id}-{k}", kind=k)
             for r in rows
             for k in ("ack", "mid")
         ]
@@ -592,3 +588,21 @@ def test_ten_thousand_orders_and_twenty_thousand_intents(tmp_path: Path) -> None
     assert led.count_by_stage() == {"new": 10_000}
     assert elapsed < 30, f"bulk paths regressed: {elapsed:.1f}s (about 1s expected)"
     led.close()
+
+
+# ------------------------------------------------------------------------------- unit of work
+def test_transaction_commits_or_rolls_back_every_write_in_it(ledger: Ledger) -> None:
+    store(ledger, order("G1"))
+    (rec,) = ledger.add_intents([intent("G1", "op-1")])
+    with pytest.raises(RuntimeError), ledger.transaction():
+        ledger.record_results([IntentResult(rec.id, "done")])
+        ledger.update_orders({"G1": OrderChanges(square_order_id="SQ1")})
+        assert ledger.get_orders(["G1"])["G1"].square_order_id == "SQ1"  # reads join the transaction
+        raise RuntimeError("crash between the two writes")
+    assert ledger.get_orders(["G1"])["G1"].square_order_id is None
+    assert [r.state for r in ledger.pending_intents()] == ["pending"]
+    with ledger.transaction(), ledger.transaction():  # a nested block joins the outer one
+        ledger.record_results([IntentResult(rec.id, "done")])
+        ledger.update_orders({"G1": OrderChanges(square_order_id="SQ1")})
+    assert ledger.get_orders(["G1"])["G1"].square_order_id == "SQ1"
+    assert ledger.pending_intents() == []

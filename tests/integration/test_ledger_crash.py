@@ -12,24 +12,24 @@ import textwrap
 import time
 from pathlib import Path
 
-from sync.adapters.ledger import IntentResult, Ledger, NewIntent
+from sync.adapters.ledger import Intent, IntentResult, Ledger, OrderSnapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
 # Shared by the child and the test: the same deterministic intents on both sides of the crash.
 INTENTS_SRC = textwrap.dedent(
     """
-    from sync.adapters.ledger import NewIntent
+    from sync.adapters.ledger import Intent, OrderSnapshot
 
     def orders(n):
-        return [{"google_order_id": f"G{i:04d}", "merchant_id": "1", "line_items": []} for i in range(n)]
+        return [OrderSnapshot(f"G{i:04d}", merchant_id="1", line_items=()) for i in range(n)]
 
     def intents(batch, per_batch, n_orders):
         out = []
         for i in range(per_batch):
             gid = f"G{(batch * per_batch + i) % n_orders:04d}"
-            out.append(NewIntent(gid, "google", "acknowledge", f"{gid}-ack-{batch}-{i}", {"batch": batch}))
-            out.append(NewIntent(gid, "square", "create", f"{gid}-sq-{batch}-{i}", {"batch": batch}))
+            out.append(Intent(gid, "google", "acknowledge", f"{gid}-ack-{batch}-{i}", {"batch": batch}))
+            out.append(Intent(gid, "square", "create", f"{gid}-sq-{batch}-{i}", {"batch": batch}))
         return out
     """
 )
@@ -118,21 +118,21 @@ def test_killed_mid_transaction_leaves_whole_batches_and_no_duplicates(tmp_path:
         batches = {r.payload["batch"] for r in rows}
         assert len(rows) == len(batches) * 2 * per_batch  # each add_intents is all or nothing
         assert batches == set(range(len(batches))) and len(batches) > last
-        before = {r.key: r.id for r in rows}
+        before = {r.identity: r.id for r in rows}
         for batch in range(len(batches) + 1):  # the rerun: one batch more than the crashed run reached
             led.add_intents(make_intents(batch, per_batch, n_orders))
         after = [r for i in range(n_orders) for r in led.intents_for_order(f"G{i:04d}")]
         assert len(after) == (len(batches) + 1) * 2 * per_batch
-        assert len({r.key for r in after}) == len(after)
-        assert all(before[r.key] == r.id for r in after if r.key in before)
+        assert len({r.identity for r in after}) == len(after)
+        assert all(before[r.identity] == r.id for r in after if r.identity in before)
 
 
 def test_new_intent_helper_matches_the_child() -> None:
     # Guards the test itself: the child and the parent must derive identical intents.
     a, b = make_intents(3, 2, 5), make_intents(3, 2, 5)
-    assert a == b and all(isinstance(i, NewIntent) for i in a)
-    assert [i.google_order_id for i in a] == ["G0001", "G0001", "G0002", "G0002"]
-    assert make_orders(2)[1]["google_order_id"] == "G0001"
+    assert a == b and all(isinstance(i, Intent) for i in a)
+    assert [i.order_id for i in a] == ["G0001", "G0001", "G0002", "G0002"]
+    assert make_orders(2)[1] == OrderSnapshot("G0001", merchant_id="1", line_items=())
 
 
 def test_processes_opening_a_fresh_ledger_at_once_migrate_it_once(tmp_path: Path) -> None:

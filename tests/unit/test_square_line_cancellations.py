@@ -14,7 +14,7 @@ from sync.domain.square_mapping import (
     listed_canceled_units,
     parse_canceled_metadata,
 )
-from sync.service.open_orders import _due
+from sync.service.steps.recheck_open_orders import due as _due
 
 from .test_reconcile import base_case, found, iso, run
 

@@ -30,9 +30,10 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 
+from .database import _coerce_url, _sqlite_file
 from .errors import LedgerError, LockHeld
 from .models import LockRow, utcnow
-from .repository import Ledger, _coerce_url, _sqlite_file
+from .repository import Ledger
 
 LOCKS = LockRow.__table__
 

@@ -1,0 +1,204 @@
+"""Records <-> rows: the only place that knows how the domain's records sit in the tables.
+
+Column names keep the ledger's history (``google_order_id``, ``operation_id``); the records speak
+the domain's (``order_id``, ``key``). Line counters are stored as JSON
+``[{id, offer_id, quantity_ordered, quantity_shipped, ...}]`` and shipment lines as
+``[{line_item_id, quantity}]``, as they always were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sync.domain.feed import FeedReject, printable
+from sync.domain.intents import Intent, IntentRecord, IntentState, Target
+from sync.domain.orders import ShipmentLine
+from sync.domain.progress import LineCounts, ShipmentSource, ShipmentState, Stage, StoredShipment
+from sync.domain.records import OrderChanges, OrderRecord, OrderSnapshot, RejectRecord, RunRecord
+
+
+# ------------------------------------------------------------------------------------------ orders
+def line_counts_json(lines: Iterable[LineCounts]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": li.line_item_id,
+            "offer_id": li.offer_id,
+            "quantity_ordered": li.ordered,
+            "quantity_shipped": li.shipped,
+            "quantity_delivered": li.delivered,
+            "quantity_canceled": li.canceled,
+            "quantity_returned": li.returned,
+            "price_minor": li.price_minor,
+            "tax_minor": li.tax_minor,
+        }
+        for li in lines
+    ]
+
+
+def line_counts(stored: Sequence[Mapping[str, Any]] | None) -> tuple[LineCounts, ...]:
+    return tuple(
+        LineCounts(
+            str(li.get("id") or ""),
+            str(li.get("offer_id") or ""),
+            int(li.get("quantity_ordered") or 0),
+            int(li.get("quantity_shipped") or 0),
+            int(li.get("quantity_delivered") or 0),
+            int(li.get("quantity_canceled") or 0),
+            int(li.get("quantity_returned") or 0),
+            int(li.get("price_minor") or 0),
+            int(li.get("tax_minor") or 0),
+        )
+        for li in stored or ()
+    )
+
+
+def order_record(fields: Mapping[str, Any], **override: Any) -> OrderRecord:
+    """A stored order from its row's columns (``override``: e.g. order_json=None, light read)."""
+    values = {**fields, **override}
+    values["line_items"] = line_counts(values["line_items"])
+    values["stage"] = Stage(values["stage"])
+    return OrderRecord(**values)
+
+
+_SNAPSHOT_COLUMNS = (
+    "merchant_id",
+    "status",
+    "acknowledged",
+    "placed_at",
+    "currency",
+    "total_minor",
+    "order_json",
+    "merchant_order_id",
+)
+
+
+def snapshot_row(snapshot: OrderSnapshot, now: datetime) -> dict[str, Any]:
+    """The row of an order snapshot: only the fields it carries; ``stage`` and ``first_seen_at``
+    are written on insert only (the upsert keeps them)."""
+    row: dict[str, Any] = {"google_order_id": snapshot.google_order_id}
+    for name in _SNAPSHOT_COLUMNS:
+        value = getattr(snapshot, name)
+        if value is not None:
+            row[name] = value
+    if snapshot.line_items is not None:
+        row["line_items"] = line_counts_json(snapshot.line_items)
+    seen = snapshot.seen_at or now
+    row["last_seen_at"] = seen
+    row["first_seen_at"] = seen
+    row["stage"] = Stage.NEW.value
+    return row
+
+
+_CHANGE_COLUMNS = tuple(name for name in OrderChanges.__slots__ if name != "line_items")  # type: ignore[attr-defined]
+
+
+def changes_row(changes: OrderChanges) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _CHANGE_COLUMNS:
+        value = getattr(changes, name)
+        if value is not None:
+            row[name] = value.value if isinstance(value, Stage) else value
+    if changes.line_items is not None:
+        row["line_items"] = line_counts_json(changes.line_items)
+    return row
+
+
+# --------------------------------------------------------------------------------------- shipments
+def shipment_lines_json(lines: Iterable[ShipmentLine]) -> list[dict[str, Any]]:
+    return [{"line_item_id": line.line_item_id, "quantity": line.quantity} for line in lines]
+
+
+def shipment_record(fields: Mapping[str, Any]) -> StoredShipment:
+    return StoredShipment(
+        order_id=fields["google_order_id"],
+        shipment_id=fields["shipment_id"],
+        source=ShipmentSource(fields["source"]),
+        carrier=fields["carrier"],
+        tracking_id=fields["tracking_id"],
+        lines=tuple(ShipmentLine(li["line_item_id"], int(li["quantity"])) for li in fields["lines"] or ()),
+        shipped_at=fields["shipped_at"],
+        delivered_at=fields["delivered_at"],
+        state=ShipmentState(fields["state"]),
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+    )
+
+
+def shipment_row(shipment: StoredShipment) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "google_order_id": shipment.order_id,
+        "shipment_id": shipment.shipment_id,
+        "source": shipment.source.value,
+        "carrier": shipment.carrier,
+        "tracking_id": shipment.tracking_id,
+        "lines": shipment_lines_json(shipment.lines),
+        "shipped_at": shipment.shipped_at,
+        "delivered_at": shipment.delivered_at,
+        "state": shipment.state.value,
+    }
+    if shipment.updated_at is not None:
+        row["updated_at"] = shipment.updated_at
+    return row
+
+
+# ----------------------------------------------------------------------------------------- intents
+def intent_record(fields: Mapping[str, Any]) -> IntentRecord:
+    return IntentRecord(
+        id=fields["id"],
+        order_id=fields["google_order_id"],
+        target=Target(fields["target"]),
+        kind=fields["kind"],
+        key=fields["operation_id"],
+        payload=fields["payload"],
+        state=IntentState(fields["state"]),
+        execution_status=fields["execution_status"],
+        attempts=fields["attempts"],
+        last_error=fields["last_error"],
+        error_reason=fields["error_reason"],
+        created_at=fields["created_at"],
+        updated_at=fields["updated_at"],
+        done_at=fields["done_at"],
+        run_id=fields["run_id"],
+    )
+
+
+def intent_row(intent: Intent, now: datetime, payload: Any, run_id: int | None = None) -> dict[str, Any]:
+    return {
+        "google_order_id": intent.order_id,
+        "target": intent.target.value,
+        "kind": intent.kind,
+        "operation_id": intent.key,
+        "payload": payload,
+        "state": IntentState.PENDING.value,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "run_id": run_id,
+    }
+
+
+# ------------------------------------------------------------------------------------ rejects, runs
+def reject_row(reject: FeedReject) -> dict[str, Any]:
+    """A feed reject as ``feed_rejects`` stores it (the state columns are the repository's)."""
+    return {
+        "reject_key": reject.key,
+        "content_key": reject.content,
+        "kind": reject.kind.value,
+        "source": reject.source,
+        "line_no": reject.line_no,
+        "reason": reject.reason,
+        "order_ref": reject.order_ref[:128] or None,
+        # As written; undecodable bytes (surrogate escapes) become U+FFFD so any database takes it.
+        "row": [[k, printable(v)] for k, v in reject.raw.items()],
+        "retryable": reject.retryable,
+    }
+
+
+def reject_record(fields: Mapping[str, Any]) -> RejectRecord:
+    return RejectRecord(**fields)
+
+
+def run_record(fields: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(**fields)

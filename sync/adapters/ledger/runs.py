@@ -1,0 +1,74 @@
+"""The ``runs`` and ``kv`` tables, and the summary ``ordersync status`` prints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+
+from sync.domain.records import RunRecord
+
+from .bulk import take_new
+from .database import LedgerDatabase
+from .errors import LedgerError
+from .mapping import run_record
+from .models import KeyValue, Run
+
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+KV: Table = KeyValue.__table__  # type: ignore[assignment]
+
+
+class RunTable(LedgerDatabase):
+    # -------------------------------------------------------------------------------- runs
+    def start_run(self, *, close_unfinished: bool = True) -> int:
+        """Record the start of a run and return its id.
+
+        With ``close_unfinished`` (call it while holding the CycleLock) runs still marked
+        ``running`` are from a process that died, and are marked ``interrupted``.
+        """
+        now = self._clock()
+        with self._write() as conn:
+            if close_unfinished:
+                conn.execute(update(RUNS).where(RUNS.c.outcome == "running").values(outcome="interrupted"))
+            result = conn.execute(insert(RUNS).values(started_at=now, outcome="running", summary={}))
+            run_id = result.inserted_primary_key
+        assert run_id is not None
+        return int(run_id[0])
+
+    def finish_run(self, run_id: int, outcome: str, summary: Mapping[str, Any]) -> None:
+        now = self._clock()
+        with self._write() as conn:
+            result = conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id)
+                .values(finished_at=now, outcome=outcome, summary=dict(summary))
+            )
+            if result.rowcount == 0:
+                raise LedgerError(f"ledger {self.where}: no run {run_id}")
+
+    def last_runs(self, n: int = 10) -> list[RunRecord]:
+        """The ``n`` most recent runs, newest first."""
+        stmt = select(RUNS).order_by(RUNS.c.id.desc()).limit(n)
+        with self._read() as conn:
+            return [run_record(r._mapping) for r in conn.execute(stmt)]
+
+    def last_run_with_outcome(self, outcomes: Iterable[str]) -> RunRecord | None:
+        """The most recent finished run whose outcome is one of ``outcomes`` (e.g. the last success)."""
+        wanted = list(outcomes)
+        stmt = select(RUNS).where(RUNS.c.outcome.in_(wanted)).order_by(RUNS.c.id.desc()).limit(1)
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else run_record(row._mapping)
+
+    # ---------------------------------------------------------------------------------- kv
+    def get_value(self, key: str, default: Any = None) -> Any:
+        with self._read() as conn:
+            row = conn.execute(select(KV.c.value).where(KV.c.key == key)).first()
+        return default if row is None else row[0]
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value under ``key`` (e.g. a poll cursor)."""
+        row = {"key": key, "value": value, "updated_at": self._clock()}
+        with self._write() as conn:
+            self._upsert(conn, KV, ("key",), [row], take_new, keep=frozenset())

@@ -1,0 +1,138 @@
+"""The composition root: adapters from settings, the channels' senders and settle handlers, the
+outbox, the cycle's context and its ordered steps. The runner and the scheduler build cycles
+here; nothing else constructs adapters.
+
+A new channel (returns, UCP order webhooks, order-tracking signals) plugs in as a ``Target``
+with its own Sender and settle handler in ``build_outbox`` and a step module in ``default_steps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.adapters.feed_reader import FeedFiles
+from sync.adapters.google_gateway import GoogleCredentialsError, GoogleGateway
+from sync.adapters.ledger import Ledger, LedgerError
+from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
+from sync.config import ConfigError, Settings, refuse_placeholder_merchant
+from sync.domain.intents import Target
+from sync.service.context import CycleContext
+from sync.service.cycle import Step, SyncCycle
+from sync.service.google_effects import GoogleEffects
+from sync.service.google_sender import GOOGLE_PHASES, GoogleSender
+from sync.service.outbox import Outbox, Sender, Settled, SettleHandler
+from sync.service.ports import LedgerPort, Marketplace, OrderSystem, ShipmentSource
+from sync.service.results import CycleResult, Progress, no_progress
+from sync.service.snapshots import SnapshotCache
+from sync.service.square_effects import SquareEffects
+from sync.service.square_sender import SQUARE_PHASES, SquareSender
+from sync.service.steps import (
+    feed,
+    google_cancellations,
+    poll_new_orders,
+    recheck_open_orders,
+    resend_pending,
+    square_cancellations,
+    square_create,
+    square_follow,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------ adapters
+def open_ledger(settings: Settings) -> Ledger:
+    try:
+        return Ledger(settings.ledger.url)
+    except LedgerError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def open_google(settings: Settings, credentials: Any = None) -> GoogleGateway:
+    refuse_placeholder_merchant(settings)
+    try:
+        return GoogleGateway(settings.google, credentials=credentials)
+    except GoogleCredentialsError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def open_square(settings: Settings, token: str | None = None) -> SquareGateway | None:
+    """The merchant's Square account when ``[square] enabled``; None otherwise."""
+    if not settings.square.enabled:
+        return None
+    try:
+        return SquareGateway(settings.square, token=token)
+    except SquareCredentialsError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def open_feed(settings: Settings) -> ShipmentSource:
+    return FeedFiles(settings.shipments.feeds)
+
+
+# ----------------------------------------------------------------------------- the cycle
+def default_steps() -> list[Step]:
+    """The cycle's steps, in order (steps marked ``order_system`` run only with Square on)."""
+    return [
+        Step("resend_pending", resend_pending.run),
+        Step("recheck_open_orders", recheck_open_orders.run),
+        Step("poll_new_orders", poll_new_orders.run),
+        Step("square_create", square_create.run, order_system=True),
+        Step("square_cancellations", square_cancellations.run, order_system=True),
+        Step("square_follow", square_follow.run, order_system=True),
+        Step("google_cancellations", google_cancellations.run),
+        Step("feed", feed.run),
+    ]
+
+
+def build_outbox(ctx: CycleContext) -> Outbox:
+    """Each target's Sender, its send phases and what its answers mean for the ledger."""
+    senders: dict[Target, Sender] = {Target.GOOGLE: GoogleSender(ctx.marketplace, ctx.result.outage)}
+    on_settled: dict[Target, SettleHandler] = {Target.GOOGLE: GoogleEffects(ctx)}
+    phases = {Target.GOOGLE: GOOGLE_PHASES, Target.SQUARE: SQUARE_PHASES}
+    if ctx.order_system is not None:
+        square = ctx.settings.square
+        senders[Target.SQUARE] = SquareSender(
+            ctx.order_system, concurrency=square.concurrency, mark_paid=square.mark_paid
+        )
+        on_settled[Target.SQUARE] = SquareEffects(ctx)
+
+    def count_failures(settled: Settled) -> None:
+        ctx.result.failed_orders.update(settled.failed_orders)
+
+    return Outbox(ctx.ledger, senders, phases=phases, on_settled=on_settled, observers=[count_failures])
+
+
+def build_cycle(
+    settings: Settings,
+    *,
+    ledger: LedgerPort,
+    marketplace: Marketplace,
+    order_system: OrderSystem | None = None,
+    shipments: ShipmentSource | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    progress: Progress = no_progress,
+    should_stop: Callable[[], bool] = lambda: False,
+    steps: Sequence[Step] | None = None,
+) -> SyncCycle:
+    """One cycle over these adapters (the runner opens them with the ``open_*`` functions above;
+    tests hand in fakes). ``shipments`` defaults to the configured feed files."""
+    ctx = CycleContext(
+        ledger=ledger,
+        clock=clock,
+        settings=settings,
+        result=CycleResult(),
+        # Orders parsed from the ledger's snapshots: two full batches, the most one slice touches.
+        snapshots=SnapshotCache(2 * settings.google.batch_size),
+        marketplace=marketplace,
+        order_system=order_system,
+        shipments=shipments if shipments is not None else open_feed(settings),
+        progress=progress,
+    )
+    return SyncCycle(
+        ctx, build_outbox(ctx), default_steps() if steps is None else steps, should_stop=should_stop
+    )
