@@ -304,7 +304,7 @@ def demo(order_count: int, work_dir: str, square: bool) -> None:
     """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report.
 
     It reads no configuration file (a --config given is not used)."""
-    from sync.service.demo import DemoRefused, run_demo
+    from sync.entrypoints.demo import DemoRefused, run_demo
 
     try:
         code = run_demo(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.service.demo import Warehouse
+from sync.sandbox.players import Warehouse
 
 from .conftest import Workspace
 

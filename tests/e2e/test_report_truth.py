@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sync.service.demo import Warehouse
+from sync.sandbox.players import Warehouse
 
 from .conftest import Workspace, write_config
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sync.adapters.ledger import Ledger
 from sync.sandbox.server import Sandbox, is_loopback
-from sync.service.demo import Warehouse
+from sync.sandbox.players import Warehouse
 
 from .conftest import Workspace, write_config
 

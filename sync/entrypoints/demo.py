@@ -13,15 +13,11 @@ earlier reports stay, each in its own ``reports/<run-id>/``.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from google.oauth2 import service_account
 
-from sync.adapters.google_gateway import GoogleGateway
-from sync.adapters.square_gateway import SquareGateway
 from sync.config import (
     GoogleSettings,
     LedgerSettings,
@@ -30,14 +26,14 @@ from sync.config import (
     ShipmentsSettings,
     SquareSettings,
 )
-from sync.domain.feed import COLUMNS as FEED_COLUMNS
 from sync.exit_codes import ExitCode
 from sync.sandbox.credentials import write_service_account
+from sync.sandbox.players import SquareStore, Warehouse, cancel_one_unit
 from sync.sandbox.server import Sandbox
+from sync.service.bootstrap import open_google, open_square
 from sync.service.runner import run_once, terminal_progress
 
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
-CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
 MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
 SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator accepts any bearer token
@@ -76,132 +72,6 @@ def demo_settings(work_dir: Path, endpoint: str, *, square: bool) -> Settings:
         ledger=LedgerSettings(url=f"sqlite:///{work_dir / 'state' / 'ordersync.db'}"),
         reports=ReportsSettings(dir=str(work_dir / "reports")),
     )
-
-
-class Warehouse:
-    """Plays the merchant's warehouse: ships in parcels over several rounds, then delivers."""
-
-    def __init__(self, feed_dir: Path) -> None:
-        self.feed_dir = feed_dir
-        self.rows: dict[tuple[str, str, str], dict[str, str]] = {}
-        self.round = 0
-
-    def advance(self, orders: list[dict[str, Any]], stamp: str) -> None:
-        self.round += 1
-        for index, order in enumerate(orders):
-            ref = order.get("merchantOrderId") or order["id"]
-            for li_index, line in enumerate(order["lineItems"]):
-                ordered = int(line["quantityOrdered"]) - int(line.get("quantityCanceled", 0))
-                if ordered <= 0:
-                    continue
-                # Round 1 ships one unit of every line (a partial shipment where more were ordered);
-                # round 2 ships the rest in a second parcel; rounds 2-3 report deliveries.
-                parcels = [("1", 1)] + ([("2", ordered - 1)] if ordered > 1 else [])
-                for parcel, quantity in parcels:
-                    key = (order["id"], line["id"], parcel)
-                    if parcel == "2" and self.round < 2:
-                        continue
-                    # One parcel = one carrier and tracking id for every line in it.
-                    carrier = CARRIERS[(index + int(parcel)) % len(CARRIERS)]
-                    row = self.rows.setdefault(
-                        key,
-                        {
-                            "order_id": ref if index % 2 else order["id"],
-                            "line_item_id": line["id"] if li_index % 2 == 0 else "",
-                            "offer_id": "" if li_index % 2 == 0 else line["product"]["offerId"],
-                            "quantity": str(quantity),
-                            "carrier": carrier,
-                            "tracking_id": f"1Z{order['id'][-6:].replace('-', '')}{parcel}",
-                            "shipped_at": stamp,
-                            "delivered_at": "",
-                            "shipment_id": "",
-                        },
-                    )
-                    if self.round >= parcel_delivery_round(parcel) and not row["delivered_at"]:
-                        row["delivered_at"] = stamp
-        path = self.feed_dir / f"shipments-{self.round:02d}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, FEED_COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.rows.values())
-
-
-def parcel_delivery_round(parcel: str) -> int:
-    return 2 if parcel == "1" else 3
-
-
-class SquareStore:
-    """Plays the shop staff in Square: each order leaves as one parcel, completed in Square.
-
-    Square has no "delivered" for shipments, so deliveries come as a carrier feed naming the same
-    tracking ids; ordersync matches them to the parcels Square shipped.
-    """
-
-    def __init__(self, square: SquareGateway, feed_dir: Path) -> None:
-        self.square = square
-        self.feed_dir = feed_dir
-        self.parcels: list[dict[str, str]] = []
-
-    def ship(self, orders: list[dict[str, Any]], stamp: str) -> None:
-        for index, order in enumerate(orders):
-            square_order = self.square.retrieve_order(order["merchantOrderId"])
-            tracking = f"1ZSQ{order['id'][-6:].replace('-', '')}"
-            fulfilment = square_order["fulfillments"][0]
-            self.square.update_order(
-                square_order["id"],
-                {
-                    "version": square_order["version"],
-                    "fulfillments": [
-                        {
-                            "uid": fulfilment["uid"],
-                            "state": "COMPLETED",
-                            "shipment_details": {
-                                "carrier": CARRIERS[index % len(CARRIERS)],
-                                "tracking_number": tracking,
-                            },
-                        }
-                    ],
-                },
-            )
-            for line in order["lineItems"]:
-                to_send = int(line["quantityOrdered"]) - int(line.get("quantityCanceled", 0))
-                if to_send <= 0:
-                    continue
-                self.parcels.append(
-                    {
-                        "order_id": order["id"],
-                        "line_item_id": line["id"],
-                        "quantity": str(to_send),
-                        "carrier": CARRIERS[index % len(CARRIERS)],
-                        "tracking_id": tracking,
-                        "shipped_at": stamp,
-                    }
-                )
-
-    def report_deliveries(self, stamp: str) -> None:
-        path = self.feed_dir / "shipments-deliveries.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, FEED_COLUMNS, restval="")
-            writer.writeheader()
-            writer.writerows({**parcel, "delivered_at": stamp} for parcel in self.parcels)
-
-
-def cancel_one_unit(google: GoogleGateway, orders: list[dict[str, Any]]) -> str:
-    """A customer asks for one unit less of a multi-unit line (cancellineitem): the order stays
-    open, and the next cycle tells the Square order (see square_bridge). Returns what was done."""
-    for order in orders:
-        for line in order["lineItems"]:
-            if int(line.get("quantityPending", 0)) >= 2:
-                google.cancel_line_item(
-                    order["id"],
-                    "demo:customer-cancel-1",
-                    line["id"],
-                    1,
-                    "customerInitiatedCancel",
-                    "customer asked for one less",
-                )
-                return f"1 x {line['product'].get('title', line['id'])} of order {order['id']}"
-    return ""
 
 
 def prepare_demo_dir(work_dir: Path) -> bool:
@@ -246,7 +116,7 @@ def run_demo(
         write_service_account(key_file, sandbox.url)
         credentials = service_account.Credentials.from_service_account_file(str(key_file), scopes=SCOPES)
         settings = demo_settings(work_dir, sandbox.url, square=square)
-        google = GoogleGateway(settings.google, credentials=credentials)
+        google = open_google(settings, credentials)
 
         with terminal_progress(interactive) as progress:
             order_ids = []
@@ -259,11 +129,8 @@ def run_demo(
         echo(f"created and advanced {len(order_ids)} test orders")
 
         warehouse = Warehouse(work_dir / "feeds")
-        store = (
-            SquareStore(SquareGateway(settings.square, token=SANDBOX_TOKEN), work_dir / "feeds")
-            if square
-            else None
-        )
+        square_account = open_square(settings, SANDBOX_TOKEN)  # None unless square
+        store = SquareStore(square_account, work_dir / "feeds") if square_account is not None else None
         for round_no in range(1, MAX_ROUNDS + 1):
             outcome = run_once(
                 settings,
