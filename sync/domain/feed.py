@@ -312,7 +312,10 @@ def parse_rows(
         if all(not (v or "").strip() for v in values if isinstance(v, str | None)):
             continue
         parsed = parse_row(line_no, raw, source, aliases)
-        (good if isinstance(parsed, FeedRow) else bad).append(parsed)
+        if isinstance(parsed, FeedRow):
+            good.append(parsed)
+        else:
+            bad.append(parsed)
     return good, bad
 
 

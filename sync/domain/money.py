@@ -52,6 +52,10 @@ def to_minor(value: str | Decimal | int, currency: str) -> int:
     return _to_minor(value, _currency(currency))
 
 
+def _pow10(exponent: int) -> int:
+    return int(10**exponent)  # int ** int is typed Any (a negative exponent gives a float)
+
+
 def _to_minor(value: str | Decimal | int, code: str) -> int:
     """``to_minor`` for a currency code already validated by ``_currency``."""
     exp = _EXPONENTS.get(code, DEFAULT_EXPONENT)
@@ -60,7 +64,7 @@ def _to_minor(value: str | Decimal | int, code: str) -> int:
         kind = type(value).__name__
         raise MoneyError(f"amount {value!r} must be a decimal string, Decimal or int, not {kind}")
     if isinstance(value, int):
-        return value * 10**exp
+        return value * _pow10(exp)
     if isinstance(value, str):
         text = value.strip()
         if not _NUMBER.match(text):
@@ -71,7 +75,7 @@ def _to_minor(value: str | Decimal | int, code: str) -> int:
         frac = frac.rstrip("0")
         if len(frac) > exp:
             raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
-        minor = int(whole or "0") * 10**exp + (int(frac.ljust(exp, "0")) if frac else 0)
+        minor = int(whole or "0") * _pow10(exp) + (int(frac.ljust(exp, "0")) if frac else 0)
         return -minor if text.startswith("-") else minor
     else:
         if not value.is_finite():
@@ -83,9 +87,9 @@ def _to_minor(value: str | Decimal | int, code: str) -> int:
     coefficient = int("".join(map(str, digits)) or "0")
     shift = dexp + exp
     if shift >= 0:
-        minor = coefficient * 10**shift
+        minor = coefficient * _pow10(shift)
     else:
-        minor, rest = divmod(coefficient, 10**-shift)
+        minor, rest = divmod(coefficient, _pow10(-shift))
         if rest:
             raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
     return -minor if sign else minor
@@ -98,7 +102,7 @@ def to_major(minor: int, currency: str) -> str:
     exp = exponent(currency)
     if exp == 0:
         return str(minor)
-    whole, frac = divmod(abs(minor), 10**exp)
+    whole, frac = divmod(abs(minor), _pow10(exp))
     return f"{'-' if minor < 0 else ''}{whole}.{frac:0{exp}d}"
 
 

@@ -262,7 +262,7 @@ class Order:
         promotions = r.promotions(d.get("promotions"), currency)
         shipments = tuple(r.shipment(i, s, line_items) for i, s in enumerate(d.get("shipments") or []))
 
-        customer = d.get("customer") if isinstance(d.get("customer"), Mapping) else {}
+        customer: Mapping[str, Any] = d["customer"] if isinstance(d.get("customer"), Mapping) else {}
         return cls(
             id=order_id,
             merchant_id=str(d.get("merchantId") or ""),
@@ -395,7 +395,8 @@ class _Reader:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.error(path, f"expected a non-negative integer, got {value!r}")
-        return value
+        count: int = value
+        return count
 
     def price(self, value: Any, path: str) -> tuple[int, str]:
         try:
@@ -436,7 +437,7 @@ class _Reader:
             tax, tax_currency = self.price(li["tax"], f"{path}.tax")
             if tax_currency != currency:
                 raise self.error(f"{path}.tax.currency", f"{tax_currency} differs from {currency}")
-        product = li.get("product") if isinstance(li.get("product"), Mapping) else {}
+        product: Mapping[str, Any] = li["product"] if isinstance(li.get("product"), Mapping) else {}
         if product.get("price") is not None:
             unit, unit_currency = self.price(product["price"], f"{path}.product.price")
             if unit_currency != currency:

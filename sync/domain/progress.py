@@ -184,14 +184,14 @@ def confirmed_line_counts(snapshot: Order, shipments: Sequence[StoredShipment]) 
                 delivered[line.line_item_id] += line.quantity
     counts = []
     for li in snapshot.line_items:
-        line = LineCounts.of(li)
+        count = LineCounts.of(li)
         if li.id in shipped or li.id in delivered:
-            line = replace(
-                line,
-                shipped=line.shipped + shipped.get(li.id, 0),
-                delivered=line.delivered + delivered.get(li.id, 0),
+            count = replace(
+                count,
+                shipped=count.shipped + shipped.get(li.id, 0),
+                delivered=count.delivered + delivered.get(li.id, 0),
             )
-        counts.append(line)
+        counts.append(count)
     return tuple(counts)
 
 

@@ -111,7 +111,7 @@ class OrderChanges:
         return OrderChanges(
             **{
                 name: later_value if later_value is not None else getattr(self, name)
-                for name in self.__slots__  # type: ignore[attr-defined]
+                for name in self.__slots__
                 for later_value in (getattr(later, name),)
             }
         )

@@ -60,7 +60,8 @@ def settle(
     first: dict[str, FeedReject] = {}
     for reject in sorted(seen, key=lambda r: (r.source, r.line_no)):
         first.setdefault(reject.key, reject)
-    still, superseded = [], []
+    still: list[FeedReject] = []
+    superseded: list[FeedReject] = []
     for reject in first.values():
         (superseded if superseded_by(reject, accepted, tracking) else still).append(reject)
     open_now = {r.key for r in still}

@@ -10,6 +10,8 @@ cancellations step to send.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sync.domain import operations
 from sync.domain.intents import SQUARE_CANCEL_LINES, Intent
 from sync.domain.orders import Order
@@ -69,7 +71,7 @@ def line_cancel_intents(ctx: CycleContext, changed: list[tuple[OrderRecord, Orde
     for record, order in changed:
         if not record.square_order_id:
             continue  # not in Square yet: CreateOrder will read the order as it is now
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "line_item_id": li.id,
                 "title": li.title or li.offer_id or li.id,

@@ -43,11 +43,13 @@ def api_calls_this_run(google: Any, square: Any) -> dict[tuple[str, str], int]:
 
 def _accumulate(ledger: Ledger, calls: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
     stored = ledger.get_value(API_CALLS_KEY) or {}
-    totals = {tuple(key.split(" ", 1)): int(n) for key, n in stored.items() if " " in key}
+    totals: dict[tuple[str, str], int] = {
+        (key.split(" ", 1)[0], key.split(" ", 1)[1]): int(n) for key, n in stored.items() if " " in key
+    }
     for key, n in calls.items():
         totals[key] = totals.get(key, 0) + n
     ledger.set_value(API_CALLS_KEY, {f"{api} {method}": n for (api, method), n in sorted(totals.items())})
-    return totals  # type: ignore[return-value]
+    return totals
 
 
 def gather(

@@ -178,7 +178,10 @@ def run_once(
                     outcome.report_outage = google_outage(google.base_url, exc, google.merchant_id)
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
                 except SquareApiError as exc:
-                    outcome.report_outage = _square_failure(square, exc).outage
+                    failure = _square_failure(square, exc)
+                    if not isinstance(failure, Unavailable):
+                        raise failure from None  # a refused token: configuration (exit 2)
+                    outcome.report_outage = failure.outage
                     log.error("reconciliation report skipped: Square could not be read", error=str(exc))
             return outcome
     except LedgerError as exc:
@@ -188,7 +191,7 @@ def run_once(
         ledger.close()
 
 
-def _square_failure(square: SquareGateway | None, exc: SquareApiError) -> Exception:
+def _square_failure(square: SquareGateway | None, exc: SquareApiError) -> ConfigError | Unavailable:
     """A Square error that reached the runner: a refused token is configuration (exit 2), anything
     else an outage (exit 69). Google work done before is kept either way (ledger first)."""
     if exc.is_auth:
@@ -391,7 +394,7 @@ def missing_sqlite_ledger(url: str) -> Path | None:
         return None  # Ledger() reports a bad URL with its own message
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    path = Path(parsed.database)
+    path = Path(str(parsed.database))
     return None if path.exists() else path
 
 

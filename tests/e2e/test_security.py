@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sync.adapters.ledger import Ledger
-from sync.sandbox.server import Sandbox, is_loopback
 from sync.sandbox.players import Warehouse
+from sync.sandbox.server import Sandbox, is_loopback
 
 from .conftest import Workspace, write_config
 

@@ -344,7 +344,10 @@ def _order_totals(order: SquareOrder) -> list[dict[str, Any]]:
 
 def entity_dict(entity: Order) -> dict[str, Any]:
     """The JSON object a push sends (only the fields we set; UCP's own defaults left out)."""
-    return entity.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    data: dict[str, Any] = entity.model_dump(
+        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
+    )
+    return data
 
 
 def serialize(entity: Order) -> bytes:

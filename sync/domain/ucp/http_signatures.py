@@ -236,7 +236,7 @@ def signature_key_id(headers: Mapping[str, str]) -> str:
         raise SignatureError(
             "signature_invalid", "Signature-Input is not a structured field dictionary"
         ) from exc
-    member = parsed.get(LABEL) if isinstance(parsed, dict) else None
+    member: Any = parsed.get(LABEL) if isinstance(parsed, dict) else None  # (inner list, parameters)
     if member is None:
         raise SignatureError("signature_missing", f"no {LABEL} signature")
     keyid = member[1].get("keyid")

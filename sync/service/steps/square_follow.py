@@ -14,7 +14,7 @@ from typing import Any
 
 from sync.domain import operations, planning
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
-from sync.domain.feed import ShipmentEvent
+from sync.domain.feed import EventLine, ShipmentEvent
 from sync.domain.intents import Intent
 from sync.domain.orders import ShipmentLine
 from sync.domain.progress import ShipmentSource, ShipmentState, Stage, StoredShipment
@@ -87,7 +87,7 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
                 tracking_id=fulfilment.tracking_id,
                 shipped_at=shipped_at,
                 delivered_at=shipped_at if fulfilment.kind == "PICKUP" else None,
-                lines=tuple((line_id, None, qty) for line_id, qty in lines),
+                lines=tuple(EventLine(line_id, None, qty) for line_id, qty in lines),
                 rows=(),
             )
             plan = planning.plan_shipment(order, event, seen)
