@@ -217,7 +217,7 @@ def report(
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
     """Ledger summary: orders per stage, pending operations, last runs."""
-    from sync.service.runner import ledger_status
+    from sync.service.status import ledger_status
 
     try:
         summary = ledger_status(app.settings)

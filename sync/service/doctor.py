@@ -33,7 +33,7 @@ from sync.adapters.ledger import Ledger, LedgerError
 from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
 from sync.config import ENV_PREFIX, ConfigError, Settings, load_settings
-from sync.service.runner import missing_sqlite_ledger
+from sync.service.status import missing_sqlite_ledger
 
 # Doctor answers in seconds: two tries per call, short waits, no minute-long timeouts.
 PROBE_ATTEMPTS = 2

@@ -17,9 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
 from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
@@ -36,14 +33,12 @@ from sync.progress import Advance, counted, terminal_progress
 from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
 from sync.service.outages import google_outage, square_outage
 from sync.service.results import CycleResult
-from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
 from sync.service.run_metrics import metrics_published
 
 if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
     from sync.service.reconciliation import ReportResult
 
 log = get_logger(__name__)
-STATUS_RUNS = 5  # runs `ordersync status` lists
 
 
 class CycleLocked(Exception):
@@ -383,40 +378,3 @@ def report_from_snapshots(
     return write_report(
         google, None, oms, settings=reports, now=datetime.now(UTC), out_dir=Path(out_dir or reports.dir)
     )
-
-
-def missing_sqlite_ledger(url: str) -> Path | None:
-    """The file of a SQLite ledger that does not exist yet (no cycle has run), else None.
-    Opening it would create and migrate an empty one, which a read-only question must not do."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # Ledger() reports a bad URL with its own message
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(str(parsed.database))
-    return None if path.exists() else path
-
-
-def ledger_status(settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
-    """Ledger summary for `ordersync status`; ``{"ledger_missing": path}`` before the first cycle.
-
-    Adds ``runs`` (design.md §8: account, run_id, started_at, finished_at, outcome, and a reason)
-    and ``last_success`` (ISO time of the last run that finished cleanly, or None).
-    """
-    missing = missing_sqlite_ledger(settings.ledger.url)
-    if missing is not None:
-        return {"ledger_missing": str(missing)}
-    ledger = open_ledger(settings)
-    try:
-        summary = ledger.status_summary()
-        last = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
-        summary["runs"] = [run_entry(r) for r in ledger.last_runs(STATUS_RUNS)]
-    finally:
-        ledger.close()
-    at = (last.finished_at or last.started_at) if last else None
-    summary["last_success"] = at.isoformat() if at else None
-    summary["last_success_run_id"] = last.id if last else None
-    age = ((now or datetime.now(UTC)) - at).total_seconds() if at else None
-    summary["last_success_age_seconds"] = round(age) if age is not None else None
-    return summary
