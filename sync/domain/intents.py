@@ -145,3 +145,13 @@ class IntentResult:
 SQUARE_CREATE = "square.create"  # CreateOrder, then the EXTERNAL payment that pays it
 SQUARE_CANCEL = "square.cancel"  # the Google order was canceled: cancel its Square order
 SQUARE_CANCEL_LINES = "square.cancel_lines"  # units Google canceled: absolute counts per line
+
+
+def google_intent(order_id: str, entry: Mapping[str, Any]) -> Intent:
+    """A custombatch entry as an intent: its method is the kind, its operationId the key."""
+    return Intent(order_id, Target.GOOGLE, str(entry["method"]), str(entry["operationId"]), entry)
+
+
+def square_intent(order_id: str, kind: str, key: str, payload: Mapping[str, Any]) -> Intent:
+    """A Square intent; its payload names its kind and key as a Google entry does."""
+    return Intent(order_id, Target.SQUARE, kind, key, {"method": kind, "operationId": key, **payload})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sync.domain import operations
-from sync.domain.intents import SQUARE_CANCEL_LINES, Intent
+from sync.domain.intents import SQUARE_CANCEL_LINES, Intent, square_intent
 from sync.domain.orders import Order
 from sync.domain.records import OrderRecord, OrderSnapshot
 from sync.logs import get_logger
@@ -21,7 +21,6 @@ from sync.service.context import CycleContext
 from sync.service.order_reads import read_orders
 from sync.service.outbox import Outbox
 from sync.service.stages import refresh_stages
-from sync.service.steps.intents import square_intent
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from sync.adapters.rejects_file import write_rejects_file
 from sync.domain import planning
 from sync.domain import rejects as reject_rules
 from sync.domain.feed import RejectKind
-from sync.domain.intents import Intent
+from sync.domain.intents import Intent, google_intent
 from sync.domain.orders import Order, ShipmentLine
 from sync.domain.progress import ShipmentSource, ShipmentState, StoredShipment, matching_shipment
 from sync.logs import get_logger
@@ -23,7 +23,6 @@ from sync.service.feed_input import FeedState, order_slices, read_feed
 from sync.service.order_reads import resolve_feed_refs
 from sync.service.outbox import Outbox, Settled
 from sync.service.results import StepResult
-from sync.service.steps.intents import google_intent
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from sync.domain.intents import SQUARE_CANCEL, Intent
+from sync.domain.intents import SQUARE_CANCEL, Intent, square_intent
 from sync.domain.orders import Order, OrderDataError
 from sync.domain.progress import Stage
 from sync.domain.records import OrderChanges, OrderSnapshot
@@ -15,7 +15,6 @@ from sync.service.context import CycleContext
 from sync.service.order_reads import order_data_failure
 from sync.service.outbox import Outbox
 from sync.service.results import StepResult
-from sync.service.steps.intents import square_intent
 
 log = get_logger(__name__)
 

@@ -4,14 +4,13 @@ them, and (without an order system, whose order id becomes it) assign our mercha
 from __future__ import annotations
 
 from sync.domain import operations, planning
-from sync.domain.intents import Intent, IntentRecord
+from sync.domain.intents import Intent, IntentRecord, google_intent
 from sync.domain.orders import Order, OrderDataError
 from sync.domain.records import OrderSnapshot
 from sync.service.context import CycleContext
 from sync.service.order_reads import order_data_failure
 from sync.service.outbox import Outbox, Settled
 from sync.service.results import StepResult
-from sync.service.steps.intents import google_intent
 
 
 def run(ctx: CycleContext, outbox: Outbox) -> StepResult:

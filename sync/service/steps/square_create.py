@@ -18,7 +18,7 @@ from typing import Any
 
 from sync.adapters.square_gateway import SquareApiError
 from sync.domain import operations, planning
-from sync.domain.intents import SQUARE_CREATE, Intent
+from sync.domain.intents import SQUARE_CREATE, Intent, google_intent, square_intent
 from sync.domain.orders import Order
 from sync.domain.progress import shipped_units
 from sync.domain.records import OrderChanges, OrderRecord
@@ -38,7 +38,6 @@ from sync.service.line_cancellations import line_cancel_intents
 from sync.service.outbox import Outbox, Settled
 from sync.service.ports import OrderSystem
 from sync.service.results import StepResult
-from sync.service.steps.intents import google_intent, square_intent
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sync.domain import operations, planning
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.feed import EventLine, ShipmentEvent
-from sync.domain.intents import Intent
+from sync.domain.intents import Intent, google_intent
 from sync.domain.orders import ShipmentLine
 from sync.domain.progress import ShipmentSource, ShipmentState, Stage, StoredShipment
 from sync.domain.records import OrderRecord
@@ -25,7 +25,6 @@ from sync.service.line_cancellations import reread_orders
 from sync.service.order_reads import order_from_record, refresh_unreleased
 from sync.service.outbox import Outbox
 from sync.service.results import StepResult
-from sync.service.steps.intents import google_intent
 
 CURSOR_KEY = "square.updated_since"
 
