@@ -114,12 +114,12 @@ def test_fail_on_breaks_exits_3_at_or_above_the_severity(workspace: Workspace) -
 SITECUSTOMIZE = """
 import os
 if os.environ.get("ORDERSYNC_TEST_BUG"):
-    from sync.service import cycle
+    from sync.service.steps import google_cancellations
 
-    def _bug(self):
+    def _bug(ctx, outbox):
         raise RuntimeError("unexpected state; token ya29.a0SECRETTOKENVALUE leaked into a message")
 
-    cycle.SyncCycle._follow_cancellations = _bug
+    google_cancellations.run = _bug  # a step of the cycle (bootstrap.default_steps reads it at run time)
 """
 
 
