@@ -102,7 +102,7 @@ class LineItem:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShipmentLine:
     line_item_id: str
     quantity: int

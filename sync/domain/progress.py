@@ -182,17 +182,20 @@ def confirmed_line_counts(snapshot: Order, shipments: Sequence[StoredShipment]) 
             delivered_since = in_snapshot.get(shipment.shipment_id) != "delivered"
             if shipment.state == ShipmentState.DELIVERED and delivered_since:
                 delivered[line.line_item_id] += line.quantity
-    counts = []
-    for li in snapshot.line_items:
-        count = LineCounts.of(li)
-        if li.id in shipped or li.id in delivered:
-            count = replace(
-                count,
-                shipped=count.shipped + shipped.get(li.id, 0),
-                delivered=count.delivered + delivered.get(li.id, 0),
-            )
-        counts.append(count)
-    return tuple(counts)
+    return tuple(
+        LineCounts(
+            li.id,
+            li.offer_id,
+            li.quantity_ordered,
+            li.quantity_shipped + shipped.get(li.id, 0),
+            li.quantity_delivered + delivered.get(li.id, 0),
+            li.quantity_canceled,
+            li.quantity_returned,
+            li.price_minor,
+            li.tax_minor,
+        )
+        for li in snapshot.line_items
+    )
 
 
 def shipped_units(progress: OrderProgress, shipments: Sequence[StoredShipment]) -> int:

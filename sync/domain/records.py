@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sync.domain.orders import Order
@@ -109,12 +110,24 @@ class OrderChanges:
     def merged(self, later: OrderChanges) -> OrderChanges:
         """These changes, then ``later``'s (its set fields win)."""
         return OrderChanges(
-            **{
-                name: later_value if later_value is not None else getattr(self, name)
-                for name in self.__slots__
-                for later_value in (getattr(later, name),)
-            }
+            *(new if new is not None else old for old, new in zip(self.values(), later.values(), strict=True))
         )
+
+    def values(self) -> tuple[Any, ...]:
+        """Every field's value, in field order (None: untouched)."""
+        return _change_values(self)
+
+    def set_fields(self) -> dict[str, Any]:
+        """The fields this changes, by name."""
+        return {
+            name: value
+            for name, value in zip(CHANGE_FIELDS, _change_values(self), strict=True)
+            if value is not None
+        }
+
+
+CHANGE_FIELDS: tuple[str, ...] = tuple(OrderChanges.__slots__)
+_change_values = attrgetter(*CHANGE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

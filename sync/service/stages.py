@@ -9,9 +9,13 @@ from sync.domain.progress import LineCounts, confirmed_line_counts, stage_of
 from sync.domain.records import OrderChanges, OrderRecord
 from sync.service.context import CycleContext
 
+NO_CHANGES = OrderChanges()
+
 
 def with_changes(record: OrderRecord, changes: OrderChanges, lines: tuple[LineCounts, ...]) -> OrderRecord:
     """The record as the stage rule will see it once ``changes`` (and these counters) are stored."""
+    if changes is NO_CHANGES:
+        return replace(record, line_items=lines)
     fields = {
         name: value
         for name in ("acknowledged", "merchant_order_id", "stage")
@@ -43,10 +47,10 @@ def refresh_stages(
             lines = confirmed_line_counts(snapshot, shipments.get(order_id, []))
         else:
             lines = stored.line_items
-        record = with_changes(stored, confirmed.get(order_id, OrderChanges()), lines)
+        record = with_changes(stored, confirmed.get(order_id, NO_CHANGES), lines)
         stage = stage_of(record, shipments.get(order_id, []))
         if stage != record.stage or lines != stored.line_items:
-            updates[order_id] = updates.get(order_id, OrderChanges()).merged(
+            updates[order_id] = updates.get(order_id, NO_CHANGES).merged(
                 OrderChanges(stage=stage, line_items=lines)
             )
     if updates:

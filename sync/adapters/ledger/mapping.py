@@ -18,6 +18,13 @@ from sync.domain.orders import ShipmentLine
 from sync.domain.progress import LineCounts, ShipmentSource, ShipmentState, Stage, StoredShipment
 from sync.domain.records import OrderChanges, OrderRecord, OrderSnapshot, RejectRecord, RunRecord
 
+# Stored values -> the domain's enums (a dict lookup: these run once per row read).
+_STAGES = {s.value: s for s in Stage}
+_SHIPMENT_STATES = {s.value: s for s in ShipmentState}
+_SOURCES = {s.value: s for s in ShipmentSource}
+_TARGETS = {t.value: t for t in Target}
+_INTENT_STATES = {s.value: s for s in IntentState}
+
 
 # ------------------------------------------------------------------------------------------ orders
 def line_counts_json(lines: Iterable[LineCounts]) -> list[dict[str, Any]]:
@@ -38,6 +45,26 @@ def line_counts_json(lines: Iterable[LineCounts]) -> list[dict[str, Any]]:
 
 
 def line_counts(stored: Sequence[Mapping[str, Any]] | None) -> tuple[LineCounts, ...]:
+    try:  # as the ledger writes them: every key there
+        return tuple(
+            LineCounts(
+                li["id"],
+                li["offer_id"],
+                li["quantity_ordered"],
+                li["quantity_shipped"],
+                li["quantity_delivered"],
+                li["quantity_canceled"],
+                li["quantity_returned"],
+                li["price_minor"],
+                li["tax_minor"],
+            )
+            for li in stored or ()
+        )
+    except KeyError:  # written by hand or another tool: missing counters are 0
+        return _lenient_line_counts(stored)
+
+
+def _lenient_line_counts(stored: Sequence[Mapping[str, Any]] | None) -> tuple[LineCounts, ...]:
     return tuple(
         LineCounts(
             str(li.get("id") or ""),
@@ -58,7 +85,7 @@ def order_record(fields: Mapping[str, Any], **override: Any) -> OrderRecord:
     """A stored order from its row's columns (``override``: e.g. order_json=None, light read)."""
     values = {**fields, **override}
     values["line_items"] = line_counts(values["line_items"])
-    values["stage"] = Stage(values["stage"])
+    values["stage"] = _STAGES[values["stage"]]
     return OrderRecord(**values)
 
 
@@ -91,17 +118,12 @@ def snapshot_row(snapshot: OrderSnapshot, now: datetime) -> dict[str, Any]:
     return row
 
 
-_CHANGE_COLUMNS = tuple(name for name in OrderChanges.__slots__ if name != "line_items")  # type: ignore[attr-defined]
-
-
 def changes_row(changes: OrderChanges) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for name in _CHANGE_COLUMNS:
-        value = getattr(changes, name)
-        if value is not None:
-            row[name] = value.value if isinstance(value, Stage) else value
-    if changes.line_items is not None:
-        row["line_items"] = line_counts_json(changes.line_items)
+    row = changes.set_fields()
+    if "stage" in row:
+        row["stage"] = row["stage"].value
+    if "line_items" in row:
+        row["line_items"] = line_counts_json(row["line_items"])
     return row
 
 
@@ -114,13 +136,13 @@ def shipment_record(fields: Mapping[str, Any]) -> StoredShipment:
     return StoredShipment(
         order_id=fields["google_order_id"],
         shipment_id=fields["shipment_id"],
-        source=ShipmentSource(fields["source"]),
+        source=_SOURCES[fields["source"]],
         carrier=fields["carrier"],
         tracking_id=fields["tracking_id"],
-        lines=tuple(ShipmentLine(li["line_item_id"], int(li["quantity"])) for li in fields["lines"] or ()),
+        lines=tuple(ShipmentLine(li["line_item_id"], li["quantity"]) for li in fields["lines"] or ()),
         shipped_at=fields["shipped_at"],
         delivered_at=fields["delivered_at"],
-        state=ShipmentState(fields["state"]),
+        state=_SHIPMENT_STATES[fields["state"]],
         created_at=fields["created_at"],
         updated_at=fields["updated_at"],
     )
@@ -148,11 +170,11 @@ def intent_record(fields: Mapping[str, Any]) -> IntentRecord:
     return IntentRecord(
         id=fields["id"],
         order_id=fields["google_order_id"],
-        target=Target(fields["target"]),
+        target=_TARGETS[fields["target"]],
         kind=fields["kind"],
         key=fields["operation_id"],
         payload=fields["payload"],
-        state=IntentState(fields["state"]),
+        state=_INTENT_STATES[fields["state"]],
         execution_status=fields["execution_status"],
         attempts=fields["attempts"],
         last_error=fields["last_error"],
