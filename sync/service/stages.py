@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass
 
-from sync.domain.progress import LineCounts, confirmed_line_counts, stage_of
+from sync.domain.progress import LineCounts, Stage, confirmed_line_counts, stage_of
 from sync.domain.records import OrderChanges, OrderRecord
 from sync.service.context import CycleContext
 
 NO_CHANGES = OrderChanges()
 
 
-def with_changes(record: OrderRecord, changes: OrderChanges, lines: tuple[LineCounts, ...]) -> OrderRecord:
-    """The record as the stage rule will see it once ``changes`` (and these counters) are stored."""
-    if changes is NO_CHANGES:
-        return replace(record, line_items=lines)
-    fields = {
-        name: value
-        for name in ("acknowledged", "merchant_order_id", "stage")
-        if (value := getattr(changes, name)) is not None
-    }
-    return replace(record, line_items=lines, **fields)
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the stage rule reads of an order (domain.progress.OrderProgress)."""
+
+    stage: Stage
+    acknowledged: bool
+    merchant_order_id: str | None
+    line_items: tuple[LineCounts, ...]
+
+
+def progress_after(record: OrderRecord, changes: OrderChanges, lines: tuple[LineCounts, ...]) -> Progress:
+    """The order as the stage rule will see it once ``changes`` (and these counters) are stored."""
+    return Progress(
+        changes.stage if changes.stage is not None else record.stage,
+        changes.acknowledged if changes.acknowledged is not None else record.acknowledged,
+        changes.merchant_order_id if changes.merchant_order_id is not None else record.merchant_order_id,
+        lines,
+    )
 
 
 def refresh_stages(
@@ -47,9 +55,9 @@ def refresh_stages(
             lines = confirmed_line_counts(snapshot, shipments.get(order_id, []))
         else:
             lines = stored.line_items
-        record = with_changes(stored, confirmed.get(order_id, NO_CHANGES), lines)
-        stage = stage_of(record, shipments.get(order_id, []))
-        if stage != record.stage or lines != stored.line_items:
+        progress = progress_after(stored, confirmed.get(order_id, NO_CHANGES), lines)
+        stage = stage_of(progress, shipments.get(order_id, []))
+        if stage != progress.stage or lines != stored.line_items:
             updates[order_id] = updates.get(order_id, NO_CHANGES).merged(
                 OrderChanges(stage=stage, line_items=lines)
             )
