@@ -164,6 +164,8 @@ class ReturnsResource(OrdersResource):
         stamp = now_iso()
         for it in open_items[:qty]:
             it["state"] = "refunded" if pretax + tax > 0 else "received"
+            # "The reason that merchant chooses to accept a return item" (a RefundReason).
+            it["merchantReturnReason"] = {"reasonCode": why, "description": req.get("reasonText", "")}
         if fresh:
             li["quantityReturned"] += fresh
             li["returns"].append(self._return_entry(fresh, why, req.get("reasonText", ""), stamp))
