@@ -579,7 +579,7 @@ class GoogleGateway:
 
     def get_order_return(self, return_id: str) -> dict[str, Any]:
         """orderreturns.get: a MerchantOrderReturn (parse with sync.domain.refunds.records.google_return)."""
-        return self._execute(  # type: ignore[no-any-return]
+        return self._execute(
             "content.orderreturns.get",
             lambda r: r.get(merchantId=self.merchant_id, returnId=return_id),
             self._returns_resource,

@@ -20,7 +20,8 @@ def test_a_file_and_the_environment_set_the_rules(tmp_path: Path) -> None:
         '[refunds]\nshipping_words = ["versand", "porto"]\ndefault_refund_reason = "adjustment"\n'
         '[refunds.return_reasons]\n"kaputt" = "productArrivedDamaged"\n"falsch" = "wrongProductShipped"\n',
     )
-    rules = load_settings(path, environ={"ORDERSYNC_REFUNDS__SPLIT_CUSTOM_AMOUNT_TAX": "false"}).refunds.rules()
+    environ = {"ORDERSYNC_REFUNDS__SPLIT_CUSTOM_AMOUNT_TAX": "false"}
+    rules = load_settings(path, environ=environ).refunds.rules()
     assert rules.return_reasons == (("kaputt", "productArrivedDamaged"), ("falsch", "wrongProductShipped"))
     assert rules.return_reason("Ware kaputt") == "productArrivedDamaged"
     assert rules.refund_reason("Kulanz", shipping=False) == "adjustment"

@@ -91,7 +91,8 @@ def return_units(order: Order, returns: Iterable[GoogleReturn]) -> tuple[ReturnU
 
 
 def _line_of(order: Order, ret: GoogleReturn, item: GoogleReturnItem) -> LineItem:
-    # ``itemId`` is product-level, so the product says which line: its REST id, else its offerId.
+    # ``itemId`` is product-level, so the product says which line: its REST id, else its offerId
+    # (several lines of one product: the first; Google's own return items cannot say more).
     by_product = [li for li in order.line_items if item.product_id and li.product_id == item.product_id]
     by_offer = [li for li in order.line_items if item.offer_id and li.offer_id == item.offer_id]
     matches = by_product or by_offer

@@ -16,7 +16,7 @@ in every read, so recognising our refunds survives the loss of the ledger.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 # v2 discovery document enums (returns-refunds.md §1.3).
@@ -90,17 +90,23 @@ class RefundRules:
         *,
         return_reasons: Mapping[str, str] | None = None,
         refund_reasons: Mapping[str, str] | None = None,
-        **kwargs: object,
+        shipping_words: Iterable[str] | None = None,
+        default_return_reason: str = "other",
+        default_refund_reason: str = "courtesyAdjustment",
+        split_custom_amount_tax: bool = True,
     ) -> RefundRules:
-        """Rules from settings-shaped values (keyword -> reason maps keep their written order)."""
-        values: dict[str, object] = dict(kwargs)
-        if return_reasons is not None:
-            values["return_reasons"] = tuple(return_reasons.items())
-        if refund_reasons is not None:
-            values["refund_reasons"] = tuple(refund_reasons.items())
-        if "shipping_words" in values:
-            values["shipping_words"] = tuple(values["shipping_words"])  # type: ignore[call-overload]
-        return cls(**values)  # type: ignore[arg-type]
+        """Rules from settings-shaped values (keyword -> reason maps keep their written order;
+        a map given replaces the built-in one)."""
+        returns = DEFAULT_RETURN_REASONS if return_reasons is None else tuple(return_reasons.items())
+        refunds = DEFAULT_REFUND_REASONS if refund_reasons is None else tuple(refund_reasons.items())
+        return cls(
+            shipping_words=("shipping",) if shipping_words is None else tuple(shipping_words),
+            return_reasons=returns,
+            refund_reasons=refunds,
+            default_return_reason=default_return_reason,
+            default_refund_reason=default_refund_reason,
+            split_custom_amount_tax=split_custom_amount_tax,
+        )
 
     def return_reason(self, square_reason: str | None) -> str:
         """The Google return reason (returnRefundLineItem) for Square's refund reason."""
