@@ -506,17 +506,8 @@ class GoogleGateway:
         reason: str,
         reason_text: str = "",
     ) -> str:
-        body = {
-            "operationId": operation_id,
-            "lineItemId": line_item_id,
-            "quantity": quantity,
-            "reason": reason,
-            "reasonText": reason_text,
-        }
-        return self._mutation(
-            "content.orders.cancellineitem",
-            lambda o: o.cancellineitem(merchantId=self.merchant_id, orderId=order_id, body=body),
-        )
+        body = _line_body(operation_id, line_item_id, quantity, reason, reason_text)
+        return self._order_mutation("cancellineitem", order_id, body)
 
     # ------------------------------------------------------------------ returns and refunds
     # Each body is also the custombatch sub-object of the same name (minus operationId): the

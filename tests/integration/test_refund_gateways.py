@@ -32,6 +32,8 @@ from sync.domain.refunds.square_to_google import (
 from sync.domain.square_mapping import MappingOptions, google_to_square_order
 from sync.sandbox.server import Sandbox
 from tests.integration.conftest import TOKEN
+from tests.integration.square_sdk import client, order_of, pay_external
+from tests.integration.square_sdk import usd as sq_usd
 
 MERCHANT = "7654321"
 LOCATION = "L_SANDBOX_MAIN"
@@ -240,3 +242,21 @@ def test_a_google_refund_is_recorded_in_square_once_and_never_echoed(
     )
     assert echo.verdict is Verdict.IGNORE and "ordersync recorded" in echo.reason
     assert square.calls_by_method()["refunds.refund_payment"] == 2
+
+
+def test_external_payment_is_found_among_the_tenders(sandbox: Sandbox, square: SquareGateway) -> None:
+    sq = client(sandbox)
+    cash_order = order_of(sq, "o-cash", ("Coffee", "1", 100))
+    sq.payments.create(
+        source_id="CASH",
+        idempotency_key="cash-1",
+        amount_money=sq_usd(100),
+        order_id=cash_order.id,
+        cash_details={"buyer_supplied_money": sq_usd(100)},
+    )
+    assert square.external_payment(square.retrieve_order(cash_order.id)) is None
+    assert square.external_payment({"id": "unpaid"}) is None
+    paid = order_of(sq, "o-ext", ("Mug", "2", 500))
+    external = pay_external(sq, paid, "o-ext-pay")
+    found = square.external_payment(square.retrieve_order(paid.id))
+    assert found is not None and (found.payment_id, found.refundable_minor) == (external.id, 1000)
