@@ -152,8 +152,12 @@ def test_order_returns_are_listed_in_windows_and_read_one_by_one(google: GoogleG
     listed = list(google.iter_order_returns(page_size=1))
     assert [r["orderReturnId"] for r in listed] == ids
     assert google.calls_by_method()["content.orderreturns.list"] == 3
-    since = list(google.iter_order_returns(created_start=listed[1]["creationDate"]))
-    assert [r["orderReturnId"] for r in since] == ids[1:]  # the start is inclusive
+    # Both bounds are inclusive (returns created in one millisecond share a creationDate).
+    start, end = listed[1]["creationDate"], listed[1]["creationDate"]
+    since = [r["orderReturnId"] for r in google.iter_order_returns(created_start=start)]
+    assert since == [r["orderReturnId"] for r in listed if r["creationDate"] >= start] and ids[1] in since
+    until = [r["orderReturnId"] for r in google.iter_order_returns(created_end=end)]
+    assert until == [r["orderReturnId"] for r in listed if r["creationDate"] <= end] and ids[1] in until
     newest_first = list(google.iter_order_returns(order_by="RETURN_CREATION_TIME_DESC"))
     assert [r["orderReturnId"] for r in newest_first] == ids[::-1]
 
