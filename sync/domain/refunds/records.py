@@ -137,15 +137,15 @@ def google_return(raw: Mapping[str, Any]) -> GoogleReturn:
     for i, item in enumerate(raw.get("returnItems") or []):
         if not isinstance(item, Mapping):
             raise RefundDataError(what, f"returnItems[{i}]", "expected an object")
-        product = item.get("product") if isinstance(item.get("product"), Mapping) else {}
-        reason = item.get("customerReturnReason")
+        product = _object(item.get("product"))
+        reason = _object(item.get("customerReturnReason"))
         items.append(
             GoogleReturnItem(
                 item_id=str(item.get("itemId") or ""),
                 product_id=str(product.get("id") or ""),
                 offer_id=str(product.get("offerId") or ""),
                 state=str(item.get("state") or ""),
-                customer_reason=str(reason.get("reasonCode") or "") if isinstance(reason, Mapping) else "",
+                customer_reason=str(reason.get("reasonCode") or ""),
             )
         )
     return GoogleReturn(
@@ -230,7 +230,7 @@ def square_return(return_order: Mapping[str, Any], sale_order_id: str | None = N
     currencies = {c for c in (_currency_of(entry.get("return_amounts")), *_line_currencies(entry)) if c}
     if len(currencies) > 1:
         raise RefundDataError(what, "returns", f"amounts in several currencies {sorted(currencies)}")
-    amounts = entry.get("return_amounts") if isinstance(entry.get("return_amounts"), Mapping) else {}
+    amounts = _object(entry.get("return_amounts"))
     total = (
         _money(amounts["total_money"], what, "return_amounts.total_money")
         if amounts.get("total_money")
@@ -280,6 +280,11 @@ def _return_charge(what: str, i: int, charge: Any) -> SquareReturnCharge:
     )
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    """An optional JSON object (absent or not an object: empty)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _money(value: Any, what: str, field: str, *, optional: bool = False) -> int:
     if value is None and optional:
         return 0
@@ -317,7 +322,7 @@ def google_line_id(sale_order: Mapping[str, Any], line_uid: str) -> str | None:
     metadata wins (a line re-added by the store keeps it), the uid is the fallback."""
     for line in sale_order.get("line_items") or []:
         if isinstance(line, Mapping) and line.get("uid") == line_uid:
-            metadata = line.get("metadata") if isinstance(line.get("metadata"), Mapping) else {}
+            metadata = _object(line.get("metadata"))
             return str(metadata.get("google_line_item_id") or line_uid)
     return None
 
