@@ -178,7 +178,6 @@ def square_line_cancel_key(merchant_id: str, google_order_id: str, canceled: dic
     return square_idempotency_key(merchant_id, f"{order}:{_digest(counts, length=16)}", "cancel-lines")
 
 
-
 def square_refund_operation_id(square_refund_id: str, part: str) -> str:
     """``os:sq-refund:<24 hex>``: the Google mutation that reports one part of one Square refund.
 
