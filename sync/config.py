@@ -27,6 +27,13 @@ from pydantic import (
     model_validator,
 )
 
+from sync.domain.refunds.rules import (
+    DEFAULT_REFUND_REASONS,
+    DEFAULT_RETURN_REASONS,
+    RefundRules,
+    RefundRulesError,
+)
+
 DEFAULT_CONFIG_PATH = Path("config/ordersync.toml")
 CONFIG_ENV = "ORDERSYNC_CONFIG"
 ENV_PREFIX = "ORDERSYNC_"
@@ -208,6 +215,39 @@ class OrderTrackingSettings(_Section):
         return self
 
 
+class RefundsSettings(_Section):
+    """How refunds made in Square are told to Google (sync.domain.refunds.rules; all of it [D])."""
+
+    # Square's free-text refund reason -> Google's enum: the first keyword found at the start of a
+    # word wins (returnRefundLineItem takes return reasons, orders.refund refund reasons).
+    return_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RETURN_REASONS))
+    refund_reasons: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REFUND_REASONS))
+    default_return_reason: str = "other"
+    default_refund_reason: str = "courtesyAdjustment"
+    # A custom-amount refund whose return line or reason has one of these words is shipping.
+    shipping_words: list[str] = Field(default_factory=lambda: ["shipping"])
+    # Custom amounts are tax-inclusive: split into amountPretax + amountTax in the order's ratio.
+    split_custom_amount_tax: bool = True
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> RefundsSettings:
+        self.rules()  # raises RefundRulesError, a ValueError pydantic reports with the key
+        return self
+
+    def rules(self) -> RefundRules:
+        try:
+            return RefundRules.from_maps(
+                return_reasons=self.return_reasons,
+                refund_reasons=self.refund_reasons,
+                default_return_reason=self.default_return_reason,
+                default_refund_reason=self.default_refund_reason,
+                shipping_words=self.shipping_words,
+                split_custom_amount_tax=self.split_custom_amount_tax,
+            )
+        except RefundRulesError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class MetricsSettings(_Section):
     # Prometheus metrics after every run: a node_exporter textfile-collector file (written
     # atomically) and/or a Pushgateway (grouping key job="ordersync"). Empty: not published.
@@ -226,6 +266,7 @@ class Settings(_Section):
     ucp: UcpSettings = Field(default_factory=UcpSettings)
     order_tracking: OrderTrackingSettings = Field(default_factory=OrderTrackingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    refunds: RefundsSettings = Field(default_factory=RefundsSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
 

@@ -29,6 +29,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from sync.adapters import square_type_hints
 from sync.config import SquareSettings
+from sync.domain.refunds.google_to_square import SquareRefundPlan
+from sync.domain.refunds.records import tender_payment_ids
 from sync.domain.square_records import CatalogVariationRef, SquarePayment, SquareRefund
 
 TOKEN_ENV = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -481,6 +483,18 @@ class SquareGateway:
             raise _no_object("payments.get", "payment")
         return payment_record(resp.payment)
 
+    def external_payment(self, square_order: dict[str, Any]) -> SquarePayment | None:
+        """The order's EXTERNAL payment (how ordersync recorded Google's money), read fresh for
+        its ``refunded_money`` and refundable remainder; None when no tender is one. Tenders say
+        only OTHER for it (our emulator; not verified against Square), so OTHER tenders are read
+        first and each payment's own ``source_type`` decides."""
+        tenders = {t.get("payment_id"): t.get("type") for t in square_order.get("tenders") or []}
+        for payment_id in sorted(tender_payment_ids(square_order), key=lambda p: tenders.get(p) != "OTHER"):
+            payment = self.get_payment(payment_id)
+            if payment.source_type == "EXTERNAL":
+                return payment
+        return None
+
     # ---- refunds (RefundPayment, GetPaymentRefund, ListPaymentRefunds) -----------------------------
     def refund_payment(
         self,
@@ -511,6 +525,12 @@ class SquareGateway:
         if resp.refund is None:
             raise _no_object("refunds.refund_payment", "refund")
         return refund_record(resp.refund)
+
+    def record_refund(self, plan: SquareRefundPlan) -> SquareRefund:
+        """RefundPayment for a planned bookkeeping refund (its key and reason as planned)."""
+        return self.refund_payment(
+            plan.payment_id, plan.amount_minor, plan.currency, plan.idempotency_key, reason=plan.reason
+        )
 
     def get_payment_refund(self, refund_id: str) -> SquareRefund:
         resp = self._call(

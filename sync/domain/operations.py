@@ -20,6 +20,11 @@ cancel line L until N units are canceled   ``os:cancel-line:<L>:<N>``
 feed shipment (order, carrier, tracking)   ``fd-<24 hex>``
 Square fulfillment (order, uid)            ``sq-<24 hex>``
 Square idempotency key                     ``ordersync:<purpose>:<merchant id>:<google order id>``
+Google mutation for part P of Square       ``os:sq-refund:<24 hex of (R, P)>``
+refund R (P: ``line:<L>``, ``amount``,
+``shipping``)
+RefundPayment making Square show T         ``osr:<40 base32>`` (45 characters at most)
+refunded in total, A of it now
 =========================================  ===========================================
 
 The specialised formats use action names that :func:`operation_id` refuses, so ``os:ship:1`` can
@@ -28,15 +33,19 @@ only ever mean "ship the shipment whose id is 1", never "the first generic ship 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
 PREFIX = "os"
 # Actions with their own id function (and their own, non-sequence suffix).
-RESERVED_ACTIONS = frozenset({"ship", "deliver", "track", "cancel-line", "merchant-id"})
+RESERVED_ACTIONS = frozenset({"ship", "deliver", "track", "cancel-line", "merchant-id", "sq-refund"})
 _ACTION = re.compile(r"^[a-z][a-z0-9-]*$")
 SHIPMENT_ID_MAX = 64
 SQUARE_IDEMPOTENCY_KEY_MAX = 192
+SQUARE_REFUND_KEY_MAX = 45  # RefundPayment's idempotency_key limit
+SQUARE_REFUND_KEY_PREFIX = "osr:"
+SQUARE_REFUND_PARTS = re.compile(r"^(?:amount|shipping|line:.+)$")
 _PLACEHOLDER = "{google_order_id}"
 
 
@@ -168,3 +177,44 @@ def square_line_cancel_key(merchant_id: str, google_order_id: str, canceled: dic
     order = _require(google_order_id, "google_order_id")
     return square_idempotency_key(merchant_id, f"{order}:{_digest(counts, length=16)}", "cancel-lines")
 
+
+def square_refund_operation_id(square_refund_id: str, part: str) -> str:
+    """``os:sq-refund:<24 hex>``: the Google mutation that reports one part of one Square refund.
+
+    ``part`` is ``line:<Google line item id>`` (an itemized return of that line), ``amount`` (a
+    custom amount) or ``shipping``: one Square refund may carry several, each its own operation.
+    The id depends on nothing but the refund's identity, so re-detecting the same refund after a
+    crash, a lost response or a lost cursor reproduces it and Google answers ``duplicate``.
+    """
+    refund = _require(square_refund_id, "square_refund_id")
+    if not SQUARE_REFUND_PARTS.match(part or ""):
+        raise ValueError(f"part {part!r} must be 'amount', 'shipping' or 'line:<line item id>'")
+    return f"{PREFIX}:sq-refund:{_digest(refund, part)}"
+
+
+def square_refund_key(
+    merchant_id: str, google_order_id: str, payment_id: str, refunded_after_minor: int, amount_minor: int
+) -> str:
+    """``osr:<40 base32>`` (44 characters; RefundPayment takes 45 at most) for "refund
+    ``amount_minor`` of the payment so that Square shows ``refunded_after_minor`` refunded in all".
+
+    The Google side gives a refund no identity Square could use (``refunds[]`` entries are plain
+    values), so the key names the state the refund produces: replanning from the same Square and
+    Google state gives the same key and Square replays the first refund; a further Google refund
+    has a higher total, hence a new key. The amount is in the key too, so two different bodies
+    can never share one (Square would answer IDEMPOTENCY_KEY_REUSED).
+    """
+    for name, value in (("refunded_after_minor", refunded_after_minor), ("amount_minor", amount_minor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if amount_minor > refunded_after_minor:
+        raise ValueError("amount_minor cannot exceed refunded_after_minor")
+    parts = (
+        _require(merchant_id, "merchant_id"),
+        _require(google_order_id, "google_order_id"),
+        _require(payment_id, "payment_id"),
+        str(refunded_after_minor),
+        str(amount_minor),
+    )
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return SQUARE_REFUND_KEY_PREFIX + base64.b32encode(digest).decode("ascii").lower()[:40]

@@ -19,6 +19,13 @@ class SquarePayment:
     refund_ids: tuple[str, ...] = ()
     version_token: str | None = None
 
+    @property
+    def refundable_minor(self) -> int:
+        """What RefundPayment may still take. Square allows ``total_money`` minus *completed*
+        refunds, but ``refunded_money`` counts pending ones too (and a pending refund blocks the
+        next one anyway): using it never asks for more than Square will give."""
+        return max(0, self.amount_minor - self.refunded_minor)
+
 
 @dataclass(frozen=True)
 class SquareRefund:

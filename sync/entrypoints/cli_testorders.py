@@ -324,7 +324,11 @@ def return_(obj: Any, order_id: str, line_item_id: str | None, quantity: int | N
 @testorders.command("square-refund")
 @config_option
 @click.argument("square_order_id")
-@click.option("--line-uid", help="Itemized refund (Square POS): the Square line item's uid.")
+@click.option(
+    "--line-uid",
+    help="Itemized refund (Square POS): the Square line item's uid (on orders ordersync made, the "
+    "Google line item id).",
+)
 @click.option("--quantity", type=click.IntRange(min=1), help="Units of --line-uid to refund.")
 @click.option("--amount", help="Custom-amount refund (Dashboard), in the order's currency, e.g. 5.00.")
 @click.option("--shipping", is_flag=True, help="Mark the --amount refund as a shipping refund.")

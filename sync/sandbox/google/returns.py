@@ -86,7 +86,10 @@ class ReturnsResource(OrdersResource):
             seq = list(reversed(keys)) if desc else list(keys)
             if after:
                 seq = [k for k in seq if (k < after if desc else k > after)]
-            seq = [k for k in seq if (start is None or k[0] >= start) and (end is None or k[0] <= end)]
+            if start is not None or end is not None:
+                # On the creationDate clients see (milliseconds), so a bound taken from a return's
+                # own creationDate includes that return, at either end.
+                seq = [k for k in seq if _within(self._returns[k[1]]["creationDate"], start, end)]
             page = seq[:size]
             out = [public_return(self._returns[k[1]]) for k in page]
         token = encode_token(page[-1], order_by) if len(seq) > size else None
@@ -164,6 +167,8 @@ class ReturnsResource(OrdersResource):
         stamp = now_iso()
         for it in open_items[:qty]:
             it["state"] = "refunded" if pretax + tax > 0 else "received"
+            # "The reason that merchant chooses to accept a return item" (a RefundReason).
+            it["merchantReturnReason"] = {"reasonCode": why, "description": req.get("reasonText", "")}
         if fresh:
             li["quantityReturned"] += fresh
             li["returns"].append(self._return_entry(fresh, why, req.get("reasonText", ""), stamp))
@@ -295,6 +300,11 @@ RETURNS_MUTATORS = {
     ("v2.1", "refunditem"): "_m_refund_item",
     ("v2.1", "refundorder"): "_m_refund_order",
 }
+
+
+def _within(created: str, start: float | None, end: float | None) -> bool:
+    when = parse_time(created, "creationDate").timestamp()
+    return (start is None or when >= start) and (end is None or when <= end)
 
 
 def _returnable(li: dict[str, Any]) -> int:

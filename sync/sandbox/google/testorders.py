@@ -264,7 +264,7 @@ class TestOrdersResource(ReturnsResource):
                             "lineItemId": line_id,  # ours: lets reject/refund find the open items
                             "product": clone(li["product"]),
                             "customerReturnReason": {
-                                "reasonCode": "CHANGED_MIND",
+                                "reasonCode": "changedMind",  # the v2 enum's spelling
                                 "description": "Test return",
                             },
                             "state": "new",
