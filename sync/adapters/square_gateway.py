@@ -167,10 +167,11 @@ class SquareGateway:
         sleep: Callable[[float], None] = time.sleep,
         httpx_client: httpx.Client | None = None,
     ) -> None:
-        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        token_env = settings.access_token_env
+        token = token if token is not None else os.environ.get(token_env)
         if not token or not token.strip():
             raise SquareCredentialsError(
-                f"{TOKEN_ENV} is not set: export the Square access token for the seller account "
+                f"{token_env} is not set: export the Square access token for the seller account "
                 "(a sandbox token, or any value against the local emulator) before using the Square side."
             )
         self.settings = settings

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sync.adapters.ledger import RunRecord
+from sync.config import DEFAULT_ACCOUNT
 
 SUCCESS_OUTCOMES = ("ok",)
-# Until [[accounts]] exist, every run belongs to the one account the configuration describes.
-DEFAULT_ACCOUNT = "default"
 
 
 def run_reason(record: RunRecord) -> str:

@@ -23,7 +23,6 @@ from sqlalchemy.exc import ArgumentError
 from sync.adapters.feed_reader import read_feeds
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
-from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError
 from sync.config import ConfigError, Settings, refuse_placeholder_merchant
 from sync.domain.severity import breaks_at_or_above
@@ -219,7 +218,7 @@ def _square_failure(square: Any, exc: SquareApiError) -> Exception:
     else an outage (exit 69). Google work done before is kept either way (ledger first)."""
     if exc.is_auth:
         return ConfigError(
-            f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
+            f"Square rejected the access token in {square.gateway.settings.access_token_env} ({exc}); "
             "set it to a valid token for the seller account"
         )
     return Unavailable(square_outage(square.base_url, exc))
