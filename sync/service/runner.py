@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -31,7 +32,7 @@ from sync.logs import get_logger
 from sync.progress import Advance, counted, terminal_progress
 from sync.service.cycle import CycleResult, SyncCycle
 from sync.service.outages import google_outage, square_outage
-from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
+from sync.service.run_history import LAST_REPORT_KEY, SUCCESS_OUTCOMES, remember_report, run_entry
 from sync.service.run_metrics import metrics_published
 
 if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
@@ -142,9 +143,15 @@ def open_square(settings: Settings, token: str | None = None) -> Any:
     return SquareBridge(gateway, settings)
 
 
+def cycle_lock_name(settings: Settings) -> str:
+    """One lock per account: accounts sharing a PostgreSQL server (advisory locks are per
+    database) or, once the ledger scopes rows, one ledger, must not hold each other up."""
+    return f"cycle-{settings.account}" if settings.in_fleet else "cycle"
+
+
 @contextlib.contextmanager
 def cycle_lock(ledger: Ledger, settings: Settings) -> Iterator[None]:
-    lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds)
+    lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds, name=cycle_lock_name(settings))
     try:
         acquired = lock.acquire()
     except LockHeld as exc:
@@ -199,6 +206,7 @@ def run_once(
             if report and not result.abandoned:
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
+                    remember_report(ledger, outcome.report, result.run_id)
                 except GoogleApiError as exc:
                     outcome.report_outage = google_outage(google.base_url, exc, google.merchant_id)
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
@@ -224,30 +232,54 @@ def _square_failure(square: Any, exc: SquareApiError) -> Exception:
     return Unavailable(square_outage(square.base_url, exc))
 
 
+def logged_cycle(settings: Settings, should_stop: Callable[[], bool] = lambda: False) -> RunOutcome | None:
+    """One cycle of one account, logged with the exit code `run` would have given (a held lock
+    is a skipped run, an outage or a configuration error one failed cycle): what `schedule` and
+    the queue's workers run. None when the cycle did not finish."""
+    try:
+        outcome = run_once(settings, should_stop=should_stop)
+    except CycleLocked as exc:
+        log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
+        return None
+    except Unavailable as exc:
+        log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
+        return None
+    except ConfigError as exc:
+        log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
+        return None
+    code = outcome.exit_code
+    for outage in outcome.outages:
+        log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
+    (log.info if code == ExitCode.OK else log.warning)(
+        "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
+    )
+    return outcome
+
+
 def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:
-    """The job `ordersync schedule` runs: one cycle, logged with the exit code `run` would have
-    given; a held lock is a skipped run, an outage or a configuration error one failed cycle."""
+    """The job `ordersync schedule` runs without a queue: a cycle of every account in turn (one
+    account failing never stops the others); a stop signal ends it between accounts."""
+    should_stop = stop.is_set if stop else lambda: False
 
     def job() -> None:
-        try:
-            outcome = run_once(settings, should_stop=stop.is_set if stop else lambda: False)
-        except CycleLocked as exc:
-            log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
-            return
-        except Unavailable as exc:
-            log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
-            return
-        except ConfigError as exc:
-            log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
-            return
-        code = outcome.exit_code
-        for outage in outcome.outages:
-            log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
-        (log.info if code == ExitCode.OK else log.warning)(
-            "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
-        )
+        for account in settings.fleet:
+            if should_stop():
+                return
+            with account_context(account):
+                logged_cycle(account, should_stop)
 
     return job
+
+
+@contextlib.contextmanager
+def account_context(settings: Settings) -> Iterator[None]:
+    """Every log line of an [[accounts]] entry's cycle carries ``account`` (nothing for the one
+    account of a configuration without [[accounts]], whose lines stay as they were)."""
+    if not settings.in_fleet:
+        yield
+        return
+    with structlog.contextvars.bound_contextvars(account=settings.account):
+        yield
 
 
 def write_live_report(
@@ -417,7 +449,8 @@ def ledger_status(settings: Settings, *, now: datetime | None = None) -> dict[st
     try:
         summary = ledger.status_summary()
         last = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
-        summary["runs"] = [run_entry(r) for r in ledger.last_runs(STATUS_RUNS)]
+        summary["runs"] = [run_entry(r, settings.account) for r in ledger.last_runs(STATUS_RUNS)]
+        summary["last_report"] = ledger.get_value(LAST_REPORT_KEY)
     finally:
         ledger.close()
     at = (last.finished_at or last.started_at) if last else None
