@@ -228,6 +228,7 @@ def schedule(app: AppContext) -> None:
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @_fail_on_breaks_option
+@_account_option
 @click.pass_obj
 def report(
     app: AppContext,
@@ -237,14 +238,24 @@ def report(
     save_inputs: bool,
     include_pii: bool,
     fail_on_breaks: str | None,
+    account_names: tuple[str, ...],
 ) -> None:
-    """Reconciliation only: write reports/<run-id>/."""
+    """Reconciliation only: write reports/<run-id>/ (with [[accounts]]: of --account NAME)."""
     from sync.domain.severity import breaks_at_or_above
+    from sync.service.fleet import select_accounts
     from sync.service.runner import Unavailable, report_only
 
     if oms_file and not google_file:
         fail("--oms needs --google (a snapshot reconciliation compares two exports)", ExitCode.USAGE)
     settings = app.settings
+    if settings.accounts or account_names:
+        try:
+            chosen = select_accounts(settings, account_names)
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+        if len(chosen) != 1:
+            fail("this configuration has [[accounts]]: name one with --account NAME", ExitCode.USAGE)
+        settings = chosen[0]
     threshold = _threshold(fail_on_breaks)
     if threshold is None:
         threshold = settings.reports.fail_on_breaks

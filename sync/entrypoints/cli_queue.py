@@ -52,7 +52,6 @@ def open_queue(settings: Settings, handler: CycleHandler | None = None) -> Cycle
 def enqueue(app: AppContext, all_accounts: bool, account_names: tuple[str, ...]) -> None:
     """Queue one sync cycle per account for the workers; an account already queued or running is
     left as it is (never two cycles of one account)."""
-    from sync.adapters.cycle_queue import QueueUnavailable
     from sync.service.fleet import select_accounts
 
     if all_accounts == bool(account_names):
@@ -63,6 +62,8 @@ def enqueue(app: AppContext, all_accounts: bool, account_names: tuple[str, ...])
     except ConfigError as exc:
         fail(str(exc), ExitCode.USAGE)
     queue = open_queue(settings)
+    from sync.adapters.cycle_queue import QueueUnavailable  # importable: open_queue checked
+
     try:
         results = queue.enqueue(names)
     except QueueUnavailable as exc:
@@ -84,9 +85,9 @@ def scheduled_enqueue(settings: Settings) -> Callable[[], None]:
     """`ordersync schedule` in queue mode: each interval, queue every account (those already
     queued or running are left as they are); a queue that cannot be reached is logged and tried
     again at the next interval."""
-    from sync.adapters.cycle_queue import QueueUnavailable
-
     queue = open_queue(settings)
+    from sync.adapters.cycle_queue import QueueUnavailable  # importable: open_queue checked
+
     names = [a.account for a in settings.fleet]
 
     def job() -> None:
@@ -113,7 +114,6 @@ def scheduled_enqueue(settings: Settings) -> Callable[[], None]:
 def worker(app: AppContext, concurrency: int | None) -> None:
     """Run queued cycles until SIGTERM/SIGINT, then exit 0: the cycle in hand stops at its next
     step and is queued again (its recorded work is resumed, never repeated)."""
-    from sync.adapters.cycle_queue import QueueUnavailable
     from sync.service.fleet import run_queued_cycle
 
     settings = app.settings
@@ -127,6 +127,8 @@ def worker(app: AppContext, concurrency: int | None) -> None:
             return {"account": account, "exit_code": int(ExitCode.USAGE), "abandoned": False}
 
     queue = open_queue(settings, handler)
+    from sync.adapters.cycle_queue import QueueUnavailable  # importable: open_queue checked
+
     name = f"ordersync@{socket.gethostname()}:{os.getpid()}"
     say(f"worker {name} on queue {queue_settings.name} at {queue.where()}", "worker started", worker=name,
         queue=queue_settings.name)  # fmt: skip

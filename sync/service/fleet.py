@@ -112,10 +112,8 @@ def run_queued_cycle(settings: Settings, account: str, should_stop: Callable[[],
     configured is a configuration error of that job alone."""
     (chosen,) = select_accounts(settings, [account])
     with account_context(chosen):
-        outcome = logged_cycle(chosen, should_stop)
-    if outcome is None:
-        return QueuedCycle(account, int(ExitCode.UNAVAILABLE))  # the reason is in the log line above
-    return QueuedCycle(account, int(outcome.exit_code), abandoned=outcome.cycle.abandoned)
+        outcome, code = logged_cycle(chosen, should_stop)
+    return QueuedCycle(account, int(code), abandoned=outcome is not None and outcome.cycle.abandoned)
 
 
 # ------------------------------------------------------------------------------------------ status

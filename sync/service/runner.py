@@ -232,28 +232,30 @@ def _square_failure(square: Any, exc: SquareApiError) -> Exception:
     return Unavailable(square_outage(square.base_url, exc))
 
 
-def logged_cycle(settings: Settings, should_stop: Callable[[], bool] = lambda: False) -> RunOutcome | None:
+def logged_cycle(
+    settings: Settings, should_stop: Callable[[], bool] = lambda: False
+) -> tuple[RunOutcome | None, ExitCode]:
     """One cycle of one account, logged with the exit code `run` would have given (a held lock
     is a skipped run, an outage or a configuration error one failed cycle): what `schedule` and
-    the queue's workers run. None when the cycle did not finish."""
+    the queue's workers run. The outcome is None when the cycle did not finish."""
     try:
         outcome = run_once(settings, should_stop=should_stop)
     except CycleLocked as exc:
         log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
-        return None
+        return None, ExitCode.LOCKED
     except Unavailable as exc:
         log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
-        return None
+        return None, ExitCode.UNAVAILABLE
     except ConfigError as exc:
         log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
-        return None
+        return None, ExitCode.USAGE
     code = outcome.exit_code
     for outage in outcome.outages:
         log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
     (log.info if code == ExitCode.OK else log.warning)(
         "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
     )
-    return outcome
+    return outcome, code
 
 
 def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:

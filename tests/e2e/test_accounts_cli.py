@@ -5,6 +5,7 @@ others and the exit code is the worst; `status --json` sums up the fleet."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -94,6 +95,8 @@ def test_run_syncs_every_account_in_turn_and_one_failing_stops_no_other(workspac
     assert status["last_success"] is not None
     text = ws.ordersync("status", check=True).stdout
     assert "2 accounts, 0 failing" in text and "shop-a" in text and "shop-b" in text
+    report = ws.ordersync("report", "--account", "shop-a", check=True)
+    assert f"report written to {Path('reports') / 'shop-a'}" in report.stdout
 
 
 def test_an_unknown_account_and_queue_commands_without_a_queue_are_usage_errors(workspace: Workspace) -> None:
@@ -105,6 +108,8 @@ def test_an_unknown_account_and_queue_commands_without_a_queue_are_usage_errors(
         proc = ws.ordersync(*command)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "queue mode is off" in proc.stderr and "Traceback" not in proc.stderr
+    which = ws.ordersync("report")
+    assert which.returncode == 2 and "name one with --account NAME" in which.stderr
     both = ws.ordersync("enqueue", "--all", "--account", "shop-a")
     assert both.returncode == 2 and "give --all or --account NAME" in both.stderr
     assert not (ws.root / "state").exists()  # nothing ran
