@@ -38,7 +38,9 @@ from sqlalchemy.engine import URL, make_url  # noqa: E402
 
 from sync.adapters.cycle_queue import CycleQueue, libpq_url  # noqa: E402
 from sync.adapters.ledger import Ledger  # noqa: E402
+from sync.config import load_settings  # noqa: E402
 from sync.domain.feed import COLUMNS as FEED_COLUMNS  # noqa: E402
+from sync.entrypoints.cli_queue import scheduled_enqueue  # noqa: E402
 from sync.sandbox.credentials import write_service_account  # noqa: E402
 from sync.sandbox.server import Sandbox  # noqa: E402
 
@@ -242,8 +244,17 @@ def assert_exactly_once_and_no_overlap(fleet: Fleet, killed_at: float | None = N
             assert before.finished_at <= after.started_at, f"cycles of {name} overlap: {before} / {after}"
 
 
-def test_enqueue_never_queues_an_account_already_queued_or_running(fleet_factory: Any) -> None:
+def test_enqueue_never_queues_an_account_already_queued_or_running(
+    fleet_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fleet = fleet_factory(2)
+    # `ordersync schedule` in queue mode: each tick queues every account that is not queued yet.
+    monkeypatch.setenv("PGPASSWORD", fleet.env["PGPASSWORD"])  # the file's URLs carry none
+    tick = scheduled_enqueue(load_settings(fleet.env["ORDERSYNC_CONFIG"], environ=fleet.env))
+    tick()
+    tick()
+    assert sorted(j["account"] for j in fleet.open_jobs()) == ["acct0", "acct1"]
+    fleet.sql("DELETE FROM procrastinate_jobs", schema=fleet.queue_schema)
     first = fleet.queue.enqueue(["acct0", "acct1"])
     assert [r.state for r in first] == ["queued", "queued"]
     again = fleet.queue.enqueue(["acct0", "acct1"])
