@@ -1,17 +1,27 @@
 """Configuration: a TOML file, overridden key by key from the environment, validated strictly.
 
 Secrets never live here: Google credentials come from GOOGLE_APPLICATION_CREDENTIALS (or ADC) and
-the Square token from SQUARE_ACCESS_TOKEN. Any key can be overridden with
-``ORDERSYNC_<SECTION>__<KEY>`` (values are read as TOML values, falling back to plain strings).
+the Square token from SQUARE_ACCESS_TOKEN (or the variable ``[square] access_token_env`` names); a
+key that holds a secret, or a password in an account's or the queue's database URL, is refused.
+Any key can be overridden with ``ORDERSYNC_<SECTION>__<KEY>`` (values are read as TOML values,
+falling back to plain strings).
 Unknown keys and wrong types are errors that name the key and where it came from (with a "did
 you mean" for a near miss). A missing configuration file is an error naming the path tried: only
 ``ordersync demo`` runs on embedded defaults, and it builds its settings itself.
+
+Many accounts (``[[accounts]]``): each entry has a ``name`` and tables named after the top-level
+sections (``[accounts.google]``, ``[accounts.square]``, ...) whose keys override the top-level
+ones, which are the defaults of every account. ``load_settings`` computes each account's
+effective ``Settings`` here, in one place (``Settings.accounts``): its reports, rejects and
+metrics textfile go to a per-account path unless the entry sets its own. A configuration without
+``[[accounts]]`` is one account named ``default`` (``DEFAULT_ACCOUNT``), exactly as before.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,6 +55,20 @@ GOOGLE_HOST_SUFFIX = ".googleapis.com"
 GOOGLE_BATCH_LIMIT = 1000
 
 NumericId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+
+# The one account of a configuration without [[accounts]] (status `runs[].account`, metrics).
+DEFAULT_ACCOUNT = "default"
+# An account name is a path segment, a metrics label, a lock and a queue key: kept plain.
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+# Sections an [[accounts]] entry may override; [schedule] and [queue] are the fleet's own.
+ACCOUNT_SECTIONS = ("google", "square", "shipments", "reports", "ledger", "ucp", "order_tracking", "metrics")
+FLEET_SECTIONS = ("schedule", "queue")
+# Keys that would hold a secret: refused anywhere in the file, with where the secret goes instead.
+SECRET_KEYS = frozenset({
+    "access_token", "token", "api_key", "apikey", "password", "secret", "client_secret", "private_key",
+    "credentials", "service_account_key",
+})  # fmt: skip
 
 
 class ConfigError(Exception):
@@ -69,6 +93,8 @@ class GoogleSettings(_Section):
     # How often open orders are read back from Google to find line items canceled there (whole
     # cancellations are seen every cycle). 0 = every cycle; each check costs one call per 1,000.
     recheck_open_orders_minutes: float = Field(default=60, ge=0)
+    # This account's request budget (0 = none): HTTP requests per second across its threads.
+    requests_per_second: float = Field(default=0, ge=0)
 
     @field_validator("merchant_id", mode="before")
     @classmethod
@@ -105,6 +131,10 @@ class SquareSettings(_Section):
     sku_map: dict[str, str] = Field(default_factory=dict)
     # offerIds sku_map does not map are looked up as ITEM_VARIATION SKUs (SearchCatalogObjects).
     sku_lookup: bool = True
+    # The environment variable holding this seller's access token (one per account in a fleet).
+    access_token_env: EnvName = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
+    # This account's request budget (0 = none): calls per second across its concurrent workers.
+    requests_per_second: float = Field(default=0, ge=0)
 
 
 class ShipmentsSettings(_Section):
@@ -247,6 +277,25 @@ class RefundsSettings(_Section):
         except RefundRulesError as exc:
             raise ValueError(str(exc)) from None
 
+class QueueSettings(_Section):
+    """Queue mode: cycles of every account queued in PostgreSQL (procrastinate), run by workers."""
+
+    enabled: bool = False
+    url: str = ""  # the queue's PostgreSQL (SQLAlchemy URL, no password); "" = [ledger] url
+    name: str = Field(default="ordersync", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # procrastinate queue
+    concurrency: int = Field(default=1, ge=1, le=64)  # `ordersync worker` cycles at once
+    heartbeat_seconds: float = Field(default=10, gt=0)
+    # A worker silent this long is taken for dead (SIGKILL, a lost machine): its cycle is queued again.
+    stalled_seconds: float = Field(default=60, gt=0)
+    # SIGTERM: how long the cycle in hand may go on before it stops at its next step boundary.
+    stop_grace_seconds: float = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self) -> QueueSettings:
+        if self.stalled_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("stalled_seconds must be at least twice heartbeat_seconds")
+        return self
+
 
 class MetricsSettings(_Section):
     # Prometheus metrics after every run: a node_exporter textfile-collector file (written
@@ -267,7 +316,25 @@ class Settings(_Section):
     order_tracking: OrderTrackingSettings = Field(default_factory=OrderTrackingSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     refunds: RefundsSettings = Field(default_factory=RefundsSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    # Set by load_settings, never read from the file (INTERNAL_FIELDS).
     source: str = Field(default="<defaults>", exclude=True)
+    account: str = Field(default=DEFAULT_ACCOUNT, exclude=True)  # whose settings these are
+    # Top level only: the effective settings of every [[accounts]] entry, in file order.
+    accounts: tuple[Settings, ...] = Field(default=(), exclude=True)
+
+    @property
+    def fleet(self) -> tuple[Settings, ...]:
+        """Every account to sync: the [[accounts]] entries, or these settings as the one account."""
+        return self.accounts or (self,)
+
+    @property
+    def in_fleet(self) -> bool:
+        """True for the settings of an [[accounts]] entry (per-account paths, lock, metrics group)."""
+        return self.account != DEFAULT_ACCOUNT
+
+
+INTERNAL_FIELDS = frozenset({"source", "account", "accounts"})
 
 
 def _env_value(raw: str) -> Any:
@@ -307,12 +374,16 @@ def _section_keys(section: str) -> list[str]:
     return list(getattr(model, "model_fields", None) or {})
 
 
-def _describe(
+def _problems(
     errors: list[dict[str, Any]],
     source: str,
     env_keys: set[tuple[str, str]],
     file_sections: frozenset[str] = frozenset(),
-) -> str:
+    *,
+    prefix: str = "",
+) -> list[str]:
+    """One line per validation error: where (file or variable), ``[section] key`` and what is wrong.
+    ``prefix``: ``accounts.`` for the tables of an [[accounts]] entry."""
     lines = []
     for err in errors:
         loc = [str(p) for p in err["loc"]]
@@ -324,7 +395,7 @@ def _describe(
             if names:
                 where = f"environment variable {', '.join(names)}"
         if len(loc) == 1 and err["type"] == "extra_forbidden":
-            sections = [n for n in Settings.model_fields if n != "source"]
+            sections = [*(n for n in Settings.model_fields if n not in INTERNAL_FIELDS), "accounts"]
             msg = f"unknown section (known sections: {', '.join(sections)}){_did_you_mean(loc[0], sections)}"
         elif err["type"] == "extra_forbidden":
             msg = f"unknown key{_did_you_mean(loc[-1], _section_keys(loc[0]))}"
@@ -333,8 +404,193 @@ def _describe(
             if "input" in err and not isinstance(err["input"], dict):
                 msg += f" (got {err['input']!r})"
         key = f" {'.'.join(loc[1:])}" if len(loc) > 1 else ""
-        lines.append(f"{where}: [{loc[0]}]{key}: {msg}")
+        lines.append(f"{where}: [{prefix}{loc[0]}]{key}: {msg}")
+    return lines
+
+
+def _describe(
+    errors: list[dict[str, Any]],
+    source: str,
+    env_keys: set[tuple[str, str]],
+    file_sections: frozenset[str] = frozenset(),
+) -> str:
+    return _invalid(_problems(errors, source, env_keys, file_sections))
+
+
+def _invalid(lines: list[str]) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+_SECRET_HOMES = {
+    "google": "Google credentials come from GOOGLE_APPLICATION_CREDENTIALS (a key file path) or ADC",
+    "square": "export the token and name its variable with access_token_env (default SQUARE_ACCESS_TOKEN)",
+    "ucp": "the UCP API key comes from the environment variable UCP_API_KEY",
+}
+
+
+def _secret_problems(data: dict[str, Any], source: str) -> list[str]:
+    """Secrets in the file itself: a key named like one, or a password in a database URL that has
+    no environment override (an account's ledger, the queue): say where the secret goes instead."""
+    found = []
+
+    def scan(section: str, table: Any, label: str) -> None:
+        if not isinstance(table, dict):
+            return
+        for key in sorted(k for k in table if str(k).lower() in SECRET_KEYS):
+            home = _SECRET_HOMES.get(section, "put it in the environment, never in this file")
+            found.append(f"{source}: [{label}] {key}: secrets never live in the configuration file; {home}")
+
+    for section, table in data.items():
+        if section != "accounts":
+            scan(section, table, section)
+    queue_url = data.get("queue", {}).get("url") if isinstance(data.get("queue"), dict) else None
+    if isinstance(queue_url, str) and urlsplit(queue_url).password:
+        found.append(f"{source}: [queue] url: holds a password; {PGPASS_ADVICE}")
+    for entry in data.get("accounts") or []:
+        if not isinstance(entry, dict):
+            continue
+        for section, table in entry.items():
+            scan(section, table, f"accounts.{section}")
+        ledger = entry.get("ledger")
+        url = ledger.get("url") if isinstance(ledger, dict) else None
+        if isinstance(url, str) and urlsplit(url).password:
+            found.append(f"{source}: [accounts.ledger] url of {entry.get('name')!r}: holds a password; "
+                         f"{PGPASS_ADVICE}")  # fmt: skip
+    return found
+
+
+def _drop_secret_keys(data: dict[str, Any]) -> None:
+    tables = [t for s, t in data.items() if s != "accounts"]
+    tables += [t for e in data.get("accounts") or [] if isinstance(e, dict) for t in e.values()]
+    for table in tables:
+        if isinstance(table, dict):
+            for key in [k for k in table if str(k).lower() in SECRET_KEYS]:
+                del table[key]
+
+
+PGPASS_ADVICE = (
+    "give it to PostgreSQL from the environment (PGPASSWORD) or a ~/.pgpass file, and leave it out of "
+    "the URL"
+)
+
+
+def _ledger_key(url: str) -> str:
+    """What makes two ledger URLs the same database: a SQLite file by its absolute path."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        return "sqlite:" + os.path.normpath(os.path.abspath(path)) if path and path != ":memory:" else url
+    return url
+
+
+def _textfile_for(path: str, account: str) -> str:
+    """``ordersync.prom`` -> ``ordersync.<account>.prom``: node_exporter reads every *.prom file."""
+    folder, _, name = path.rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    per_account = f"{stem}.{account}.{suffix}" if dot and stem else f"{name}.{account}"
+    return f"{folder}/{per_account}" if folder else per_account
+
+
+def _account_entry_problems(index: int, entry: Any) -> tuple[str | None, list[str]]:
+    """The entry's name (None when unusable) and what is wrong with its shape."""
+    if not isinstance(entry, dict):
+        return None, [f"[[accounts]] #{index}: must be a table (an [[accounts]] entry with name = ...)"]
+    name = entry.get("name")
+    if not isinstance(name, str) or not ACCOUNT_NAME.match(name):
+        return None, [
+            f"[[accounts]] #{index}: name must be 1-48 letters, digits, '.', '_' or '-', starting with a "
+            f"letter or digit (got {name!r})"
+        ]
+    label = f"[[accounts]] {name!r}"
+    problems = []
+    if name == DEFAULT_ACCOUNT:
+        problems.append(f"{label}: {DEFAULT_ACCOUNT!r} names the one account of a configuration without "
+                        "[[accounts]]; choose another name")  # fmt: skip
+    for key in sorted(set(entry) - {"name", *ACCOUNT_SECTIONS}):
+        if key in FLEET_SECTIONS:
+            problems.append(f"{label}: [accounts.{key}] cannot differ per account; set [{key}] at the top")
+        else:
+            known = ["name", *ACCOUNT_SECTIONS]
+            problems.append(f"{label}: unknown key {key!r} (an entry has: {', '.join(known)})"
+                            f"{_did_you_mean(key, known)}")  # fmt: skip
+    for section in ACCOUNT_SECTIONS:
+        if section in entry and not isinstance(entry[section], dict):
+            problems.append(f"{label}: accounts.{section} must be a table ([accounts.{section}])")
+    google = entry.get("google")
+    if not isinstance(google, dict) or "merchant_id" not in google:
+        problems.append(f"{label}: [accounts.google] merchant_id is required (every account is its own "
+                        "Merchant Center account)")  # fmt: skip
+    return name, problems
+
+
+def _account_settings(
+    raw: Any, data: dict[str, Any], base: Settings, source: str
+) -> tuple[tuple[Settings, ...], list[str]]:
+    """Every [[accounts]] entry's effective settings: the top-level sections (file and environment)
+    with the entry's tables laid over them key by key, validated as a whole; then the checks that
+    span accounts (names, merchant ids, ledgers)."""
+    if not isinstance(raw, list):
+        return (), [f"{source}: accounts must be an array of tables ([[accounts]] entries)"]
+    problems: list[str] = []
+    accounts: list[Settings] = []
+    for index, entry in enumerate(raw, 1):
+        name, shape = _account_entry_problems(index, entry)
+        problems += [f"{source}: {line}" for line in shape]
+        if name is None or any(not isinstance(entry.get(sec, {}), dict) for sec in ACCOUNT_SECTIONS):
+            continue
+        merged: dict[str, Any] = {k: v for k, v in data.items() if k != "accounts"}
+        for section in ACCOUNT_SECTIONS:
+            own = entry.get(section, {})
+            merged[section] = {**(data.get(section) or {}), **own}
+        # Each account's own folders and metrics file, unless the entry names its own.
+        if "dir" not in entry.get("reports", {}):
+            merged["reports"]["dir"] = f"{base.reports.dir.rstrip('/')}/{name}"
+        if "rejects_dir" not in entry.get("shipments", {}):
+            merged["shipments"]["rejects_dir"] = f"{base.shipments.rejects_dir.rstrip('/')}/{name}"
+        if base.metrics.textfile and "textfile" not in entry.get("metrics", {}):
+            merged["metrics"]["textfile"] = _textfile_for(base.metrics.textfile, name)
+        try:
+            settings = Settings.model_validate(merged)
+        except ValidationError as exc:
+            where = f"{source}: [[accounts]] {name!r}"
+            problems += _problems(exc.errors(), where, set(), prefix="accounts.")
+            continue
+        accounts.append(settings.model_copy(update={"source": source, "account": name}))
+    problems += _fleet_problems(accounts, source)
+    return tuple(accounts), problems
+
+
+def _fleet_problems(accounts: list[Settings], source: str) -> list[str]:
+    problems = []
+    seen: dict[str, dict[str, str]] = {"name": {}, "merchant_id": {}, "ledger": {}}
+    for account in accounts:
+        keys = {
+            "name": account.account,
+            "merchant_id": account.google.merchant_id,
+            "ledger": _ledger_key(account.ledger.url),
+        }
+        for what, key in keys.items():
+            other = seen[what].get(key)
+            if other is None:
+                seen[what][key] = account.account
+                continue
+            if what == "name":
+                problems.append(f"{source}: [[accounts]] name {key!r} is used twice")
+            elif what == "merchant_id":
+                problems.append(f"{source}: [[accounts]] {other!r} and {account.account!r} have the same "
+                                f"[accounts.google] merchant_id {key}")  # fmt: skip
+            else:
+                problems.append(
+                    f"{source}: [[accounts]] {other!r} and {account.account!r} share the ledger "
+                    f"{account.ledger.url!r}: until the ledger keeps accounts apart, give each entry its "
+                    "own [accounts.ledger] url (a SQLite file, or a PostgreSQL schema such as "
+                    "?options=-csearch_path%3Dshop01)"
+                )
+    return problems
+
+
+def queue_url(settings: Settings) -> str:
+    """The queue's database: ``[queue] url``, else the top-level ``[ledger] url``."""
+    return settings.queue.url or settings.ledger.url
 
 
 def load_settings(
@@ -379,17 +635,39 @@ def load_settings(
             "which needs none"
         )
 
+    problems = _secret_problems(data, source)
+    _drop_secret_keys(data)  # reported above; not again as unknown keys
+    problems += [
+        f"{source}: [{name}]: unknown section{_did_you_mean(name, list(Settings.model_fields))}"
+        for name in sorted(INTERNAL_FIELDS & set(data) - {"accounts"})
+    ]
     overrides = _env_overrides(environ)
+    if "accounts" in overrides:
+        names = sorted(f"{ENV_PREFIX}ACCOUNTS__{k.upper()}" for k in overrides.pop("accounts"))
+        problems.append(f"environment variable {', '.join(names)}: [[accounts]] entries are set in the "
+                        "file only (their top-level defaults can be overridden)")  # fmt: skip
     env_keys = {(s, k) for s, keys in overrides.items() for k in keys}
     file_sections = frozenset(data)
     for section, keys in overrides.items():
         current = data.get(section)
         data[section] = {**(current if isinstance(current, dict) else {}), **keys}
+    raw_accounts = data.pop("accounts", None)
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate({k: v for k, v in data.items() if k not in INTERNAL_FIELDS})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc.errors(), source, env_keys, file_sections)) from None
-    return settings.model_copy(update={"source": source})
+        problems += _problems(exc.errors(), source, env_keys, file_sections)
+        raise ConfigError(_invalid(problems)) from None
+    settings = settings.model_copy(update={"source": source})
+    if raw_accounts is not None:
+        accounts, account_problems = _account_settings(raw_accounts, data, settings, source)
+        problems += account_problems
+        settings = settings.model_copy(update={"accounts": accounts})
+    if settings.queue.enabled and not queue_url(settings).startswith("postgresql"):
+        problems.append(f"{source}: [queue] enabled needs PostgreSQL: set [queue] url (or the [ledger] url) "
+                        f"to a postgresql+psycopg:// URL (got {queue_url(settings)!r})")  # fmt: skip
+    if problems:
+        raise ConfigError(_invalid(problems))
+    return settings
 
 
 def refuse_placeholder_merchant(settings: Settings) -> None:

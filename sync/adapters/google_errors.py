@@ -47,6 +47,11 @@ class GoogleApiError(Exception):
         self.method = method
         self.retry_after = retry_after
 
+    @property
+    def throttled(self) -> bool:
+        """Google refused the rate (429, or 403 rate-limit reasons): the account should slow down."""
+        return self.status == 429 or (self.status == 403 and self.reason in RETRYABLE_403_REASONS)
+
     def __str__(self) -> str:
         where = f"HTTP {self.status}" if self.status else "no HTTP response"
         reason = f" {self.reason}" if self.reason else ""

@@ -42,6 +42,7 @@ from sync.adapters.google_errors import (
     entry_error,
     from_http_error,
 )
+from sync.adapters.request_budget import RequestBudget
 from sync.config import GoogleSettings
 from sync.domain.refunds.square_to_google import GoogleRefundMutation
 
@@ -158,6 +159,8 @@ class GoogleGateway:
         self.settings = settings
         self.merchant_id = settings.merchant_id
         self.base_url = api_base_url(settings)
+        # This account's budget: its rate, and a 429 pausing all of its threads (not other accounts).
+        self.budget = RequestBudget(settings.requests_per_second, sleep=sleep)
         self._credentials = resolve_credentials(credentials)
         self._http_factory = http_factory or self._default_http
         self._sleep = sleep
@@ -229,13 +232,18 @@ class GoogleGateway:
         cap = self.settings.max_backoff_seconds
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         if isinstance(exc, GoogleApiError) and exc.retry_after is not None:
-            return min(exc.retry_after, cap)
-        ceiling = min(cap, BACKOFF_BASE_SECONDS * 2 ** (retry_state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)
+            wait = min(exc.retry_after, cap)
+        else:
+            ceiling = min(cap, BACKOFF_BASE_SECONDS * 2 ** (retry_state.attempt_number - 1))
+            wait = random.uniform(ceiling / 2, ceiling)
+        if isinstance(exc, GoogleApiError) and exc.throttled:
+            self.budget.pause(wait)
+        return wait
 
     def _attempt(self, method_id: str, request: Any) -> Any:
         """One HTTP attempt; every failure comes out as GoogleApiError (or credentials error)."""
         self._local.method_id = method_id  # for calls_by_method (one request at a time per thread)
+        self.budget.take()
         try:
             return request.execute(http=self._thread_http())
         except HttpError as exc:

@@ -8,6 +8,10 @@ carried over unchanged by a failed one (0 before the first success), so
 way the job can stop working. ``ordersync_api_calls_total`` is a real counter: the totals are kept
 across runs by the caller, so ``rate()`` works. Every series of a run is published together,
 replacing the previous run's (the textfile by an atomic rename, the Pushgateway group by PUT).
+
+Every series carries ``account`` (``default`` for a configuration without [[accounts]]), so a
+fleet's files or Pushgateway groups (one per account, grouping key ``account``) sum and alert
+per account: ``time() - ordersync_last_success_timestamp_seconds > 3600`` names the account.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class RunMetrics:
     operations_failed: int = 0
     operations_pending: int = 0
     feed_rows_rejected: int = 0
+    account: str = "default"
 
 
 class _RunCollector(Collector):
@@ -47,56 +52,76 @@ class _RunCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         run = self.run
+        account = [run.account]
         yield _gauge(
             "last_run_timestamp_seconds",
             "When the last run finished (Unix time).",
             run.finished_at.timestamp(),
+            account,
         )
         yield _gauge(
             "last_success_timestamp_seconds",
             "When the last successful run finished (Unix time; 0 before the first success).",
             run.last_success_at.timestamp() if run.last_success_at else 0.0,
+            account,
         )
         yield _gauge(
             "run_duration_seconds",
             "How long the last run took, cycle and report.",
             max(0.0, run.duration_seconds),
+            account,
         )
         yield _gauge(
-            "last_run_success", "1 when the last run succeeded, else 0.", 1.0 if run.succeeded else 0.0
+            "last_run_success",
+            "1 when the last run succeeded, else 0.",
+            1.0 if run.succeeded else 0.0,
+            account,
         )
-        stages = GaugeMetricFamily(f"{PREFIX}orders", "Orders in the ledger per stage.", labels=["stage"])
+        stages = GaugeMetricFamily(
+            f"{PREFIX}orders", "Orders in the ledger per stage.", labels=["account", "stage"]
+        )
         for stage, count in sorted(run.orders_by_stage.items()):
-            stages.add_metric([stage], count)
+            stages.add_metric([*account, stage], count)
         yield stages
         if run.breaks is not None:
             breaks = GaugeMetricFamily(
-                f"{PREFIX}breaks", "Breaks in the last report.", labels=["category", "severity"]
+                f"{PREFIX}breaks", "Breaks in the last report.", labels=["account", "category", "severity"]
             )
             for (category, severity), count in sorted(run.breaks.items()):
-                breaks.add_metric([category, severity], count)
+                breaks.add_metric([*account, category, severity], count)
             yield breaks
         calls = CounterMetricFamily(
-            f"{PREFIX}api_calls", "HTTP requests to the APIs, retries included.", labels=["api", "method"]
+            f"{PREFIX}api_calls",
+            "HTTP requests to the APIs, retries included.",
+            labels=["account", "api", "method"],
         )
         for (api, method), count in sorted(run.api_calls_total.items()):
-            calls.add_metric([api, method], count)
+            calls.add_metric([*account, api, method], count)
         yield calls
         yield _gauge(
             "operations_failed",
             "Operations the APIs refused for good (reported as failed_operation).",
             run.operations_failed,
+            account,
         )
         yield _gauge(
-            "operations_pending", "Operations recorded and not yet confirmed.", run.operations_pending
+            "operations_pending",
+            "Operations recorded and not yet confirmed.",
+            run.operations_pending,
+            account,
         )
         yield _gauge(
-            "feed_rows_rejected", "Shipments-feed rows the last run rejected.", run.feed_rows_rejected
+            "feed_rows_rejected",
+            "Shipments-feed rows the last run rejected.",
+            run.feed_rows_rejected,
+            account,
         )
 
 
-def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(f"{PREFIX}{name}", documentation, value=value)
+def _gauge(name: str, documentation: str, value: float, account: list[str]) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(f"{PREFIX}{name}", documentation, labels=["account"])
+    gauge.add_metric(account, value)
+    return gauge
 
 
 def registry_for(run: RunMetrics) -> CollectorRegistry:
@@ -111,6 +136,10 @@ def write_textfile(path: str | Path, run: RunMetrics) -> None:
     write_to_textfile(str(path), registry_for(run))
 
 
-def push(url: str, run: RunMetrics, *, timeout: float = 10.0) -> None:
-    """PUT the run's series to the Pushgateway group job="ordersync", replacing the last run's."""
-    push_to_gateway(url, job=JOB, registry=registry_for(run), timeout=timeout)
+def push(url: str, run: RunMetrics, *, timeout: float = 10.0, per_account: bool = False) -> None:
+    """PUT the run's series to the Pushgateway group job="ordersync", replacing the last run's.
+    ``per_account`` ([[accounts]]): each account its own group (job, account), so one account's
+    run never replaces another's series. A configuration without [[accounts]] keeps the group it
+    always had (a new group would leave the old one's last success behind, stale forever)."""
+    grouping = {"account": run.account} if per_account else None
+    push_to_gateway(url, job=JOB, registry=registry_for(run), timeout=timeout, grouping_key=grouping)

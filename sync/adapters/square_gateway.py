@@ -28,6 +28,7 @@ from square.environment import SquareEnvironment
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from sync.adapters import square_type_hints
+from sync.adapters.request_budget import RequestBudget
 from sync.config import SquareSettings
 from sync.domain.refunds.google_to_square import SquareRefundPlan
 from sync.domain.refunds.records import tender_payment_ids
@@ -169,10 +170,11 @@ class SquareGateway:
         sleep: Callable[[float], None] = time.sleep,
         httpx_client: httpx.Client | None = None,
     ) -> None:
-        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        token_env = settings.access_token_env
+        token = token if token is not None else os.environ.get(token_env)
         if not token or not token.strip():
             raise SquareCredentialsError(
-                f"{TOKEN_ENV} is not set: export the Square access token for the seller account "
+                f"{token_env} is not set: export the Square access token for the seller account "
                 "(a sandbox token, or any value against the local emulator) before using the Square side."
             )
         self.settings = settings
@@ -191,6 +193,8 @@ class SquareGateway:
         self._calls = 0
         self._calls_by_method: Counter[str] = Counter()
         self._location_id: str | None = settings.location_id or None
+        # This account's budget: its rate, and a 429 pausing all of its workers (not other accounts).
+        self.budget = RequestBudget(settings.requests_per_second, sleep=sleep)
 
     def __repr__(self) -> str:  # never show the token
         return f"SquareGateway(endpoint={self.settings.endpoint!r})"
@@ -241,11 +245,16 @@ class SquareGateway:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, SquareApiError) and exc.retry_after is not None and exc.retry_after > 0:
-            return min(exc.retry_after, self._max_backoff)
-        return float(wait_random_exponential(multiplier=self._backoff_base, max=self._max_backoff)(state))
+            wait = min(exc.retry_after, self._max_backoff)
+        else:
+            wait = float(wait_random_exponential(multiplier=self._backoff_base, max=self._max_backoff)(state))
+        if isinstance(exc, SquareApiError) and exc.status == 429:
+            self.budget.pause(wait)
+        return wait
 
     def _call(self, method: str, fn: Callable[[], T]) -> T:
         def attempt() -> T:
+            self.budget.take()
             with self._lock:
                 self._calls += 1
                 self._calls_by_method[method] += 1

@@ -35,11 +35,14 @@ class _LazyGroup(click.Group):
 
     lazy_commands: ClassVar[dict[str, tuple[str, str]]] = {
         "doctor": ("sync.entrypoints.cli_ops", "doctor"),
+        # Queue mode (procrastinate on PostgreSQL): never imported by `run`.
+        "enqueue": ("sync.entrypoints.cli_queue", "enqueue"),
         "init": ("sync.entrypoints.cli_ops", "init"),
         "sandbox": ("sync.entrypoints.cli_sandbox", "sandbox"),
         # The group of cli_testorders with the read-only `show`/`list` commands added.
         "testorders": ("sync.entrypoints.cli_testorders_view", "testorders"),
         "ucp": ("sync.entrypoints.cli_ucp", "ucp"),
+        "worker": ("sync.entrypoints.cli_queue", "worker"),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -91,6 +94,16 @@ def _threshold(option: str | None) -> str | None:
     return "" if option.lower() == "off" else option.lower()
 
 
+def _account_option(func: Any) -> Any:
+    return click.option(
+        "--account",
+        "account_names",
+        multiple=True,
+        metavar="NAME",
+        help="Only this [[accounts]] entry (repeatable); default: every account.",
+    )(func)
+
+
 def _breaks_line(count: int, threshold: str, path: Path) -> str:
     return (
         f"{count} break(s) at or above {threshold} in the report (--fail-on-breaks {threshold}): "
@@ -102,11 +115,20 @@ def _breaks_line(count: int, threshold: str, path: Path) -> str:
 @config_option
 @click.option("--no-report", is_flag=True, help="Skip the reconciliation report after the cycle.")
 @_fail_on_breaks_option
+@_account_option
 @click.pass_obj
-def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
-    """One sync cycle (for cron), then a reconciliation report."""
+def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, account_names: tuple[str, ...]) -> None:
+    """One sync cycle (for cron), then a reconciliation report; with [[accounts]], one per account
+    in turn (one account failing never stops the others; the exit code is the worst of them)."""
+    from sync.service.fleet import select_accounts
     from sync.service.runner import CycleLocked, Unavailable, run_once
 
+    try:
+        accounts = select_accounts(app.settings, account_names)
+    except ConfigError as exc:
+        fail(str(exc), ExitCode.USAGE)
+    if app.settings.accounts:
+        _run_fleet(accounts, report=not no_report, fail_on_breaks=_threshold(fail_on_breaks))
     try:
         outcome = run_once(
             app.settings,
@@ -129,17 +151,57 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
     sys.exit(int(outcome.exit_code))
 
 
+def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None) -> None:
+    """`run` over [[accounts]]: a line per account as it finishes, then the fleet's line; exits."""
+    from sync.exit_codes import worst
+    from sync.service.fleet import AccountRun, run_accounts
+
+    def show(done: AccountRun) -> None:
+        name, outcome = done.account, done.outcome
+        if outcome is None:
+            warn(f"{name}: {done.error}", account=name, exit_code=int(done.code))
+            return
+        say(f"{name}: {outcome.line()}", "run finished", account=name, **outcome.fields())
+        for outage in outcome.outages:
+            warn(f"{name}: {outage.message()}", account=name, service=outage.service)
+        if outcome.breaks_over_threshold and outcome.report is not None:
+            line = _breaks_line(outcome.breaks_over_threshold, outcome.fail_on_breaks, outcome.report.path)
+            warn(f"{name}: {line}", account=name)
+
+    runs = run_accounts(
+        accounts, report=report, interactive=progress_wanted(), fail_on_breaks=fail_on_breaks, on_done=show
+    )
+    code = worst(r.code for r in runs)
+    not_clean = [r.account for r in runs if r.code != ExitCode.OK]
+    say(
+        f"{len(runs)} account(s): {len(runs) - len(not_clean)} clean"
+        + (f", not clean: {', '.join(not_clean)}" if not_clean else "")
+        + f" (exit {int(code)})",
+        "fleet run finished",
+        accounts=len(runs),
+        exit_codes={r.account: int(r.code) for r in runs},
+        exit_code=int(code),
+    )
+    sys.exit(int(code))
+
+
 @cli.command()
 @config_option
 @click.pass_obj
 def schedule(app: AppContext) -> None:
-    """Run a cycle every [schedule] interval_minutes until SIGTERM/SIGINT."""
+    """Run a cycle of every account each [schedule] interval_minutes until SIGTERM/SIGINT; in queue
+    mode ([queue] enabled) queue them instead, for `ordersync worker` processes to run."""
     import threading
 
     from sync.entrypoints.scheduler import run_schedule
     from sync.service.runner import scheduled_cycle
 
     settings = app.settings
+    if settings.queue.enabled:
+        from sync.entrypoints.cli_queue import scheduled_enqueue
+
+        job = scheduled_enqueue(settings)
+        sys.exit(run_schedule(job, settings.schedule.interval_minutes, what="enqueue"))
     # One event for both: a stop signal also lets the cycle in progress end between its steps.
     stop = threading.Event()
     code = run_schedule(scheduled_cycle(settings, stop), settings.schedule.interval_minutes, stop_event=stop)
@@ -166,6 +228,7 @@ def schedule(app: AppContext) -> None:
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @_fail_on_breaks_option
+@_account_option
 @click.pass_obj
 def report(
     app: AppContext,
@@ -175,14 +238,24 @@ def report(
     save_inputs: bool,
     include_pii: bool,
     fail_on_breaks: str | None,
+    account_names: tuple[str, ...],
 ) -> None:
-    """Reconciliation only: write reports/<run-id>/."""
+    """Reconciliation only: write reports/<run-id>/ (with [[accounts]]: of --account NAME)."""
     from sync.domain.severity import breaks_at_or_above
+    from sync.service.fleet import select_accounts
     from sync.service.runner import Unavailable, report_only
 
     if oms_file and not google_file:
         fail("--oms needs --google (a snapshot reconciliation compares two exports)", ExitCode.USAGE)
     settings = app.settings
+    if settings.accounts or account_names:
+        try:
+            chosen = select_accounts(settings, account_names)
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+        if len(chosen) != 1:
+            fail("this configuration has [[accounts]]: name one with --account NAME", ExitCode.USAGE)
+        settings = chosen[0]
     threshold = _threshold(fail_on_breaks)
     if threshold is None:
         threshold = settings.reports.fail_on_breaks
@@ -217,10 +290,11 @@ def report(
 @click.pass_obj
 def status(app: AppContext, as_json: bool) -> None:
     """Ledger summary: orders per stage, pending operations, last runs."""
+    from sync.service.fleet import fleet_status
     from sync.service.status import ledger_status
 
     try:
-        summary = ledger_status(app.settings)
+        summary = fleet_status(app.settings) if app.settings.accounts else ledger_status(app.settings)
     except ConfigError as exc:
         fail(str(exc), ExitCode.USAGE)
     if json_mode():  # one line, whatever --json says: every line a JSON object
@@ -228,6 +302,9 @@ def status(app: AppContext, as_json: bool) -> None:
         return
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    if "accounts" in summary:
+        _show_fleet(summary)
         return
     if "ledger_missing" in summary:
         click.echo(f"no ledger yet at {summary['ledger_missing']}: no cycle has run with this configuration")
@@ -248,6 +325,19 @@ def status(app: AppContext, as_json: bool) -> None:
     click.echo("last runs:")
     for run_info in summary.get("last_runs", []):
         click.echo(f"  {_run_line(run_info)}")
+
+
+def _show_fleet(summary: dict[str, Any]) -> None:
+    failing = summary["accounts_failing"]
+    names = f": {', '.join(failing)}" if failing else ""
+    click.echo(f"{summary['accounts_total']} accounts, {len(failing)} failing{names}")
+    click.echo(f"  {'account':<20} {'state':<10} {'last run':<14} {'last success':<24} breaks")
+    for line in summary["accounts"]:
+        age = line.get("last_success_age_seconds")
+        success = _age_words(int(age)) if age is not None else "never"
+        breaks = "-" if line["breaks"] is None else str(line["breaks"])
+        outcome = line["last_outcome"] or "-"
+        click.echo(f"  {line['account']:<20} {line['state']:<10} {outcome:<14} {success:<24} {breaks}")
 
 
 def _last_success_line(summary: dict[str, Any]) -> str:

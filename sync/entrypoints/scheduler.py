@@ -26,10 +26,15 @@ JOB_ID = "ordersync-cycle"
 
 
 def run_schedule(
-    cycle: Callable[[], object], interval_minutes: float, *, stop_event: threading.Event | None = None
+    cycle: Callable[[], object],
+    interval_minutes: float,
+    *,
+    stop_event: threading.Event | None = None,
+    what: str = "cycle",
 ) -> int:
     """Run ``cycle`` every ``interval_minutes`` until a stop signal; returns the exit code (0: a
-    clean stop; each cycle's own outcome is logged with the code `ordersync run` would exit with)."""
+    clean stop; each cycle's own outcome is logged with the code `ordersync run` would exit with).
+    ``what`` names the job in the log ("enqueue" in queue mode: each run queues the accounts)."""
     stop = stop_event or threading.Event()
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     trigger = IntervalTrigger(minutes=interval_minutes, timezone=UTC)
@@ -52,7 +57,7 @@ def run_schedule(
             return
         next_run = trigger.get_next_fire_time(event.scheduled_run_time, datetime.now(UTC))
         if next_run is not None:
-            log.info("next cycle scheduled", next_run_time=next_run.isoformat())
+            log.info(f"next {what} scheduled", next_run_time=next_run.isoformat())
 
     scheduler.add_listener(_log_next, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     scheduler.add_job(

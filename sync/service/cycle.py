@@ -14,6 +14,7 @@ cycle. A refused Square token stops the cycle (the operator's to fix, exit 2).
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,11 @@ log = get_logger(__name__)
 CYCLE_GC_THRESHOLD = 100_000
 
 
+_gc_lock = threading.Lock()
+_gc_cycles = 0  # cycles running in this process (a queue worker with --concurrency runs several)
+_gc_saved: tuple[tuple[int, int, int], bool] | None = None
+
+
 @contextmanager
 def fewer_gc_passes() -> Iterator[None]:
     """Run the cyclic garbage collector far less often for the duration of a cycle.
@@ -46,18 +52,29 @@ def fewer_gc_passes() -> Iterator[None]:
     the collector rescans the same live objects thousands of times: about a third of a 10,000-order
     cycle's CPU. Objects alive before the cycle (modules, adapters) are frozen out of those scans.
     Everything is restored afterwards, so a long-running scheduler collects as usual between cycles.
+    Concurrent cycles of one process (threads of a queue worker) share one setting: the first to
+    start changes it, the last to finish restores it.
     """
-    thresholds = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0  # a host process that froze objects itself keeps them so
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(max(thresholds[0], CYCLE_GC_THRESHOLD), *thresholds[1:])
+    global _gc_cycles, _gc_saved
+    with _gc_lock:
+        if _gc_cycles == 0:
+            thresholds = gc.get_threshold()
+            freeze = gc.get_freeze_count() == 0  # a host process that froze objects itself keeps them so
+            if freeze:
+                gc.freeze()
+            gc.set_threshold(max(thresholds[0], CYCLE_GC_THRESHOLD), *thresholds[1:])
+            _gc_saved = (thresholds, freeze)
+        _gc_cycles += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
-        if freeze:
-            gc.unfreeze()
+        with _gc_lock:
+            _gc_cycles -= 1
+            if _gc_cycles == 0 and _gc_saved is not None:
+                (thresholds, freeze), _gc_saved = _gc_saved, None
+                gc.set_threshold(*thresholds)
+                if freeze:
+                    gc.unfreeze()
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from sync.adapters.google_credentials import describe_refresh_error, resolve_cre
 from sync.adapters.google_errors import GoogleApiError, GoogleCredentialsError
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
-from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
 from sync.config import ENV_PREFIX, ConfigError, Settings, load_settings
 from sync.service.status import missing_sqlite_ledger
@@ -209,18 +208,21 @@ def _square_check(settings: Settings, env: Mapping[str, str]) -> Check:
     )
     try:
         gateway = SquareGateway(
-            probe, token=env.get(SQUARE_TOKEN_ENV) or "", max_backoff_seconds=PROBE_BACKOFF_SECONDS
+            probe,
+            token=env.get(settings.square.access_token_env) or "",
+            max_backoff_seconds=PROBE_BACKOFF_SECONDS,
         )
         locations = gateway.locations()
     except SquareCredentialsError as exc:
-        return _fail("square", Cause.CONFIG, str(exc), f"export {SQUARE_TOKEN_ENV}")
+        return _fail("square", Cause.CONFIG, str(exc), f"export {settings.square.access_token_env}")
     except SquareApiError as exc:
         if exc.is_auth:
             return _fail(
                 "square",
                 Cause.CONFIG,
                 f"Square refused the access token ({exc.code})",
-                f"set {SQUARE_TOKEN_ENV} to a valid token of the seller account (sandbox tokens differ)",
+                f"set {settings.square.access_token_env} to a valid token of the seller account "
+                "(sandbox tokens differ)",
             )
         if exc.status is None or exc.status == 429 or exc.status >= 500:
             return _fail(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.adapters.ledger import RunRecord
+from sync.adapters.ledger import Ledger, RunRecord
+from sync.config import DEFAULT_ACCOUNT
 
 SUCCESS_OUTCOMES = ("ok",)
-# Until [[accounts]] exist, every run belongs to the one account the configuration describes.
-DEFAULT_ACCOUNT = "default"
+LAST_REPORT_KEY = "reports.last"  # ledger key/value: the last report of a run (status's breaks)
 
 
 def run_reason(record: RunRecord) -> str:
@@ -50,3 +50,17 @@ def run_entry(record: RunRecord, account: str = DEFAULT_ACCOUNT) -> dict[str, An
         "reason": run_reason(record),
         "summary": record.summary,
     }
+
+
+def remember_report(ledger: Ledger, report: Any, run_id: int) -> None:
+    """Keep the last report's figures in the ledger, for `status` (breaks per account)."""
+    ledger.set_value(
+        LAST_REPORT_KEY,
+        {
+            "run_id": run_id,
+            "report_id": str(report.run_id),
+            "path": str(report.path),
+            "breaks": int(report.breaks),
+            "by_severity": {str(k): int(v) for k, v in dict(report.by_severity).items()},
+        },
+    )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sync.adapters.ledger import Ledger, LedgerError
-from sync.config import Settings
+from sync.config import DEFAULT_ACCOUNT, Settings
 from sync.logs import get_logger
 from sync.service.run_history import SUCCESS_OUTCOMES
 
@@ -55,6 +55,7 @@ def _accumulate(ledger: Ledger, calls: Mapping[tuple[str, str], int]) -> dict[tu
 def gather(
     ledger: Ledger,
     *,
+    account: str = DEFAULT_ACCOUNT,
     started_at: datetime,
     now: datetime,
     breaks: Mapping[tuple[str, str], int] | None,
@@ -80,6 +81,7 @@ def gather(
         operations_failed=int(status["failed_total"]),
         operations_pending=int(status["pending_total"]),
         feed_rows_rejected=feed_rows_rejected,
+        account=account,
     )
 
 
@@ -99,6 +101,7 @@ def publish_run_metrics(
     try:
         run = gather(
             ledger,
+            account=settings.account,
             started_at=started_at,
             now=datetime.now(UTC),
             breaks=report.by_category_severity if report is not None else None,
@@ -123,7 +126,12 @@ def publish_run_metrics(
             )
     if target.pushgateway_url:
         try:
-            prometheus_metrics.push(target.pushgateway_url, run, timeout=target.push_timeout_seconds)
+            prometheus_metrics.push(
+                target.pushgateway_url,
+                run,
+                timeout=target.push_timeout_seconds,
+                per_account=settings.in_fleet,
+            )
         except Exception as exc:  # unreachable, refusing (HTTPError), a malformed URL (ValueError)
             log.warning(
                 "metrics not pushed", url=target.pushgateway_url, error=f"{type(exc).__name__}: {exc}"

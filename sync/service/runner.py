@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
 from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
@@ -33,6 +35,7 @@ from sync.progress import Advance, counted, terminal_progress
 from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
 from sync.service.outages import google_outage, square_outage
 from sync.service.results import CycleResult
+from sync.service.run_history import remember_report
 from sync.service.run_metrics import metrics_published
 
 if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
@@ -113,9 +116,15 @@ class RunOutcome:
         return text
 
 
+def cycle_lock_name(settings: Settings) -> str:
+    """One lock per account: accounts sharing a PostgreSQL server (advisory locks are per
+    database) or, once the ledger scopes rows, one ledger, must not hold each other up."""
+    return f"cycle-{settings.account}" if settings.in_fleet else "cycle"
+
+
 @contextlib.contextmanager
 def cycle_lock(ledger: Ledger, settings: Settings) -> Iterator[None]:
-    lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds)
+    lock = CycleLock(ledger, settings.ledger.lock_ttl_seconds, name=cycle_lock_name(settings))
     try:
         acquired = lock.acquire()
     except LockHeld as exc:
@@ -169,6 +178,7 @@ def run_once(
             if report and not result.abandoned:
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
+                    remember_report(ledger, outcome.report, result.run_id)
                 except GoogleApiError as exc:
                     outcome.report_outage = google_outage(google.base_url, exc, google.merchant_id)
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
@@ -190,37 +200,64 @@ def _square_failure(square: SquareGateway | None, exc: SquareApiError) -> Config
     """A Square error that reached the runner: a refused token is configuration (exit 2), anything
     else an outage (exit 69). Google work done before is kept either way (ledger first)."""
     if exc.is_auth:
+        token_env = square.settings.access_token_env if square is not None else SQUARE_TOKEN_ENV
         return ConfigError(
-            f"Square rejected the access token in {SQUARE_TOKEN_ENV} ({exc}); "
+            f"Square rejected the access token in {token_env} ({exc}); "
             "set it to a valid token for the seller account"
         )
     return Unavailable(square_outage(square.base_url if square is not None else "Square", exc))
 
 
+def logged_cycle(
+    settings: Settings, should_stop: Callable[[], bool] = lambda: False
+) -> tuple[RunOutcome | None, ExitCode]:
+    """One cycle of one account, logged with the exit code `run` would have given (a held lock
+    is a skipped run, an outage or a configuration error one failed cycle): what `schedule` and
+    the queue's workers run. The outcome is None when the cycle did not finish."""
+    try:
+        outcome = run_once(settings, should_stop=should_stop)
+    except CycleLocked as exc:
+        log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
+        return None, ExitCode.LOCKED
+    except Unavailable as exc:
+        log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
+        return None, ExitCode.UNAVAILABLE
+    except ConfigError as exc:
+        log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
+        return None, ExitCode.USAGE
+    code = outcome.exit_code
+    for outage in outcome.outages:
+        log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
+    (log.info if code == ExitCode.OK else log.warning)(
+        "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
+    )
+    return outcome, code
+
+
 def scheduled_cycle(settings: Settings, stop: threading.Event | None = None) -> Callable[[], None]:
-    """The job `ordersync schedule` runs: one cycle, logged with the exit code `run` would have
-    given; a held lock is a skipped run, an outage or a configuration error one failed cycle."""
+    """The job `ordersync schedule` runs without a queue: a cycle of every account in turn (one
+    account failing never stops the others); a stop signal ends it between accounts."""
+    should_stop = stop.is_set if stop else lambda: False
 
     def job() -> None:
-        try:
-            outcome = run_once(settings, should_stop=stop.is_set if stop else lambda: False)
-        except CycleLocked as exc:
-            log.warning("cycle skipped", reason=str(exc), exit_code=int(ExitCode.LOCKED))
-            return
-        except Unavailable as exc:
-            log.error("cycle stopped", error=str(exc), exit_code=int(ExitCode.UNAVAILABLE))
-            return
-        except ConfigError as exc:
-            log.error("cycle could not start", error=str(exc), exit_code=int(ExitCode.USAGE))
-            return
-        code = outcome.exit_code
-        for outage in outcome.outages:
-            log.error("service unavailable", error=outage.message(), exit_code=int(ExitCode.UNAVAILABLE))
-        (log.info if code == ExitCode.OK else log.warning)(
-            "cycle finished", summary=outcome.line(), outcome=code.name.lower(), exit_code=int(code)
-        )
+        for account in settings.fleet:
+            if should_stop():
+                return
+            with account_context(account):
+                logged_cycle(account, should_stop)
 
     return job
+
+
+@contextlib.contextmanager
+def account_context(settings: Settings) -> Iterator[None]:
+    """Every log line of an [[accounts]] entry's cycle carries ``account`` (nothing for the one
+    account of a configuration without [[accounts]], whose lines stay as they were)."""
+    if not settings.in_fleet:
+        yield
+        return
+    with structlog.contextvars.bound_contextvars(account=settings.account):
+        yield
 
 
 def write_live_report(

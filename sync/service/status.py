@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError
 
 from sync.config import Settings
 from sync.service.bootstrap import open_ledger
-from sync.service.run_history import SUCCESS_OUTCOMES, run_entry
+from sync.service.run_history import LAST_REPORT_KEY, SUCCESS_OUTCOMES, run_entry
 
 STATUS_RUNS = 5  # runs `ordersync status` lists
 
@@ -42,7 +42,8 @@ def ledger_status(settings: Settings, *, now: datetime | None = None) -> dict[st
     try:
         summary = ledger.status_summary()
         last = ledger.last_run_with_outcome(SUCCESS_OUTCOMES)
-        summary["runs"] = [run_entry(r) for r in ledger.last_runs(STATUS_RUNS)]
+        summary["runs"] = [run_entry(r, settings.account) for r in ledger.last_runs(STATUS_RUNS)]
+        summary["last_report"] = ledger.get_value(LAST_REPORT_KEY)
     finally:
         ledger.close()
     at = (last.finished_at or last.started_at) if last else None

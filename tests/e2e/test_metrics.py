@@ -73,6 +73,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def value(s: dict, name: str, **labels: str) -> float:
+    labels.setdefault("account", "default")  # a configuration without [[accounts]]
     return s[(name, tuple(sorted(labels.items())))]
 
 

@@ -320,6 +320,18 @@ def test_429_honours_retry_after(square_server: Env, gw: SquareGateway) -> None:
     assert square_server.sleeps == [7.0, 10.0]  # the second is capped at max_backoff_seconds
 
 
+def test_a_429_pauses_that_accounts_other_workers_only(square_server: Env, gw: SquareGateway) -> None:
+    other_account = square_server.gateway()
+    square_server.faults.add(Fault("POST", "/v2/orders/search", 429, {"Retry-After": "7"}))
+    assert list(gw.iter_orders_updated_since(None)) == []
+    held: list[float] = []
+    for budget in (gw.budget, other_account.budget):
+        thread = threading.Thread(target=lambda b=budget: held.append(b.delay()))
+        thread.start()
+        thread.join(timeout=10)
+    assert 5 < held[0] <= 7 and held[1] == 0
+
+
 def test_retries_stop_at_max_attempts(square_server: Env) -> None:
     gw = square_server.gateway(max_attempts=2)
     square_server.faults.add(Fault("GET", "/v2/locations", 500), times=5)

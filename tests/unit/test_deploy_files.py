@@ -146,6 +146,31 @@ def test_compose_runs_the_image_on_postgresql_for_a_local_trial(tmp_path: Path) 
     load_settings(example, environ=env)
 
 
+def test_compose_runs_a_fleet_on_postgresql_with_two_workers_and_a_scheduler() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    worker, scheduler, setup = services["worker"], services["scheduler"], services["fleet-setup"]
+    assert worker["deploy"]["replicas"] == 2 and known_command(worker["command"]) == "worker"
+    assert known_command(scheduler["command"]) == "schedule"
+    for service in (worker, scheduler):
+        assert service["depends_on"]["fleet-setup"]["condition"] == "service_completed_successfully"
+    assert setup["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "testorders create" in setup["command"][0] and "sandbox credentials" in setup["command"][0]
+    # The fleet's configuration is mounted where ORDERSYNC_CONFIG says, and is valid queue mode.
+    config_path = worker["environment"]["ORDERSYNC_CONFIG"]
+    (mount,) = [v for v in worker["volumes"] if isinstance(v, str) and v.endswith(f":{config_path}:ro")]
+    settings = load_settings(REPO / mount.split(":")[0], environ={})
+    assert settings.queue.enabled and len(settings.accounts) >= 2
+    # Each ledger schema (and the queue's) is created by the init script the postgres service runs.
+    init = [v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    created = (REPO / init[0].split(":")[0]).read_text(encoding="utf-8")
+    for url in [settings.queue.url, *(a.ledger.url for a in settings.accounts)]:
+        assert url.startswith("postgresql+psycopg://") and "@postgres:" in url
+        schema = url.rsplit("search_path%3D", 1)[1]
+        assert f"CREATE SCHEMA IF NOT EXISTS {schema} " in created, schema
+    assert worker["stop_grace_period"]  # SIGTERM: time for the cycle in hand to reach its next step
+
+
 # ---------------------------------------------------------------------------------- Kubernetes
 def k8s(name: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all((REPO / "deploy" / "kubernetes" / name).read_text("utf-8")) if d]
@@ -188,6 +213,43 @@ def test_kubernetes_cronjob_uses_the_image_a_secret_and_a_volume() -> None:
     settings = load_settings_from_text(configmap["data"]["ordersync.toml"])
     assert settings.google.sandbox is False and settings.metrics.pushgateway_url
     assert not settings.ledger.url.startswith("/")  # relative: on the volume in workingDir
+
+
+def test_kubernetes_worker_deployment_scales_the_fleet_beside_an_enqueue_cronjob() -> None:
+    deployment, reports_pvc = k8s("worker-deployment.yaml")
+    (enqueue,) = k8s("enqueue-cronjob.yaml")
+    (configmap,) = k8s("configmap-fleet.yaml")
+    (secret,) = k8s("secret.example.yaml")
+    assert deployment["kind"] == "Deployment" and deployment["spec"]["replicas"] >= 2
+    pod = deployment["spec"]["template"]["spec"]
+    template = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"] == template["metadata"]["labels"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == dockerfile_uid()
+    assert pod["terminationGracePeriodSeconds"] >= 60  # SIGTERM: the cycle in hand reaches its next step
+    (container,) = pod["containers"]
+    assert known_command(container["args"]) == "worker"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert enqueue["kind"] == "CronJob" and enqueue["spec"]["concurrencyPolicy"] == "Forbid"
+    job_pod = enqueue["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (enqueuer,) = job_pod["containers"]
+    assert known_command(enqueuer["args"]) == "enqueue" and "--all" in enqueuer["args"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["reports"]["persistentVolumeClaim"]["claimName"] == reports_pvc["metadata"]["name"]
+    assert "ReadWriteMany" in reports_pvc["spec"]["accessModes"]  # every pod writes reports
+    for spec, c in ((pod, container), (job_pod, enqueuer)):
+        config = {v["name"]: v for v in spec["volumes"]}["config"]
+        assert config["configMap"]["name"] == configmap["metadata"]["name"]
+        for env in c["env"]:
+            ref = env.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"], ref
+    settings = load_settings_from_text(configmap["data"]["ordersync.toml"])
+    assert settings.queue.enabled and len(settings.accounts) >= 2
+    # Every account's Square token variable is set in the worker pods (from the Secret).
+    env_names = {e["name"] for e in container["env"]}
+    assert {a.square.access_token_env for a in settings.accounts if a.square.enabled} <= env_names
+    assert "PGPASSWORD" in env_names and "PGPASSWORD" in {e["name"] for e in enqueuer["env"]}
 
 
 def load_settings_from_text(text: str) -> Any:
