@@ -4,7 +4,7 @@
     python bench/reconcile.py --orders 250000 --orders 2000000 --seed 7
 
 Frames are generated directly with seeded numpy (not through the dict builders), in the
-GOOGLE / LEDGER / OMS schemas of ``sync.domain.reconcile``. A seeded set of orders gets one
+GOOGLE / LEDGER / OMS schemas of ``sync.domain.reconcile.schema``. A seeded set of orders gets one
 break each, of every category; the run passes when breaks.csv-equivalent output holds exactly
 the injected (order, category) pairs and orders.csv has one row per order (Google's, plus the
 stray OMS orders Google does not list). The measured figure is ``write_report`` on the frames —

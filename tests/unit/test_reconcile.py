@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from sync.domain import money
 from sync.domain import reconcile as rules
 from sync.service.reconciliation import (
     frames_from_feed,
@@ -364,17 +365,17 @@ def test_feed_as_oms():
 
 
 def test_to_minor_is_exact_and_per_currency():
-    assert rules.to_minor("19.99", "USD") == 1999
-    assert rules.to_minor("0.1", "USD") == 10
-    assert rules.to_minor("1500", "JPY") == 1500
-    assert rules.to_minor("1.234", "KWD") == 1234
-    assert rules.to_minor("-5.00", "EUR") == -500
+    assert money.to_minor("19.99", "USD") == 1999
+    assert money.to_minor("0.1", "USD") == 10
+    assert money.to_minor("1500", "JPY") == 1500
+    assert money.to_minor("1.234", "KWD") == 1234
+    assert money.to_minor("-5.00", "EUR") == -500
     # 0.1 + 0.2 style float drift cannot happen: many odd cents sum exactly
-    assert sum(rules.to_minor("0.01", "USD") for _ in range(1000)) == 1000
+    assert sum(money.to_minor("0.01", "USD") for _ in range(1000)) == 1000
     with pytest.raises(TypeError):
-        rules.to_minor(19.99, "USD")  # type: ignore[arg-type]
+        money.to_minor(19.99, "USD")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        rules.to_minor("abc", "USD")
+        money.to_minor("abc", "USD")
 
 
 def test_format_minor():
@@ -710,3 +711,12 @@ def test_orders_table_of_a_later_slice_keeps_one_row_per_order():
     parts = pd.concat(slices, ignore_index=True)
     assert len(parts) == len(rec.orders)
     pd.testing.assert_frame_equal(parts, whole)
+
+
+def test_rule_groups_cover_every_category_in_category_order():
+    from sync.domain.reconcile.rules import GROUPS
+
+    declared = [c for group in GROUPS for c in group.CATEGORIES]
+    assert set(declared) == set(rules.CATEGORIES)
+    firsts = [rules.CATEGORIES.index(group.CATEGORIES[0]) for group in GROUPS]
+    assert firsts == sorted(firsts)
