@@ -163,6 +163,18 @@ def schedule(app: AppContext) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Reconcile an exported OMS snapshot (CSV or Parquet).",
 )
+@click.option(
+    "--ledger",
+    "ledger_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --google: the ledger's view as a snapshot (what --save-inputs wrote).",
+)
+@click.option(
+    "--rejects",
+    "rejects_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --google: open feed rejects as a snapshot (what --save-inputs wrote).",
+)
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @_fail_on_breaks_option
@@ -172,34 +184,49 @@ def report(
     out_dir: str | None,
     google_file: str | None,
     oms_file: str | None,
+    ledger_file: str | None,
+    rejects_file: str | None,
     save_inputs: bool,
     include_pii: bool,
     fail_on_breaks: str | None,
 ) -> None:
     """Reconciliation only: write reports/<run-id>/."""
     from sync.domain.severity import breaks_at_or_above
-    from sync.service.runner import Unavailable, report_only
 
-    if oms_file and not google_file:
-        fail("--oms needs --google (a snapshot reconciliation compares two exports)", ExitCode.USAGE)
+    if (oms_file or ledger_file or rejects_file) and not google_file:
+        fail("--oms, --ledger and --rejects need --google (a snapshot reconciliation compares exports)",
+             ExitCode.USAGE)
     settings = app.settings
     threshold = _threshold(fail_on_breaks)
     if threshold is None:
         threshold = settings.reports.fail_on_breaks
-    try:
-        result = report_only(
-            settings,
-            out_dir=out_dir,
-            google_file=google_file,
-            oms_file=oms_file,
-            save_inputs=save_inputs,
-            include_pii=include_pii,
-            interactive=progress_wanted(),
-        )
-    except ConfigError as exc:
-        fail(str(exc), ExitCode.USAGE)
-    except Unavailable as exc:
-        fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
+    if google_file:  # exported files: no credentials, no ledger, not even their modules imported
+        from sync.service.reconciliation import report_from_snapshots
+
+        try:
+            result = report_from_snapshots(
+                settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii,
+                ledger_file=ledger_file, rejects_file=rejects_file,
+            )
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+    else:
+        from sync.service.runner import Unavailable, report_only
+
+        try:
+            result = report_only(
+                settings,
+                out_dir=out_dir,
+                google_file=None,
+                oms_file=None,
+                save_inputs=save_inputs,
+                include_pii=include_pii,
+                interactive=progress_wanted(),
+            )
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+        except Unavailable as exc:
+            fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
     say(
         f"report written to {result.path} ({result.breaks} breaks)",
         "report written",

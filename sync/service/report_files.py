@@ -16,26 +16,40 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 MONEY_COLUMNS = frozenset({"amount_google", "amount_oms", "amount"})
 _NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?$"
-_FORMULA_RE = r"^[=+\-@\t\r]"
+# The first characters a spreadsheet takes for a formula.
+_RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"], pa.large_string())
+_QUOTE, _NOTHING = pa.scalar("'", pa.large_string()), pa.scalar("", pa.large_string())
 
 
 def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply the CSV safety rule (module docstring) to every text column of ``frame``."""
-    out = frame.copy()
-    for name in out.columns:
-        col = out[name]
+    """Apply the CSV safety rule (module docstring) to every text column of ``frame``: a new frame,
+    the untouched columns shared with ``frame``. Looks at each cell's first character in Arrow."""
+    out: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        col = frame[name]
         if not (pd.api.types.is_string_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype)):
+            out[name] = col
             continue
         col = col.astype("str")
-        risky = col.str.contains(_FORMULA_RE, regex=True, na=False)
+        arr = pa.array(col.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        arr = arr.cast(pa.large_string())
+        risky = pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(arr, 0, 1), value_set=_RISKY_FIRST), False)
         if name in MONEY_COLUMNS:
-            risky &= ~col.str.fullmatch(_NUMBER_RE, na=False)
-        out[name] = col.where(~risky, "'" + col)
-    return out
+            number = pc.fill_null(pc.match_substring_regex(arr, _NUMBER_RE), False)
+            risky = pc.and_(risky, pc.invert(number))
+        if pc.any(risky).as_py():
+            quoted = pc.binary_join_element_wise(_QUOTE, arr, _NOTHING)
+            col = pd.Series(pd.arrays.ArrowStringArray(pc.if_else(risky, quoted, arr)), index=col.index)
+            col = col.astype("str")
+        out[name] = col
+    return pd.DataFrame(out, index=frame.index, copy=False)
 
 
 def write_csv(frames: pd.DataFrame | Iterable[pd.DataFrame], path: Path, bom: bool) -> None:

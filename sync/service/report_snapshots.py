@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from sync.domain import reconcile as rules
 
-SnapshotKind = Literal["google", "ledger", "oms"]
+SnapshotKind = Literal["google", "ledger", "oms", "rejects"]
 
 
 def save_snapshot(frame: pd.DataFrame, path: Path | str) -> Path:
@@ -33,6 +33,8 @@ def save_snapshot(frame: pd.DataFrame, path: Path | str) -> Path:
 
 def _detect_kind(columns: Iterable[str]) -> SnapshotKind:
     cols = set(columns)
+    if {"source", "reason", "line_no"} <= cols:
+        return "rejects"
     if {"source", "order_ref"} <= cols:
         return "oms"
     if {"status", "acknowledged", "amount_minor"} <= cols:
@@ -53,5 +55,7 @@ def load_snapshot(path: Path | str, kind: SnapshotKind | None = None) -> pd.Data
     else:
         raise ValueError(f"{path}: snapshot must end in .csv or .parquet")
     kind = kind or _detect_kind(frame.columns)
+    if kind == "rejects":  # one row per rejected feed row, not per line item
+        return rules.conform(frame, rules.REJECTS_SCHEMA, f"rejects snapshot {path}", lines=False)
     schema = {"google": rules.GOOGLE_SCHEMA, "ledger": rules.LEDGER_SCHEMA, "oms": rules.OMS_SCHEMA}[kind]
     return rules.conform(frame, schema, f"{kind} snapshot {path}")

@@ -350,11 +350,16 @@ def report_only(
     save_inputs: bool,
     include_pii: bool,
     interactive: bool = False,
+    ledger_file: str | None = None,
+    rejects_file: str | None = None,
 ) -> ReportResult:
     """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
     if google_file:
+        from sync.service.reconciliation import report_from_snapshots
+
         return report_from_snapshots(
-            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii
+            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii,
+            ledger_file=ledger_file, rejects_file=rejects_file,
         )
     refuse_placeholder_merchant(settings)
     ledger = open_ledger(settings)
@@ -373,23 +378,6 @@ def report_only(
             raise _square_failure(square, exc) from None
     finally:
         ledger.close()
-
-
-def report_from_snapshots(
-    settings: Settings, google_file: str, oms_file: str | None, *, out_dir: str | None, include_pii: bool
-) -> ReportResult:
-    """Reconcile exported files (CSV or Parquet) without credentials: no ledger, no API."""
-    from sync.service.reconciliation import load_snapshot, write_report
-
-    reports = settings.reports.model_copy(update={"include_pii": include_pii or settings.reports.include_pii})
-    try:
-        google = load_snapshot(google_file, "google")
-        oms = load_snapshot(oms_file, "oms") if oms_file else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot read snapshot: {exc}") from exc
-    return write_report(
-        google, None, oms, settings=reports, now=datetime.now(UTC), out_dir=Path(out_dir or reports.dir)
-    )
 
 
 def missing_sqlite_ledger(url: str) -> Path | None:

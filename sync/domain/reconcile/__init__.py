@@ -18,10 +18,10 @@ The package, in the order a reconciliation runs through it:
 
 from __future__ import annotations
 
-from sync.domain.reconcile.collect import BreakCollector
+from sync.domain.reconcile.collect import BreakCollector, finish
 from sync.domain.reconcile.columns import format_minor
-from sync.domain.reconcile.engine import reconcile
-from sync.domain.reconcile.model import Freshness, Reconciliation, Slas
+from sync.domain.reconcile.engine import reconcile, reconcile_part
+from sync.domain.reconcile.model import Freshness, Reconciliation, Shared, Slas
 from sync.domain.reconcile.orders import orders_table
 from sync.domain.reconcile.schema import (
     AGE_BUCKETS,
@@ -42,7 +42,7 @@ from sync.domain.reconcile.schema import (
     SchemaError,
     conform,
 )
-from sync.domain.reconcile.summary import age_bucket, summarise
+from sync.domain.reconcile.summary import age_bucket, summarise, summary_counts, summary_table
 from sync.domain.severity import SEVERITIES
 
 __all__ = [
@@ -66,11 +66,16 @@ __all__ = [
     "Freshness",
     "Reconciliation",
     "SchemaError",
+    "Shared",
     "Slas",
     "age_bucket",
     "conform",
+    "finish",
     "format_minor",
     "orders_table",
     "reconcile",
+    "reconcile_part",
     "summarise",
+    "summary_counts",
+    "summary_table",
 ]

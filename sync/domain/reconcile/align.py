@@ -27,7 +27,7 @@ from sync.domain.reconcile.columns import (
     order_index,
     per_order_sum,
 )
-from sync.domain.reconcile.model import Freshness, Slas
+from sync.domain.reconcile.model import Freshness, Shared, Slas
 from sync.domain.reconcile.schema import QUANTITIES
 
 
@@ -74,6 +74,7 @@ class Alignment:
     stray_refs: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     oms_complete: bool = False
     rejects: pd.DataFrame | None = None
+    shared: Shared = field(default_factory=Shared)
     memo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,8 +119,19 @@ class Alignment:
         return self.remember("l_mid", lambda: self.led("merchant_order_id"))
 
     def duplicated_merchant_ids(self) -> np.ndarray:
-        """Per Google order: its merchantOrderId is also set on another Google order."""
-        return self.g_mid.duplicated(keep=False).to_numpy()
+        """Per Google order: its merchantOrderId is also set on another Google order (of the whole
+        input, when this is a partition of it)."""
+        several = self.shared.merchant_ids_on_several
+        if several is None:
+            return self.g_mid.duplicated(keep=False).to_numpy()
+        found = pc.is_in(arrow_strings(self.g_mid), value_set=several)
+        return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def oms_tracks(self, quantity: str) -> bool:
+        """The OMS knows ``quantity`` at all (the feed has no ordered units, Square no deliveries)."""
+        assert self.om is not None
+        tracks = self.shared.oms_tracks
+        return bool(self.om[quantity].notna().any()) if tracks is None else quantity in tracks
 
     def kept_out(self) -> np.ndarray:
         """Kept out of Square on purpose (shipped before it was enabled), per Google order."""
@@ -133,7 +145,7 @@ class Alignment:
 
 
 def align_google(
-    g: pd.DataFrame, *, now: pd.Timestamp, slas: Slas, freshness: Freshness
+    g: pd.DataFrame, *, now: pd.Timestamp, slas: Slas, freshness: Freshness, shared: Shared | None = None
 ) -> Alignment:
     """Google's orders: one entry per order, keyed by position 0..n-1. Order-level columns are
     read from each order's first line only when a rule needs them.
@@ -167,6 +179,7 @@ def align_google(
         canceled_at=go["last_canceled_at"],  # the order's latest cancellation on Google (NaT: none)
         led_pos=np.full(n, -1, dtype=np.int32),
         oms_pos=np.full(n, -1, dtype=np.int32),
+        shared=shared or Shared(),
     )
 
 
@@ -195,7 +208,8 @@ def align_oms(a: Alignment, om: pd.DataFrame) -> None:
         return
     o_first, a.o_count = first_rows(om["line_no"].to_numpy())
     oo = a.oo = FirstRows(om, o_first)
-    a.oms_complete = bool((oo["source"] == "square").any())
+    complete = a.shared.oms_complete
+    a.oms_complete = bool((oo["source"] == "square").any()) if complete is None else complete
     refs = oo.arrow("order_ref")
     a.om_to_g = index_in(refs, arrow_strings(a.ids))
     unresolved = np.flatnonzero(a.om_to_g < 0)

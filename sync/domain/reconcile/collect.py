@@ -42,6 +42,12 @@ class BreakCollector:
         )
 
     def frame(self) -> pd.DataFrame:
+        """The breaks frame (BREAK_COLUMNS), oldest first."""
+        return finish([self.collapsed()])
+
+    def collapsed(self) -> pd.DataFrame:
+        """One row per (order, category) (per row for UNCOLLAPSED), in key order, with the helper
+        columns ``finish`` needs: a partition's part of the breaks frame."""
         if not self.parts:
             df = pd.DataFrame({c: pd.Series([], dtype="str") for c in BREAK_COLUMNS})
             df["age_hours"] = df["age_hours"].astype("float64")
@@ -52,19 +58,27 @@ class BreakCollector:
         own = df["category"].isin(list(UNCOLLAPSED)).to_numpy()
         distinct = df["detail"].where(own, "") if own.any() else pd.Series("", index=df.index, dtype="str")
         df = df.assign(_rank=rank, _own=distinct.to_numpy())
-        keys = ["google_order_id", "category", "_own"]
-        df = df.sort_values([*keys, "_rank"], kind="stable")
-        size = df.groupby(keys, sort=False)["_rank"].transform("size")
-        df = df.assign(_n=size.to_numpy()).drop_duplicates(keys, keep="first")
+        df = df.sort_values([*_KEYS, "_rank"], kind="stable")
+        size = df.groupby(_KEYS, sort=False)["_rank"].transform("size")
+        df = df.assign(_n=size.to_numpy()).drop_duplicates(_KEYS, keep="first")
         more = df["_n"].to_numpy() > 1
         if more.any():
             extra = " (+" + (df.loc[more, "_n"] - 1).astype("str") + " more like this)"
             df.loc[more, "detail"] = df.loc[more, "detail"] + extra
         df["age_hours"] = df["age_hours"].round(1)
-        df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
-        df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
-        df = df.sort_values(
-            ["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last"
-        )
-        return df.drop(columns=["_rank", "_n", "_own"]).reset_index(drop=True)
+        return df.drop(columns=["_n"])
 
+
+_KEYS = ["google_order_id", "category", "_own"]
+
+
+def finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The breaks frame from ``BreakCollector.collapsed`` parts whose orders are disjoint (one
+    reconciliation, or its partitions): the same rows, in the same order, either way."""
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        df = df.sort_values(_KEYS, kind="stable")
+    df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
+    df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
+    df = df.sort_values(["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last")
+    return df.drop(columns=["_rank", "_own"]).reset_index(drop=True)

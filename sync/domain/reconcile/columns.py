@@ -160,28 +160,48 @@ def text(values) -> pd.Series:
 def format_minor(minor: pd.Series, currency: pd.Series) -> pd.Series:
     """Integer minor units -> decimal strings in major units ("-5.00", "1200", "0.125").
 
-    Built with integer division and zero padding per exponent (a handful of distinct exponents,
-    so the loop is over exponents, not rows). NA stays NA (written as an empty cell).
+    Built in Arrow from integer division and zero padding, once per exponent over that
+    exponent's rows only (a handful of distinct exponents, usually one), then put back in row
+    order with one take. NA stays NA (written as an empty cell).
     """
-    minor = pd.Series(minor, copy=False).reset_index(drop=True).astype("Int64")
+    minor = pd.Series(minor, copy=False).reset_index(drop=True)
     exps = _exponents(pd.Series(currency, copy=False).reset_index(drop=True))
-    out = pd.Series(pd.NA, index=minor.index, dtype="str")
     valid = minor.notna().to_numpy()
     values = minor.to_numpy(dtype="int64", na_value=0)
-    for exp in np.unique(exps[valid]):
-        rows = valid & (exps == exp)
-        v = values[rows]
-        sign = pd.Series(np.where(v < 0, "-", ""), dtype="str")
-        a = np.abs(v)
-        if exp == 0:
-            text = sign + pd.Series(a).astype("str")
+    present = np.unique(exps[valid])
+    if len(present) == 1 and valid.all():
+        return _format_exponent(values, int(present[0]))
+    order = np.argsort(np.where(valid, exps, -1), kind="stable")
+    sorted_exps = np.where(valid, exps, -1)[order]
+    chunks: list[pa.Array] = []
+    for exp in np.unique(sorted_exps):
+        rows = order[sorted_exps == exp]
+        if exp < 0:
+            chunks.append(pa.nulls(len(rows), pa.large_string()))
         else:
-            scale = 10 ** int(exp)
-            whole = pd.Series(a // scale).astype("str")
-            frac = pd.Series(a % scale).astype("str").str.zfill(int(exp))
-            text = sign + whole + "." + frac
-        out.iloc[np.flatnonzero(rows)] = text.to_numpy()
-    return out
+            chunks.append(pa.array(_format_exponent(values[rows], int(exp)).array))
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    out = pa.chunked_array(chunks, pa.large_string()).take(pa.array(back))
+    return pd.Series(pd.arrays.ArrowStringArray(out), dtype="str")
+
+
+_MINUS, _DOT, _NOTHING = (pa.scalar(t, pa.large_string()) for t in ("-", ".", ""))
+
+
+def _format_exponent(values: np.ndarray, exp: int) -> pd.Series:
+    negative = values < 0
+    magnitude = np.abs(values)
+    if exp == 0:
+        body = pa.array(magnitude).cast(pa.large_string())
+    else:
+        scale = 10**exp
+        whole = pa.array(magnitude // scale).cast(pa.large_string())
+        frac = pc.utf8_lpad(pa.array(magnitude % scale).cast(pa.large_string()), exp, "0")
+        body = pc.binary_join_element_wise(whole, frac, _DOT)
+    if negative.any():
+        body = pc.if_else(pa.array(negative), pc.binary_join_element_wise(_MINUS, body, _NOTHING), body)
+    return pd.Series(pd.arrays.ArrowStringArray(body), dtype="str")
 
 
 def _exponents(currencies: pd.Series) -> np.ndarray:
@@ -194,10 +214,16 @@ def _exponents(currencies: pd.Series) -> np.ndarray:
 
 
 def iso_utc(times: pd.Series) -> pd.Series:
-    """ISO 8601 UTC to the second, formatted in Arrow (numpy or Arrow-backed input alike)."""
+    """ISO 8601 UTC to the second ("2026-11-23T10:15:00Z"), formatted by Arrow's cast (numpy or
+    Arrow-backed input alike): a cast, not strftime, which is about ten times slower."""
     arr = pa.array(times.array)  # zero-copy for either
-    # Whole seconds first: for a microsecond timestamp Arrow's %S would print "05.000000".
-    secs = pc.cast(arr, pa.timestamp("s", tz="UTC"), safe=False)
-    text = pc.strftime(secs, format="%Y-%m-%dT%H:%M:%SZ").cast(pa.large_string())
+    # Whole seconds first (a microsecond timestamp would print its fraction); the cast of a
+    # timestamp without zone prints "YYYY-MM-DD HH:MM:SS".
+    secs = pc.cast(pc.cast(arr, pa.timestamp("s", tz="UTC"), safe=False), pa.timestamp("s"))
+    text = pc.cast(secs, pa.large_string())
+    text = pc.binary_join_element_wise(
+        pc.replace_substring(text, " ", "T", max_replacements=1),
+        pa.scalar("Z", pa.large_string()),
+        pa.scalar("", pa.large_string()),
+    )
     return pd.Series(pd.arrays.ArrowStringArray(text), index=times.index)
-

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ class Freshness:
         if self.recheck_minutes <= 0:
             return "the next cycle"
         return f"the next open-order recheck (every {self.recheck_minutes:g} min)"
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Facts about the whole input when the frames given are one partition of it (every order
+    whole in one partition; see ``sync.service.report_partitions``). None: read the frames.
+
+    ``merchant_ids_on_several``: merchantOrderIds set on more than one Google order;
+    ``oms_complete``: the OMS is Square (every order must be there), not the feed;
+    ``oms_tracks``: which of qty_ordered / qty_shipped / qty_delivered the OMS knows at all;
+    ``google_contiguous``: Google's lines were checked to be one block per order, numbered 0..k-1.
+    """
+
+    merchant_ids_on_several: pa.Array | None = None
+    oms_complete: bool | None = None
+    oms_tracks: tuple[str, ...] | None = None
+    google_contiguous: bool = False
 
 
 @dataclass

@@ -306,12 +306,19 @@ def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
 
 
 def conform(
-    frame: pd.DataFrame, schema: dict[str, tuple[str, bool]], what: str, *, lines: bool = True
+    frame: pd.DataFrame,
+    schema: dict[str, tuple[str, bool]],
+    what: str,
+    *,
+    lines: bool = True,
+    contiguous: bool = False,
 ) -> pd.DataFrame:
     """Return a frame with exactly the schema's columns (plus PII columns if present), typed.
 
     Also guarantees every order's lines are contiguous with ``line_no`` 0..k-1, which the rules
     rely on to map line rows to orders with a cumulative sum instead of a hash join.
+    ``contiguous=True``: the caller has checked that already (``lines_contiguous`` over the whole
+    input it partitioned), so it is not checked again.
     """
     missing = [c for c, (_, req) in schema.items() if req and c not in frame.columns]
     if missing:
@@ -330,7 +337,7 @@ def conform(
     if not lines:  # not a line-per-row frame (REJECTS): line_no is the file's, kept as given
         return out
     key = "google_order_id" if "google_order_id" in schema else "oms_order_id"
-    if "line_no" not in frame.columns or not _contiguous(out, key):
+    if "line_no" not in frame.columns or not (contiguous or _contiguous(out, key)):
         # Rare path (hand-made snapshots): group rows of one order together, number the lines.
         out = out.sort_values(key, kind="stable", ignore_index=True)
         out["line_no"] = out.groupby(key, sort=False).cumcount().astype("int32")
@@ -340,7 +347,14 @@ def conform(
 def _contiguous(frame: pd.DataFrame, key: str) -> bool:
     if frame.empty:
         return True
-    line_no = frame["line_no"].to_numpy()
+    return lines_contiguous(arrow_strings(frame[key]), frame["line_no"].to_numpy())
+
+
+def lines_contiguous(ids: pa.Array | pa.ChunkedArray, line_no: np.ndarray, *, distinct: bool = True) -> bool:
+    """Every order's lines are one block numbered 0..k-1 (``ids``: the order id of every row);
+    ``distinct=False`` allows an order in several such blocks."""
+    if len(line_no) == 0:
+        return True
     starts = line_no == 0
     if not starts[0]:
         return False
@@ -348,14 +362,13 @@ def _contiguous(frame: pd.DataFrame, key: str) -> bool:
     if not np.all(starts[1:] | (line_no[1:] == line_no[:-1] + 1)):
         return False
     first = np.flatnonzero(starts)
-    ids = arrow_strings(frame[key])
     # Every non-first line carries the same id as the row before it (slices are zero-copy).
     same = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
     same = pc.or_(same, pa.array(starts[1:]))
-    firsts = ids.take(pa.array(first))
-    # One order must not appear as two separate blocks.
-    ok = bool(pc.all(same).as_py() is not False) and pc.count_distinct(firsts).as_py() == len(first)
-    del same, firsts
+    ok = bool(pc.all(same).as_py() is not False)
+    if ok and distinct:
+        # One order must not appear as two separate blocks.
+        ok = pc.count_distinct(ids.take(pa.array(first))).as_py() == len(first)
+    del same
     pa.default_memory_pool().release_unused()  # the hash table's pages, before the next frame
     return ok
-

@@ -151,7 +151,7 @@ def _oms_lines(a: Alignment, line_parts: list[LinePart]) -> None:
         rows, grow = rows[~unmatched], grow[~unmatched]
     in_oms_order = a.has_oms[a.g_order_of_row]
     for q in ("qty_ordered", "qty_shipped", "qty_delivered"):
-        if om[q].notna().any():
+        if a.oms_tracks(q):
             _oms_quantity(a, q, rows, grow, in_oms_order, line_parts)
 
 
