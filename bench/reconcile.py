@@ -147,6 +147,15 @@ def generate(
     canceled_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
     canceled_at.iloc[lagging] = now - pd.Timedelta(hours=1)
     rejected = chosen["rejected_feed_row"]
+    # refund_mismatch: Square recorded a 1.00 refund Google did not make.
+    oms_refunded = np.zeros(n, dtype=np.int64)
+    oms_refunded[chosen["refund_mismatch"]] = 100
+    # return_not_refunded_past_sla: one unit back on Google 400 h ago (> 336), nothing refunded.
+    returned_orders = chosen["return_not_refunded_past_sla"]
+    returned_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+    returned_at.iloc[returned_orders] = now - pd.Timedelta(hours=400)
+    returned_worth = np.zeros(n, dtype=np.int64)
+    returned_worth[returned_orders] = 100
 
     # ---- expand to lines -------------------------------------------------------------------
     k = rng.choice(np.array([1, 2, 3]), n, p=[0.5, 0.3, 0.2])  # 1..3 lines, mean 1.7
@@ -161,6 +170,8 @@ def generate(
     l_canceled = canceled.copy()
     canceled[starts[lagging]] = 1  # Google's count; the ledger's stays 0
     take = pa.array(order_of_row)
+    returned_units = np.zeros(len(order_of_row), dtype=np.int32)
+    returned_units[starts[returned_orders]] = 1
     line_id = _ids("L", line_no.astype(np.int64))
     placed = now - pd.to_timedelta(age, unit="h")
     open_since = now - pd.to_timedelta(ship_age, unit="h")
@@ -193,8 +204,12 @@ def generate(
             "qty_shipped": shipped,
             "qty_delivered": delivered,
             "qty_canceled": canceled,
-            "qty_returned": np.zeros(len(order_of_row), dtype=np.int32),
+            "qty_returned": returned_units,
             "last_canceled_at": canceled_at.iloc[order_of_row].to_numpy(),
+            "refunded_minor": np.zeros(len(order_of_row), dtype=np.int64),
+            "last_refunded_at": np.full(len(order_of_row), np.datetime64("NaT", "us")),
+            "returned_amount_minor": returned_worth[order_of_row],
+            "last_returned_at": returned_at.iloc[order_of_row].to_numpy(),
         },
         copy=False,
     )
@@ -232,7 +247,9 @@ def generate(
     ledger["last_seen_at"] = ledger["last_seen_at"].dt.tz_localize("UTC")
     # The GOOGLE schema's datetimes are microsecond UTC (what frames_from_google_orders and
     # snapshots produce); nanosecond columns would make conform() convert a copy of each.
-    for col in ("placed_at", "open_shipment_since", "last_canceled_at"):
+    google["last_refunded_at"] = google["last_refunded_at"].dt.tz_localize("UTC")
+    times = ("placed_at", "open_shipment_since", "last_canceled_at", "last_returned_at", "last_refunded_at")
+    for col in times:
         google[col] = google[col].astype("datetime64[us, UTC]")
 
     o_status = np.where(
@@ -261,6 +278,7 @@ def generate(
             "qty_ordered": pd.array(ordered[rows], dtype="Int32"),
             "qty_shipped": pd.array(o_ship[rows], dtype="Int32"),
             "qty_delivered": pd.array([pd.NA] * len(rows), dtype="Int32"),
+            "refunded_minor": pd.array(oms_refunded[orow], dtype="Int64"),
         },
         copy=False,
     )

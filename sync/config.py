@@ -120,6 +120,8 @@ class ReportsSettings(_Section):
     unacknowledged_sla_hours: float = Field(default=24, gt=0)
     ship_sla_hours: float = Field(default=72, gt=0)
     delivery_sla_hours: float = Field(default=240, gt=0)
+    # A customer's return (units returned on Google) not refunded this long after it: a break.
+    return_sla_hours: float = Field(default=336, gt=0)
     include_pii: bool = False
     excel_bom: bool = False
     # Exit 3 when the report has a break at or above this severity ("" = never).

@@ -19,7 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-MONEY_COLUMNS = frozenset({"amount_google", "amount_oms", "amount"})
+MONEY_COLUMNS = frozenset(
+    {"amount_google", "amount_oms", "amount_refunded_google", "amount_refunded_oms", "amount"}
+)
 _NUMBER_RE = r"^-?[0-9]+(\.[0-9]+)?$"
 # The first characters a spreadsheet takes for a formula.
 _RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"], pa.large_string())

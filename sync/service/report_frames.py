@@ -120,6 +120,10 @@ _GOOGLE_BUILD = {
     "qty_canceled": "int32",
     "qty_returned": "int32",
     "last_canceled_at": "datetime",
+    "refunded_minor": "int64",
+    "last_refunded_at": "datetime",
+    "returned_amount_minor": "int64",
+    "last_returned_at": "datetime",
 }
 
 
@@ -132,6 +136,27 @@ def _last_cancellation(order: Mapping[str, Any]) -> str | None:
         if c.get("creationDate")
     ]
     return max(times) if times else None
+
+
+def google_refunds(order: Mapping[str, Any]) -> tuple[int, str | None]:
+    """(what Google refunded: the sum of ``refunds[].amount``, the latest refund's creationDate)."""
+    refunds = order.get("refunds") or ()
+    total = sum(_price(r.get("amount"))[0] for r in refunds)
+    times = [r.get("creationDate") for r in refunds if r.get("creationDate")]
+    return total, max(times) if times else None
+
+
+def google_returns(order: Mapping[str, Any]) -> tuple[int, str | None]:
+    """(what the returned units are worth: per line (price + tax) x quantityReturned /
+    quantityOrdered, rounded down, in minor units; the latest line return's creationDate)."""
+    worth, times = 0, []
+    for line in order.get("lineItems") or ():
+        returned, ordered = int(line.get("quantityReturned") or 0), int(line.get("quantityOrdered") or 0)
+        if returned and ordered:
+            value = _price(line.get("price"))[0] + _price(line.get("tax"))[0]
+            worth += value * min(returned, ordered) // ordered
+        times += [r.get("creationDate") for r in line.get("returns") or () if r.get("creationDate")]
+    return worth, max(times) if times else None
 
 
 def google_order_amount(order: Mapping[str, Any]) -> tuple[int, str]:
@@ -194,6 +219,8 @@ def frames_from_google_orders(
             "open_shipment_since": min(open_since) if open_since else None,
             "last_canceled_at": _last_cancellation(order),
         }
+        base["refunded_minor"], base["last_refunded_at"] = google_refunds(order)
+        base["returned_amount_minor"], base["last_returned_at"] = google_returns(order)
         if include_pii:
             customer = order.get("customer") or {}
             base["customer_name"] = customer.get("fullName") or ""

@@ -48,13 +48,20 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
     order. Shipped quantities come from COMPLETED fulfilments (all lines for application ALL, the
     entries for ENTRY_LIST); Square knows nothing of delivery, so qty_delivered stays NA.
     Return orders (Square makes one per refund: ``returns`` and no sale lines) are not orders of
-    the OMS view; their refunds belong to the sale they point at.
+    the OMS view; their refunds belong to the sale they point at (``returns[].source_order_id``)
+    and make its ``refunded_minor``: the COMPLETED ones (APPROVED in an order's own ``refunds``,
+    returns-refunds.md §2.3), each counted once even when the sale order lists it too.
     """
     acc = ChunkedFrame(_OMS_BUILD)
+    refunds: dict[str, dict[str, tuple[int, str | None]]] = {}  # sale order id -> refund id -> (amount, at)
     for order in orders:
         lines = order.get("line_items") or []
+        if order.get("returns"):
+            _collect_refunds(order, refunds)
         if order.get("returns") and not lines:
             continue
+        if order.get("refunds"):
+            _collect_refunds(order, refunds, sale_id=order.get("id") or "")
         fulfillments = [
             f for f in order.get("fulfillments") or () if f.get("state") not in ("CANCELED", "FAILED")
         ]
@@ -101,7 +108,35 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
                     "qty_delivered": None,
                 }
             )
-    return rules.conform(acc.frame(), rules.OMS_SCHEMA, "oms")
+    frame = acc.frame()
+    ids = frame["oms_order_id"] if len(frame) else pd.Series([], dtype="str")
+    totals = {sale: sum(a for a, _ in by_id.values()) for sale, by_id in refunds.items()}
+    latest = {sale: max((t for _, t in by_id.values() if t), default=None) for sale, by_id in refunds.items()}
+    frame["refunded_minor"] = pd.array(ids.map(totals).fillna(0).astype("int64"), dtype="Int64")
+    frame["last_refunded_at"] = pd.to_datetime(ids.map(latest), utc=True, format="ISO8601")
+    return rules.conform(frame, rules.OMS_SCHEMA, "oms")
+
+
+_DONE_REFUNDS = ("COMPLETED", "APPROVED")  # PaymentRefund's / an order's own Refund vocabulary
+
+
+def _collect_refunds(
+    order: Mapping[str, Any], into: dict[str, dict[str, tuple[int, str | None]]], sale_id: str | None = None
+) -> None:
+    """The completed refunds ``order`` lists, under the sale order they belong to: ``sale_id``,
+    else the refund's ``transaction_id`` when it names one of the returns' sale orders, else the
+    first return's."""
+    sources = [r.get("source_order_id") for r in order.get("returns") or () if r.get("source_order_id")]
+    for refund in order.get("refunds") or ():
+        if str(refund.get("status") or "") not in _DONE_REFUNDS:
+            continue
+        named = refund.get("transaction_id")
+        target = sale_id or (named if named in sources else None) or (sources[0] if sources else None)
+        if not target:
+            continue
+        amount = int((refund.get("amount_money") or {}).get("amount") or 0)
+        key = str(refund.get("id") or f"{order.get('id')}:{len(into.get(target, {}))}")
+        into.setdefault(target, {})[key] = (amount, str(refund.get("created_at") or "") or None)
 
 
 def frames_from_feed(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

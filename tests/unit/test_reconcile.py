@@ -720,3 +720,69 @@ def test_rule_groups_cover_every_category_in_category_order():
     assert set(declared) == set(rules.CATEGORIES)
     firsts = [rules.CATEGORIES.index(group.CATEGORIES[0]) for group in GROUPS]
     assert firsts == sorted(firsts)
+
+
+# ---- returns and refunds (issue 15.6) ---------------------------------------------------------
+
+
+def _square_refund(rid: str, amount: int, status: str = "APPROVED", sale: str = "SQ2") -> dict:
+    return {"id": rid, "status": status, "amount_money": {"amount": amount, "currency": "JPY"},
+            "transaction_id": sale, "created_at": iso(3)}
+
+
+def _return_order(oid: str, *refunds: dict, sale: str = "SQ2") -> dict:
+    return {"id": oid, "state": "COMPLETED", "returns": [{"uid": "r", "source_order_id": sale}],
+            "refunds": list(refunds), "total_money": {"amount": 0, "currency": "JPY"}}
+
+
+def test_refunds_agree_to_the_minor_unit_across_google_and_square():
+    google, square, ledger = base_case()
+    google[1]["refunds"] = [{"amount": price("500", "JPY"), "creationDate": iso(2), "actor": "merchant"}]
+    square.append(_return_order("RET1", _square_refund("RF1", 500)))
+    square[1]["refunds"] = [_square_refund("RF1", 500)]  # the sale order lists it too: counted once
+    square.append(_return_order("RET2", _square_refund("RF2", 100, status="PENDING")))  # not done yet
+    rec = run(google, square, ledger)
+    assert found(rec) == set()
+    table = rules.orders_table(rec.orders).set_index("google_order_id")
+    refunded = (table.loc["G2", "amount_refunded_google"], table.loc["G2", "amount_refunded_oms"])
+    assert refunded == ("500", "500")
+    assert table.loc["G1", "amount_refunded_oms"] == "0.00"
+    square.append(_return_order("RET3", _square_refund("RF3", 1)))  # one yen more in Square
+    rec = run(google, square, ledger)
+    assert found(rec) == {("G2", "refund_mismatch")}
+    assert "Google refunded 500, the OMS 501 JPY (Google minus OMS: -1)" in rec.breaks.iloc[0]["detail"]
+    # the feed keeps no refunds: nothing to compare
+    feed = run(google, None, ledger, oms=frames_from_feed([]))
+    assert "refund_mismatch" not in set(feed.breaks["category"])
+
+
+def test_a_return_is_a_break_only_when_unrefunded_past_the_sla():
+    google, square, ledger = base_case()
+    line = google[1]["lineItems"][0]  # G2: 1 x 1500 JPY, delivered
+    line["quantityReturned"] = 1
+    line["returns"] = [{"quantity": 1, "creationDate": iso(300), "actor": "customer"}]
+    assert found(run(google, square, ledger)) == set()  # 300 h < 336 h
+    line["returns"][0]["creationDate"] = iso(400)
+    rec = run(google, square, ledger)
+    assert found(rec) == {("G2", "return_not_refunded_past_sla")}
+    assert rec.breaks.iloc[0]["age_hours"] == pytest.approx(400)
+    assert rules.orders_table(rec.orders).set_index("google_order_id").loc["G2", "qty_returned"] == 1
+    google[1]["refunds"] = [{"amount": price("1500", "JPY"), "creationDate": iso(390)}]
+    square.append(_return_order("RET1", _square_refund("RF1", 1500)))
+    assert found(run(google, square, ledger)) == set()  # refunded in full on both sides
+    sla = rules.Slas(return_hours=500)
+    frames = frames_from_google_orders(google)
+    assert rules.reconcile(frames, None, None, slas=sla, now=pd.Timestamp(NOW)).breaks.empty
+
+
+def test_snapshots_from_before_refunds_still_load():
+    google, square, _ = base_case()
+    old_google = frames_from_google_orders(google).drop(
+        columns=["refunded_minor", "last_refunded_at", "returned_amount_minor", "last_returned_at"]
+    )
+    old_oms = frames_from_square_orders(square).drop(columns=["refunded_minor", "last_refunded_at"])
+    rec = rules.reconcile(old_google, None, old_oms, slas=SLAS, now=pd.Timestamp(NOW))
+    assert found(rec) == set()
+    table = rules.orders_table(rec.orders)
+    assert list(table["amount_refunded_google"]) == ["0.00", "0", "0.00"]
+    assert table["amount_refunded_oms"].isna().all()  # unknown, not zero

@@ -14,6 +14,7 @@ class Slas:
     unacknowledged_hours: float = 24
     ship_hours: float = 72
     delivery_hours: float = 240
+    return_hours: float = 336  # a return on Google not refunded after this long
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Shared:
 @dataclass
 class Reconciliation:
     """orders: one row per order (ORDER_COLUMNS, amounts still integer minor units in
-    ``amount_google_minor``/``amount_oms_minor``, plus ``in_google``): Google's orders in input
+    ``amount_google_minor``/``amount_oms_minor``/``refunded_google_minor``/``refunded_oms_minor``,
+    plus ``in_google``): Google's orders in input
     order, then those only the ledger and/or the OMS know (missing_in_google) by id, with
     Google's cells empty. Text columns are Arrow strings; the others are Arrow-backed and
     nullable, so the two parts share their buffers instead of being copied into one.

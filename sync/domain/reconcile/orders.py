@@ -10,6 +10,7 @@ import pyarrow as pa
 from sync.domain.reconcile.align import Alignment
 from sync.domain.reconcile.columns import FirstRows, format_minor, index_in, iso_utc, nonempty
 from sync.domain.reconcile.rules.oms_copy import oms_amounts, oms_statuses
+from sync.domain.reconcile.rules.refunds import oms_refunds
 from sync.domain.reconcile.schema import (
     DT,
     NI64,
@@ -61,10 +62,12 @@ def order_rows(a: Alignment, others: pd.DataFrame) -> pd.DataFrame:
     if kept_out.any():
         oms_text = oms_text.where(~(kept_out & ~has_oms), NOT_IN_SQUARE)
     put("oms_status", oms_text)
-    for q in QUANTITIES:
+    for q in (*QUANTITIES, "qty_returned"):
         put(q, a.sums[q])
     put("amount_google_minor", a.amount_g)
     put("amount_oms_minor", oms_amounts(a) if oo is not None else default_array(NI64, n))
+    put("refunded_google_minor", a.go["refunded_minor"].to_numpy(dtype="int64"))
+    put("refunded_oms_minor", oms_refunds(a) if oo is not None else default_array(NI64, n))
     put("currency", a.currency)
     put("last_synced_at", synced)
     put("in_google", np.ones(n, dtype=bool))
@@ -170,8 +173,11 @@ def _orders_not_in_google(
             "oms_status": column(oo, oms_at, "oms_status", STR),
             # The ledger's count where it has one (what the sync last saw on Google), else the OMS's.
             **{q: quantity(lo, led_at, q).fillna(quantity(oo, oms_at, q)) for q in QUANTITIES},
+            "qty_returned": pd.Series(default_array(NI64, k)),  # only Google counts returns
             "amount_google_minor": pd.Series(default_array(NI64, k)),
             "amount_oms_minor": column(oo, oms_at, "amount_minor", NI64),
+            "refunded_google_minor": pd.Series(default_array(NI64, k)),
+            "refunded_oms_minor": column(oo, oms_at, "refunded_minor", NI64),
             "currency": column(oo, oms_at, "currency", STR),
             "last_synced_at": column(lo, led_at, "last_synced_at", DT),
             "in_google": np.zeros(k, dtype=bool),
@@ -198,8 +204,11 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
             "qty_shipped": o["qty_shipped"],
             "qty_delivered": o["qty_delivered"],
             "qty_canceled": o["qty_canceled"],
+            "qty_returned": o["qty_returned"],
             "amount_google": format_minor(o["amount_google_minor"], o["currency"]),
             "amount_oms": format_minor(o["amount_oms_minor"], o["currency"]),
+            "amount_refunded_google": format_minor(o["refunded_google_minor"], o["currency"]),
+            "amount_refunded_oms": format_minor(o["refunded_oms_minor"], o["currency"]),
             "currency": o["currency"],
             "last_synced_at": iso_utc(o["last_synced_at"]),
         }

@@ -1,6 +1,9 @@
 """The input frames of the reconciliation: vocabularies, schemas, and ``conform`` (typing a frame
 to its schema and keeping every order's lines contiguous, which the rules rely on).
 
+Refund and return columns came with issue 15; snapshots from before read as "no refunds, no
+returns" (Google) and "refunds unknown" (OMS).
+
 Input frames (also the snapshot formats of ``ordersync report --google FILE --oms FILE``, as CSV or
 Parquet). Each is *one row per line item* with the order's columns repeated on every line, so a
 snapshot is a single flat file. An order without line items has one row with an empty
@@ -27,6 +30,11 @@ GOOGLE (what Google says; built by ``sync.service.reconciliation.frames_from_goo
     qty_ordered, qty_shipped, qty_delivered, qty_canceled, qty_returned   int32
     last_canceled_at     datetime  creationDate of the order's latest cancellation (NaT: none);
                                    a change newer than the ledger's last look is "pending_sync"
+    refunded_minor       int64     sum of Order.refunds[].amount (what Google refunded)
+    last_refunded_at     datetime  creationDate of the latest refund (NaT: none)
+    returned_amount_minor int64    what the returned units are worth: per line, (price + tax) x
+                                   quantityReturned / quantityOrdered, rounded down
+    last_returned_at     datetime  creationDate of the latest line return (NaT: none)
     customer_name, customer_email  str   optional; only present when PII was asked for
 
 LEDGER (our view; built by ``frames_from_ledger`` from plain dicts of the ledger's records)
@@ -57,6 +65,9 @@ OMS (merchant's view; ``frames_from_square_orders`` or ``frames_from_feed``)
     line_item_id         str       Google line item id when the OMS knows it
     offer_id             str       fallback match within the order when line_item_id is empty
     qty_ordered, qty_shipped, qty_delivered   Int32 (NA: the OMS does not track it)
+    refunded_minor       Int64     refunds the OMS recorded (Square: the COMPLETED refunds of the
+                                   order's return orders); NA when the OMS keeps none (the feed)
+    last_refunded_at     datetime  when the latest of them was made (NaT: none)
 
 REJECTS (open feed rejects from the ledger; built by ``frames_from_rejects``; optional)
     google_order_id      str       the order the row names (resolved to Google's id when the ledger
@@ -107,9 +118,11 @@ CATEGORIES = (
     "merchant_order_id_mismatch",
     "quantity_mismatch",
     "amount_mismatch",
+    "refund_mismatch",
     "status_mismatch",
     "stuck_past_ship_sla",
     "shipped_not_delivered_past_sla",
+    "return_not_refunded_past_sla",
     "tracking_mismatch",
     "failed_operation",
     "rejected_feed_row",
@@ -135,8 +148,11 @@ ORDER_COLUMNS = (
     "qty_shipped",
     "qty_delivered",
     "qty_canceled",
+    "qty_returned",
     "amount_google",
     "amount_oms",
+    "amount_refunded_google",
+    "amount_refunded_oms",
     "currency",
     "last_synced_at",
 )
@@ -175,6 +191,11 @@ GOOGLE_SCHEMA: dict[str, tuple[str, bool]] = {
     "qty_canceled": (I32, False),
     "qty_returned": (I32, False),
     "last_canceled_at": (DT, False),
+    # Returns and refunds (issue 15; absent from older snapshots, which read as none):
+    "refunded_minor": (I64, False),  # sum of Order.refunds[].amount
+    "last_refunded_at": (DT, False),  # creationDate of the latest refund
+    "returned_amount_minor": (I64, False),  # what the returned units are worth (price + tax)
+    "last_returned_at": (DT, False),  # creationDate of the latest line return
 }
 LEDGER_SCHEMA: dict[str, tuple[str, bool]] = {
     "google_order_id": (STR, True),
@@ -210,6 +231,10 @@ OMS_SCHEMA: dict[str, tuple[str, bool]] = {
     "qty_ordered": (NI32, False),
     "qty_shipped": (NI32, False),
     "qty_delivered": (NI32, False),
+    # Refunds the OMS recorded for the order (Square: its return orders' refunds); NA: it does
+    # not keep refunds (the feed, or a snapshot from before issue 15).
+    "refunded_minor": (NI64, False),
+    "last_refunded_at": (DT, False),
 }
 REJECTS_SCHEMA: dict[str, tuple[str, bool]] = {
     "google_order_id": (STR, True),

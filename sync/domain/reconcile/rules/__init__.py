@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from sync.domain.reconcile.rules import identity, oms_copy, operations, presence, quantities, slas
+from sync.domain.reconcile.rules import (
+    identity,
+    oms_copy,
+    operations,
+    presence,
+    quantities,
+    refunds,
+    slas,
+)
 
-GROUPS: tuple[ModuleType, ...] = (presence, identity, quantities, oms_copy, slas, operations)
+GROUPS: tuple[ModuleType, ...] = (presence, identity, quantities, oms_copy, refunds, slas, operations)
 
 __all__ = ["GROUPS"]
