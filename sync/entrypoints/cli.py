@@ -98,12 +98,27 @@ def _breaks_line(count: int, threshold: str, path: Path) -> str:
     )
 
 
+def _json_option(func: Any) -> Any:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="One JSON document on stdout (logs stay on stderr)."
+    )(func)
+
+
+def _document(event: str, payload: dict[str, Any]) -> None:
+    """``--json``: one JSON document on stdout; one line of it under --log-format json."""
+    if json_mode():
+        click.echo(json_line(event, **payload))
+    else:
+        click.echo(json.dumps(payload, indent=2, default=str))
+
+
 @cli.command()
 @config_option
 @click.option("--no-report", is_flag=True, help="Skip the reconciliation report after the cycle.")
 @_fail_on_breaks_option
+@_json_option
 @click.pass_obj
-def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
+def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, as_json: bool) -> None:
     """One sync cycle (for cron), then a reconciliation report."""
     from sync.service.runner import CycleLocked, Unavailable, run_once
 
@@ -121,7 +136,12 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None) -> None:
     except Unavailable as exc:
         # One clear line instead of a traceback; everything recorded is resent next cycle.
         fail(f"cycle stopped: {exc}", ExitCode.UNAVAILABLE)
-    say(outcome.line(), "run finished", **outcome.fields())
+    if as_json:
+        payload = outcome.fields()
+        payload["reconciliation"] = outcome.report.to_json() if outcome.report is not None else None
+        _document("run finished", payload)
+    else:
+        say(outcome.line(), "run finished", **outcome.fields())
     for outage in outcome.outages:
         warn(outage.message(), service=outage.service)
     if outcome.breaks_over_threshold and outcome.report is not None:
@@ -178,6 +198,7 @@ def schedule(app: AppContext) -> None:
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @_fail_on_breaks_option
+@_json_option
 @click.pass_obj
 def report(
     app: AppContext,
@@ -189,6 +210,7 @@ def report(
     save_inputs: bool,
     include_pii: bool,
     fail_on_breaks: str | None,
+    as_json: bool,
 ) -> None:
     """Reconciliation only: write reports/<run-id>/."""
     from sync.domain.severity import breaks_at_or_above
@@ -227,13 +249,17 @@ def report(
             fail(str(exc), ExitCode.USAGE)
         except Unavailable as exc:
             fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
-    say(
-        f"report written to {result.path} ({result.breaks} breaks)",
-        "report written",
-        report=str(result.path),
-        breaks=result.breaks,
-    )
     over = breaks_at_or_above(result.by_severity, threshold)
+    if as_json:
+        code = ExitCode.BREAKS if over else ExitCode.OK
+        _document("report written", {**result.to_json(), "exit_code": int(code)})
+    else:
+        say(
+            f"report written to {result.path} ({result.breaks} breaks)",
+            "report written",
+            report=str(result.path),
+            breaks=result.breaks,
+        )
     if over:
         fail(_breaks_line(over, threshold, result.path), ExitCode.BREAKS)
 

@@ -42,14 +42,13 @@ callers use.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,8 @@ import pandas as pd
 from sync.config import ConfigError, ReportsSettings, Settings
 from sync.domain import reconcile as rules
 from sync.service import report_partitions
-from sync.service.report_files import MONEY_COLUMNS, neutralise, publish, write_csv
+from sync.service.report_context import ReportContext
+from sync.service.report_files import MONEY_COLUMNS, neutralise
 from sync.service.report_frames import (
     CHUNK_ROWS,
     frames_from_google_orders,
@@ -70,12 +70,25 @@ from sync.service.report_frames import (
 from sync.service.report_html import render_html
 from sync.service.report_oms import feed_rows_from_shipments, frames_from_feed, frames_from_square_orders
 from sync.service.report_snapshots import SnapshotKind, load_snapshot, save_snapshot
+from sync.service.report_writer import (
+    RUN_ID_RE,
+    WRITE_CHUNK_ORDERS,
+    ReportResult,
+    Totals,
+    frame_or_build,
+    result_of,
+    run_id_for,
+    slas_of,
+    slices,
+    write_run,
+)
 
 __all__ = [
     "CHUNK_ROWS",
     "MONEY_COLUMNS",
     "RUN_ID_RE",
     "WRITE_CHUNK_ORDERS",
+    "ReportContext",
     "ReportResult",
     "SnapshotFiles",
     "SnapshotKind",
@@ -95,111 +108,7 @@ __all__ = [
     "write_snapshot_report",
 ]
 
-WRITE_CHUNK_ORDERS = 100_000
 PARTITION_THREADS = max(1, min(2, os.cpu_count() or 1))  # partitions reconciled at once
-RUN_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
-
-
-@dataclass
-class ReportResult:
-    path: Path
-    run_id: str
-    orders: int
-    breaks: int
-    by_category: dict[str, int] = field(default_factory=dict)
-    by_category_severity: dict[tuple[str, str], int] = field(default_factory=dict)
-    by_severity: dict[str, int] = field(default_factory=dict)
-    critical: int = 0
-    seconds: float = 0.0
-
-
-def _frame_or_build(source: Any, builder: Any, **kw: Any) -> pd.DataFrame:
-    return source if isinstance(source, pd.DataFrame) else builder(source, **kw)
-
-
-def _run_id(now: datetime, run_id: str | None) -> tuple[pd.Timestamp, str]:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware (UTC)")
-    now_ts = pd.Timestamp(now).tz_convert("UTC")
-    run_id = run_id or now_ts.strftime("%Y%m%dT%H%M%SZ")
-    if not RUN_ID_RE.match(run_id):
-        raise ValueError(f"run id {run_id!r} must be letters, digits, '.', '_' or '-'")
-    return now_ts, run_id
-
-
-def _slices(orders: pd.DataFrame, *, empty: bool = True) -> Iterator[pd.DataFrame]:
-    """orders.csv in slices: formatting a million rows of strings at once doubles peak memory.
-    ``empty``: an empty frame still gives one (empty) slice, for the header."""
-    for i in range(0, max(len(orders), 1 if empty else 0), WRITE_CHUNK_ORDERS):
-        yield rules.orders_table(orders.iloc[i : i + WRITE_CHUNK_ORDERS])
-
-
-@dataclass
-class _Totals:
-    """What the writer learns while orders.csv is written: the rest of the report."""
-
-    orders: int = 0
-    breaks: pd.DataFrame | None = None
-    summary: pd.DataFrame | None = None
-
-
-def _write_run(
-    out_dir: Path,
-    run_id: str,
-    now_ts: pd.Timestamp,
-    settings: ReportsSettings,
-    orders: Iterable[pd.DataFrame],
-    totals: _Totals,
-    snapshots: Mapping[str, pd.DataFrame | None] | None = None,
-) -> Path:
-    """Write ``out_dir/<run-id>/`` atomically: orders.csv from ``orders`` (orders_table slices,
-    consumed first), then breaks.csv, summary.csv and index.html from ``totals`` (complete once
-    ``orders`` is exhausted), the snapshots when given."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / run_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=out_dir))
-    try:
-        bom = settings.excel_bom
-        write_csv(orders, tmp / "orders.csv", bom)
-        assert totals.breaks is not None and totals.summary is not None
-        write_csv(totals.breaks, tmp / "breaks.csv", bom)
-        write_csv(totals.summary, tmp / "summary.csv", bom)
-        html = render_html(run_id=run_id, now=now_ts, summary=totals.summary, breaks=totals.breaks)
-        (tmp / "index.html").write_text(html, encoding="utf-8")
-        for name, frame in (snapshots or {}).items():
-            if frame is not None:
-                save_snapshot(frame, tmp / f"{name}.parquet")
-        # mkdtemp makes 0700; a report is meant to be read by the ops team like any other file.
-        os.chmod(tmp, 0o755)  # noqa: S103
-        publish(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
-
-def _result(path: Path, run_id: str, totals: _Totals, started: float) -> ReportResult:
-    breaks = totals.breaks
-    assert breaks is not None
-    counts = breaks["category"].value_counts()
-    per_severity = breaks.groupby(["category", "severity"], observed=True).size()
-    severities = breaks["severity"].value_counts()
-    return ReportResult(
-        path=path,
-        run_id=run_id,
-        orders=totals.orders,
-        breaks=len(breaks),
-        by_category={str(k): int(v) for k, v in counts.items() if v},
-        by_category_severity={(str(c), str(s)): int(n) for (c, s), n in per_severity.items()},
-        by_severity={str(k): int(v) for k, v in severities.items() if v},
-        critical=int((breaks["severity"] == "critical").sum()),
-        seconds=time.perf_counter() - started,
-    )
-
-
-def _slas(settings: ReportsSettings) -> rules.Slas:
-    return rules.Slas(settings.unacknowledged_sla_hours, settings.ship_sla_hours, settings.delivery_sla_hours)
 
 
 def write_report(
@@ -215,23 +124,25 @@ def write_report(
     failed_operations: Iterable[Any] = (),
     rejects: pd.DataFrame | None = None,
     freshness: rules.Freshness | None = None,
+    context: ReportContext | None = None,
 ) -> ReportResult:
-    """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring."""
+    """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring. ``context``:
+    what the page says besides the reconciliation (account, cycle health, rejects, history)."""
     started = time.perf_counter()
-    now_ts, run_id = _run_id(now, run_id)
-    google = _frame_or_build(google_orders, frames_from_google_orders, include_pii=settings.include_pii)
+    now_ts, run_id = run_id_for(now, run_id)
+    google = frame_or_build(google_orders, frames_from_google_orders, include_pii=settings.include_pii)
     if not settings.include_pii:
         google = google.drop(columns=[c for c in rules.PII_COLUMNS if c in google.columns])
     ledger = None
     if ledger_orders is not None:
-        ledger = _frame_or_build(ledger_orders, frames_from_ledger, failed=failed_operations)
+        ledger = frame_or_build(ledger_orders, frames_from_ledger, failed=failed_operations)
     rec = rules.reconcile(
-        google, ledger, oms, slas=_slas(settings), now=now_ts, rejects=rejects, freshness=freshness
+        google, ledger, oms, slas=slas_of(settings), now=now_ts, rejects=rejects, freshness=freshness
     )
-    totals = _Totals(orders=len(rec.orders), breaks=rec.breaks, summary=rules.summarise(rec))
+    totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=rules.summarise(rec))
     snapshots = {"google": google, "ledger": ledger, "oms": oms, "rejects": rejects} if save_inputs else None
-    path = _write_run(out_dir, run_id, now_ts, settings, _slices(rec.orders), totals, snapshots)
-    return _result(path, run_id, totals, started)
+    path = write_run(out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context)
+    return result_of(path, path.name, totals, started)
 
 
 @dataclass
@@ -278,12 +189,13 @@ def write_snapshot_report(
     out_dir: Path,
     run_id: str | None = None,
     rows_per_partition: int = report_partitions.ROWS_PER_PARTITION,
+    context: ReportContext | None = None,
 ) -> ReportResult:
     """Reconcile exported files (CSV or Parquet) without credentials or a live ledger. Parquet
     snapshots in the usual line layout are reconciled in partitions (``report_partitions``:
     flat memory, the same report); anything else is read whole."""
     started = time.perf_counter()
-    now_ts, run_id = _run_id(now, run_id)
+    now_ts, run_id = run_id_for(now, run_id)
     named = {"google": files.google, "ledger": files.ledger, "oms": files.oms, "rejects": files.rejects}
     plan = report_partitions.plan(named, rows_per_partition)
     if plan is None:
@@ -292,15 +204,15 @@ def write_snapshot_report(
         assert google is not None
         return write_report(
             google, frames["ledger"], frames["oms"], settings=settings, now=now, out_dir=out_dir,
-            run_id=run_id, rejects=frames["rejects"],
+            run_id=run_id, rejects=frames["rejects"], context=context,
         )
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    spill_dir = Path(tempfile.mkdtemp(prefix=f".{run_id}.partitions-", dir=out_dir))
+    spill_dir = Path(tempfile.mkdtemp(prefix=".partitions-", dir=out_dir))
     try:
         report_partitions.spill(plan, spill_dir)
-        totals = _Totals()
+        totals = Totals()
 
-        slas = _slas(settings)
+        slas = slas_of(settings)
 
         def work(part: report_partitions.Partition) -> _PartitionResult:
             google = part.google
@@ -313,7 +225,7 @@ def write_snapshot_report(
             mine = rec.orders if in_google.all() else rec.orders[in_google]
             return _PartitionResult(
                 orders=len(rec.orders),
-                tables=list(_slices(mine, empty=False)),  # formatted here, in the worker thread
+                tables=list(slices(mine, empty=False)),  # formatted here, in the worker thread
                 elsewhere=None if in_google.all() else rec.orders[~in_google],
                 breaks=rec.breaks,
                 counts=rules.summary_counts(rec),
@@ -333,16 +245,16 @@ def write_snapshot_report(
             if elsewhere:
                 others = pd.concat(elsewhere, ignore_index=True)
                 others = others.sort_values("google_order_id", kind="stable", ignore_index=True)
-                yield from _slices(others, empty=written == 0)
+                yield from slices(others, empty=written == 0)
             elif written == 0:
                 yield rules.orders_table(pd.DataFrame(columns=[*rules.ORDER_COLUMNS, "in_google"]))
             totals.breaks = rules.finish(breaks)
             totals.summary = rules.summary_table(counts, totals.breaks)
 
-        path = _write_run(out_dir, run_id, now_ts, settings, orders(), totals)
+        path = write_run(out_dir, run_id, now_ts, settings, orders(), totals, context=context)
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
-    return _result(path, run_id, totals, started)
+    return result_of(path, path.name, totals, started)
 
 
 def report_from_snapshots(

@@ -40,6 +40,7 @@ from sync.domain.reconcile.schema import lines_contiguous
 
 ROWS_PER_PARTITION = 400_000  # Google line rows per partition
 BATCH_ROWS = 131_072  # rows per record batch while spilling
+KEY_BATCH_ROWS = 1_048_576  # rows per batch while planning (key columns only)
 SOURCES = ("google", "ledger", "oms", "rejects")
 
 
@@ -68,35 +69,67 @@ def _parquet(path: Path | None) -> pq.ParquetFile | None:
     return pq.ParquetFile(path)
 
 
-def _keys(pf: pq.ParquetFile, key: str, also: tuple[str, ...] = ()) -> pa.Table | None:
-    names = set(pf.schema_arrow.names)
-    if key not in names or "line_no" not in names:
-        return None
-    table = pf.read(columns=[key, "line_no", *(c for c in also if c in names)])
-    for c in also:
-        if c not in names:
-            table = table.append_column(c, pa.array([""] * table.num_rows, pa.large_string()))
-    return table
-
-
-def _strings(column: pa.ChunkedArray) -> pa.Array:
+def _strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return pc.fill_null(arr.cast(pa.large_string()), "")
 
 
-def _orders(table: pa.Table, key: str, *, distinct: bool = True) -> tuple[np.ndarray, pa.Array] | None:
-    """(row of each order's first line, the order ids of every row), or None when the lines are
-    not blocks numbered from 0 with one id each (then the whole input is read at once).
+@dataclass
+class _FirstRows:
+    """Each order's first line (``line_no == 0``) of a snapshot: its key and ``also`` columns."""
 
-    ``distinct=False`` (ledger, OMS): an order in two blocks is allowed; both are routed by its
-    id to one partition, whose conform() regroups it as a whole reconciliation would."""
-    line_no = table.column("line_no").to_numpy()
-    ids = _strings(table.column(key))
-    if not lines_contiguous(ids, line_no, distinct=distinct):
+    key: pa.Array
+    also: dict[str, pa.Array]
+    rows: int
+
+
+def _first_rows(
+    pf: pq.ParquetFile, key: str, also: tuple[str, ...] = (), *, distinct: bool = True
+) -> _FirstRows | None:
+    """Read batch by batch (only the key columns, only each order's first row kept), checking the
+    layout as it goes: None when the lines are not blocks numbered from 0 with one id each (then
+    the whole input is read at once). ``distinct=False`` (ledger, OMS): an order in two blocks is
+    allowed; both are routed by its id to one partition, whose conform() regroups it as a whole
+    reconciliation would."""
+    names = set(pf.schema_arrow.names)
+    if key not in names or "line_no" not in names:
         return None
-    return np.flatnonzero(line_no == 0), ids
+    present = [c for c in also if c in names]
+    keys: list[pa.Array] = []
+    extra: dict[str, list[pa.Array]] = {c: [] for c in also}
+    last_id, last_no, rows = None, None, 0
+    for batch in pf.iter_batches(batch_size=KEY_BATCH_ROWS, columns=[key, "line_no", *present]):
+        line_no = batch.column("line_no").to_numpy(zero_copy_only=False)
+        ids = _strings(batch.column(key))
+        if len(line_no) and line_no[0] != 0:  # an order continued from the previous batch
+            if last_id is None or ids[0].as_py() != last_id or line_no[0] != last_no + 1:
+                return None
+            ids_here, numbers = ids, line_no.copy()
+            numbers[0] = 0  # checked against the previous batch above; as a start here
+            if not lines_contiguous(ids_here, numbers, distinct=False):
+                return None
+        elif not lines_contiguous(ids, line_no, distinct=False):
+            return None
+        starts = pa.array(line_no == 0)
+        keys.append(ids.filter(starts))
+        for c in also:
+            if c in present:
+                extra[c].append(_strings(batch.column(c)).filter(starts))
+            else:
+                extra[c].append(pa.array([""] * int(pc.sum(starts).as_py() or 0), pa.large_string()))
+        if len(line_no):
+            last_id, last_no = ids[len(ids) - 1].as_py(), int(line_no[-1])
+        rows += len(line_no)
+    first = _FirstRows(
+        key=pa.concat_arrays(keys) if keys else pa.array([], pa.large_string()),
+        also={c: pa.concat_arrays(v) if v else pa.array([], pa.large_string()) for c, v in extra.items()},
+        rows=rows,
+    )
+    if distinct and pc.count_distinct(first.key).as_py() != len(first.key):
+        return None  # an order in two blocks: conform() regroups the whole input
+    return first
 
 
 def plan(files: dict[str, Path | None], rows_per_partition: int = ROWS_PER_PARTITION) -> Plan | None:
@@ -109,15 +142,12 @@ def plan(files: dict[str, Path | None], rows_per_partition: int = ROWS_PER_PARTI
     google_parts = max(1, math.ceil(rows / rows_per_partition))
     if google_parts == 1:
         return None
-    g = _keys(gpf, "google_order_id", ("merchant_order_id",))
-    g_orders = _orders(g, "google_order_id") if g is not None else None
-    if g is None or g_orders is None:
+    g = _first_rows(gpf, "google_order_id", ("merchant_order_id",))
+    if g is None:
         return None
-    g_first, g_ids_rows = g_orders
-    g_ids = g_ids_rows.take(pa.array(g_first))
-    g_mids = _strings(g.column("merchant_order_id")).take(pa.array(g_first))
-    del g, g_ids_rows
-    n = len(g_first)
+    g_ids, g_mids = g.key, g.also["merchant_order_id"]
+    del g
+    n = len(g_ids)
     order_part = ((np.arange(n, dtype=np.int64) * google_parts) // max(n, 1)).astype(np.int32)
     counts = pc.value_counts(pc.filter(g_mids, pc.greater(pc.binary_length(g_mids), 0)))
     several = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
@@ -129,17 +159,15 @@ def plan(files: dict[str, Path | None], rows_per_partition: int = ROWS_PER_PARTI
     ledger_to_g = np.zeros(0, dtype=np.int32)
     lpf = pfs.get("ledger")
     if lpf is not None:
-        led = _keys(lpf, "google_order_id", ("merchant_order_id",))
-        orders = _orders(led, "google_order_id", distinct=False) if led is not None else None
-        if led is None or orders is None:
+        led = _first_rows(lpf, "google_order_id", ("merchant_order_id",), distinct=False)
+        if led is None:
             return None
-        l_first, l_rows = orders
-        l_ids = l_rows.take(pa.array(l_first))
-        l_mids = _strings(led.column("merchant_order_id")).take(pa.array(l_first))
+        l_ids, l_mids = led.key, led.also["merchant_order_id"]
+        del led
         ledger_to_g = index_in(l_ids, g_ids)
         elsewhere = np.flatnonzero((ledger_to_g < 0) & nonempty(l_ids))
         lo_ids, lo_mids = l_ids.take(pa.array(elsewhere)), l_mids.take(pa.array(elsewhere))
-        del led, l_rows, l_mids
+        del l_mids
 
     # OMS orders: by Google order id, else Google merchant id; strays fold into a ledger order
     # Google lacks (by its id, else its merchant id) or stand alone.
@@ -150,12 +178,10 @@ def plan(files: dict[str, Path | None], rows_per_partition: int = ROWS_PER_PARTI
     oms_complete: bool | None = None
     tracks: tuple[str, ...] | None = None
     if opf is not None:
-        om = _keys(opf, "oms_order_id", ("order_ref",))
-        orders = _orders(om, "oms_order_id", distinct=False) if om is not None else None
-        if om is None or orders is None:
+        om = _first_rows(opf, "oms_order_id", ("order_ref",), distinct=False)
+        if om is None:
             return None
-        o_first, _ = orders
-        refs = _strings(om.column("order_ref")).take(pa.array(o_first))
+        refs = om.also["order_ref"]
         del om
         oms_to_g = index_in(refs, g_ids)
         todo = np.flatnonzero(oms_to_g < 0)

@@ -270,6 +270,7 @@ def write_live_report(
         frames_from_square_orders,
         write_report,
     )
+    from sync.service.report_live import live_context, remember_report
 
     reports = settings.reports
     if include_pii is not None and include_pii != reports.include_pii:
@@ -298,7 +299,7 @@ def write_live_report(
     google_orders = google.iter_orders()
     if progress is not None:
         google_orders = counted(google_orders, progress, "reading Google orders")
-    return write_report(
+    result = write_report(
         google_orders,
         (ledger_row_dict(r) for r in ledger.iter_orders()),
         oms,
@@ -309,7 +310,10 @@ def write_live_report(
         save_inputs=save_inputs,
         rejects=frames_from_rejects(open_rejects, resolve),
         freshness=freshness,
+        context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
     )
+    remember_report(ledger, result.trend)
+    return result
 
 
 def ledger_row_dict(record: Any) -> dict[str, Any]:

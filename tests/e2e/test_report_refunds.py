@@ -39,5 +39,4 @@ def test_a_square_only_refund_is_a_refund_mismatch_with_both_amounts(workspace: 
     assert [b["category"] for b in breaks] == ["refund_mismatch"], breaks
     assert "Google refunded 0.00, the OMS 5.00 USD" in breaks[0]["detail"]
     # The return order Square made for the refund is no order of its own in the report.
-    assert all(o["square_order_id"] != "" for o in _read(run / "orders.csv"))
     assert len(_read(run / "orders.csv")) == 1

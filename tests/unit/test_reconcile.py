@@ -26,6 +26,11 @@ def iso(hours_ago: float) -> str:
     return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def sheet(hours_ago: float) -> str:
+    """A time as orders.csv writes it: the form spreadsheets read as a date (issue 17.10)."""
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def price(value: str, cur: str = "USD") -> dict:
     return {"value": value, "currency": cur}
 
@@ -181,7 +186,8 @@ def test_clean_amounts_exact_per_currency():
     assert table.loc["G3", "amount_google"] == "32.43"
     assert table.loc["G3", "amount_oms"] == "32.43"
     assert table.loc["G2", "currency"] == "JPY" and table.loc["G2", "amount_google"] == "2000"
-    assert table.loc["G1", "square_order_id"] == "SQ1"
+    # merchantOrderId is the Square order id: square_order_id does not repeat it (issue 17.10)
+    assert table.loc["G1", "merchant_order_id"] == "SQ1" and table.loc["G1", "square_order_id"] == ""
     assert table.loc["G1", "qty_ordered"] == 3
 
 
@@ -589,7 +595,7 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
     # quantities (it knows all four) win over Square's.
     assert rows.loc["G7"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ7",
-        "SQ7",
+        "",  # the same id as merchant_order_id: not repeated (issue 17.10)
         "completed",
     ]
     assert rows.loc["G7"][["qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled"]].tolist() == [
@@ -599,16 +605,16 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
         0,
     ]
     assert (rows.loc["G7", "amount_oms"], rows.loc["G7", "currency"]) == ("7.00", "EUR")
-    assert rows.loc["G7", "last_synced_at"] == iso(2)
+    assert rows.loc["G7", "last_synced_at"] == sheet(2)
     # Only in the ledger: what it knows, nothing from an OMS; unknown quantities stay empty.
     assert rows.loc["G8"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ8",
-        "SQ8",
+        "",
         "",
     ]
     assert rows.loc["G8"][["qty_ordered", "qty_shipped", "qty_delivered"]].tolist() == [4, 1, None]
     assert rows.loc["G8", "amount_oms"] is None and rows.loc["G8", "currency"] == ""
-    assert rows.loc["G8", "last_synced_at"] == iso(3)
+    assert rows.loc["G8", "last_synced_at"] == sheet(3)
     # Only in Square: its reference as the id, its quantities (summed over lines) and amount.
     assert rows.loc["G9"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "",

@@ -14,6 +14,7 @@ from .repository import (
     NewIntent,
     OrderRecord,
     RejectRecord,
+    ReportHistoryRecord,
     RunRecord,
     ShipmentRecord,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "NewIntent",
     "OrderRecord",
     "RejectRecord",
+    "ReportHistoryRecord",
     "RunRecord",
     "ShipmentRecord",
 ]

@@ -54,6 +54,7 @@ from sqlalchemy import (
     case,
     cast,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -81,6 +82,7 @@ from .models import (
     KeyValue,
     Operation,
     Order,
+    ReportHistory,
     Run,
     Shipment,
     to_utc,
@@ -105,6 +107,8 @@ SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
 KV: Table = KeyValue.__table__  # type: ignore[assignment]
 REJECTS: Table = FeedReject.__table__  # type: ignore[assignment]
+REPORTS: Table = ReportHistory.__table__  # type: ignore[assignment]
+REPORT_HISTORY_KEEP = 100  # report_history rows kept (the trend shows the last few dozen)
 
 ORDER_FIELDS = frozenset(ORDERS.c.keys())
 _INTENT_KEY = ("google_order_id", "target", "operation_id")
@@ -257,6 +261,13 @@ class RunRecord:
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHistoryRecord:
+    report_id: str
+    written_at: datetime
+    figures: dict[str, Any]  # orders, breaks, by_status {status: n}, by_severity {severity: n}, ...
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -1219,6 +1230,28 @@ class Ledger:
         with self._read() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else RunRecord(**row._mapping)
+
+    # ----------------------------------------------------------------------- report history
+    def record_report(
+        self, report_id: str, figures: Mapping[str, Any], keep: int = REPORT_HISTORY_KEEP
+    ) -> None:
+        """Remember a report's headline figures (for the next reports' trend); keeps the last ``keep``."""
+        now = self._clock()
+        with self._write() as conn:
+            conn.execute(insert(REPORTS).values(report_id=report_id, written_at=now, figures=dict(figures)))
+            oldest_kept = conn.execute(
+                select(REPORTS.c.id).order_by(REPORTS.c.id.desc()).offset(keep - 1).limit(1)
+            ).scalar()
+            if oldest_kept is not None:
+                conn.execute(delete(REPORTS).where(REPORTS.c.id < oldest_kept))
+
+    def report_history(self, n: int = 20) -> list[ReportHistoryRecord]:
+        """The ``n`` most recent reports' figures, oldest first."""
+        stmt = select(REPORTS).order_by(REPORTS.c.id.desc()).limit(n)
+        with self._read() as conn:
+            found = conn.execute(stmt)
+            rows = [ReportHistoryRecord(r.report_id, r.written_at, dict(r.figures or {})) for r in found]
+        return rows[::-1]
 
     # ---------------------------------------------------------------------------------- kv
     def get_value(self, key: str, default: Any = None) -> Any:

@@ -227,3 +227,11 @@ def iso_utc(times: pd.Series) -> pd.Series:
         pa.scalar("", pa.large_string()),
     )
     return pd.Series(pd.arrays.ArrowStringArray(text), index=times.index)
+
+
+def sheet_time(times: pd.Series) -> pd.Series:
+    """UTC to the second as "2026-11-23 10:15:00": the form spreadsheets read as a date and time
+    (ISO 8601's "T...Z" stays text in Excel). For CSV columns; prose keeps ``iso_utc``."""
+    arr = pa.array(times.array)  # zero-copy for either
+    secs = pc.cast(pc.cast(arr, pa.timestamp("s", tz="UTC"), safe=False), pa.timestamp("s"))
+    return pd.Series(pd.arrays.ArrowStringArray(pc.cast(secs, pa.large_string())), index=times.index)

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sync.domain.reconcile.align import Alignment
-from sync.domain.reconcile.columns import FirstRows, format_minor, index_in, iso_utc, nonempty
+from sync.domain.reconcile.columns import FirstRows, differs, format_minor, index_in, nonempty, sheet_time
 from sync.domain.reconcile.rules.oms_copy import oms_amounts, oms_statuses
 from sync.domain.reconcile.rules.refunds import oms_refunds
 from sync.domain.reconcile.schema import (
@@ -65,6 +65,7 @@ def order_rows(a: Alignment, others: pd.DataFrame) -> pd.DataFrame:
     for q in (*QUANTITIES, "qty_returned"):
         put(q, a.sums[q])
     put("amount_google_minor", a.amount_g)
+    put("amount_google_net_minor", a.go["net_amount_minor"])
     put("amount_oms_minor", oms_amounts(a) if oo is not None else default_array(NI64, n))
     put("refunded_google_minor", a.go["refunded_minor"].to_numpy(dtype="int64"))
     put("refunded_oms_minor", oms_refunds(a) if oo is not None else default_array(NI64, n))
@@ -175,6 +176,7 @@ def _orders_not_in_google(
             **{q: quantity(lo, led_at, q).fillna(quantity(oo, oms_at, q)) for q in QUANTITIES},
             "qty_returned": pd.Series(default_array(NI64, k)),  # only Google counts returns
             "amount_google_minor": pd.Series(default_array(NI64, k)),
+            "amount_google_net_minor": pd.Series(default_array(NI64, k)),
             "amount_oms_minor": column(oo, oms_at, "amount_minor", NI64),
             "refunded_google_minor": pd.Series(default_array(NI64, k)),
             "refunded_oms_minor": column(oo, oms_at, "refunded_minor", NI64),
@@ -188,7 +190,8 @@ def _orders_not_in_google(
 
 def orders_table(o: pd.DataFrame) -> pd.DataFrame:
     """orders.csv content for ``Reconciliation.orders`` (or a slice of it, to write in chunks):
-    ORDER_COLUMNS with money as decimal strings, times as ISO 8601 UTC."""
+    ORDER_COLUMNS with money as decimal strings, times as "YYYY-MM-DD HH:MM:SS" UTC (the form a
+    spreadsheet reads as a date)."""
     # format_minor numbers its output from 0: a later slice (index 100000...) must be too, or
     # the frame below aligns two indexes and writes every order as two half-empty rows.
     o = o.reset_index(drop=True)
@@ -196,8 +199,11 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
         {
             "google_order_id": o["google_order_id"],
             "merchant_order_id": o["merchant_order_id"],
-            "square_order_id": o["square_order_id"],
-            "placed_at": iso_utc(o["placed_at"]),
+            # Only where it tells something: with Square, merchantOrderId is the Square order id.
+            "square_order_id": o["square_order_id"].where(
+                differs(o["square_order_id"], o["merchant_order_id"]), ""
+            ),
+            "placed_at": sheet_time(o["placed_at"]),
             "google_status": o["google_status"],
             "oms_status": o["oms_status"],
             "qty_ordered": o["qty_ordered"],
@@ -206,11 +212,13 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
             "qty_canceled": o["qty_canceled"],
             "qty_returned": o["qty_returned"],
             "amount_google": format_minor(o["amount_google_minor"], o["currency"]),
+            # netAmount: what the customer paid after Google's refunds (empty: Google gave none)
+            "amount_google_net": format_minor(o["amount_google_net_minor"], o["currency"]),
             "amount_oms": format_minor(o["amount_oms_minor"], o["currency"]),
             "amount_refunded_google": format_minor(o["refunded_google_minor"], o["currency"]),
             "amount_refunded_oms": format_minor(o["refunded_oms_minor"], o["currency"]),
             "currency": o["currency"],
-            "last_synced_at": iso_utc(o["last_synced_at"]),
+            "last_synced_at": sheet_time(o["last_synced_at"]),
         }
     )
     for name in PII_COLUMNS:

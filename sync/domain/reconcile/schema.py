@@ -150,6 +150,7 @@ ORDER_COLUMNS = (
     "qty_canceled",
     "qty_returned",
     "amount_google",
+    "amount_google_net",
     "amount_oms",
     "amount_refunded_google",
     "amount_refunded_oms",

@@ -36,7 +36,7 @@ def _failed_operations(a: Alignment, out: BreakCollector) -> None:
         text(lo.at("failed_ops", f))
         + " failed operation(s): "
         + text(lo.at("failed_detail", f))
-        + " — refused for good and not sent again: fix the cause (a parcel: export it again "
+        + " - refused for good and not sent again: fix the cause (a parcel: export it again "
         "with its real tracking id or a new shipment_id; an order change: make it in "
         "Merchant Center or the OMS); it is listed until then."
     )
@@ -62,6 +62,6 @@ def _rejected_rows(a: Alignment, rj: pd.DataFrame, out: BreakCollector) -> None:
         ),
         dtype="str",
     )
-    detail = rj["source"] + " line " + text(rj["line_no"]) + ": " + rj["reason"] + " — " + fix
+    detail = rj["source"] + " line " + text(rj["line_no"]) + ": " + rj["reason"] + " - " + fix
     age = hours_since(a.now, rj["first_seen_at"])
     out.add(rj["google_order_id"], "rejected_feed_row", "high", detail.to_numpy(), age)

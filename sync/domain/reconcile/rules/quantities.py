@@ -101,7 +101,7 @@ def _ledger_quantity(
         pending_parts.append((
             lag,
             said[lagging].reset_index(drop=True)
-            + " — pending sync: canceled on Google at "
+            + " - pending sync: canceled on Google at "
             + text(iso_utc(a.canceled_at.iloc[a.g_order_of_row[lag]]))
             + ", after the ledger last read the order ("
             + text(iso_utc(seen))
@@ -110,7 +110,7 @@ def _ledger_quantity(
         ))
     if (~lagging).any():
         detail = said[~lagging].reset_index(drop=True) + (
-            " — the ledger is out of step with Google: see this order's failed operations; "
+            " - the ledger is out of step with Google: see this order's failed operations; "
             f"{recheck} reads the order again."
         )
         line_parts.append((gr[~lagging], detail, "high"))
@@ -181,9 +181,9 @@ def _oms_quantity(
     what = q[4:]
     advice = np.where(
         fewer_in_oms,
-        f" — Google counts more {what} than the OMS: confirm with the warehouse before "
+        f" - Google counts more {what} than the OMS: confirm with the warehouse before "
         "the customer is told it is on its way.",
-        f" — the OMS has {what} items Google does not know about: the next sync should "
+        f" - the OMS has {what} items Google does not know about: the next sync should "
         "report them; if it does not, see failed_operation.",
     )
     detail = (

@@ -5,7 +5,9 @@ For a Google order Google charged the customer and refunds them; the OMS (Square
 payment) records the same refund as bookkeeping. So the two totals must agree to the minor unit
 (a tolerance of 0), and a return is refunded when Google's refunds cover what the returned units
 are worth. Google's refunds of canceled units count towards that too: v2 data does not tie a
-refund to a line, so an order with both may be reported late, never falsely.
+refund to a line, so an order with both may be reported late, never falsely. An OMS order
+reduced to Google's net amount after a cancellation (an unpaid Square order drops the canceled
+units) never charged them, so it is expected to have refunded that much less.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from sync.domain.reconcile.align import Alignment
 from sync.domain.reconcile.collect import BreakCollector
 from sync.domain.reconcile.columns import differs, format_minor, hours_since, nonempty, text
+from sync.domain.reconcile.rules.oms_copy import oms_amounts
 
 CATEGORIES = ("refund_mismatch", "return_not_refunded_past_sla")
 TOLERANCE_MINOR = 0  # refunds must agree exactly
@@ -43,7 +46,13 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
     r_g = a.go["refunded_minor"].to_numpy(dtype="int64")
     o_cur = a.oms("currency").astype("str")
     same_currency = ~(nonempty(o_cur) & differs(o_cur, a.currency))
-    mask = a.has_oms & known & same_currency & (np.abs(r_g - r_oms) > TOLERANCE_MINOR)
+    # An OMS order reduced to Google's net amount after a cancellation (an unpaid Square order
+    # drops the canceled units) never charged what Google refunded for them: expect that much less.
+    a_oms = oms_amounts(a).to_numpy(dtype="int64", na_value=-1)
+    net_g = a.go["net_amount_minor"].to_numpy(dtype="int64", na_value=-1)
+    reduced = (a.sums["qty_canceled"] > 0) & (net_g >= 0) & (a_oms == net_g) & (a_oms != a.amount_g)
+    expected = np.maximum(r_g - np.where(reduced, a.amount_g - a_oms, 0), 0)
+    mask = a.has_oms & known & same_currency & (np.abs(expected - r_oms) > TOLERANCE_MINOR)
     if not mask.any():
         return
     cur = a.currency[mask].reset_index(drop=True)
