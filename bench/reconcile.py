@@ -1,51 +1,63 @@
-"""Benchmark: reconcile N synthetic orders (~2.5 lines each) and check every injected break is found.
+"""Benchmark: `ordersync report` on N synthetic orders from Parquet snapshots, against peers.
 
-    python bench/reconcile.py                 # 10k, 100k, 1M, each in its own process
-    python bench/reconcile.py --orders 250000 --orders 2000000 --seed 7
+    python bench/reconcile.py                      # 1M orders (~1.7M lines); peers: pandas, datacompy
+    python bench/reconcile.py --orders 10000000    # the 10M case (peers skipped above 2M: --peers to force)
+    python bench/reconcile.py --orders 100000 --orders 1000000 --repeat 3 --json out.json
 
-Frames are generated directly with seeded numpy (not through the dict builders), in the
-GOOGLE / LEDGER / OMS schemas of ``sync.domain.reconcile``. A seeded set of orders gets one
-break each, of every category; the run passes when breaks.csv-equivalent output holds exactly
-the injected (order, category) pairs and orders.csv has one row per order (Google's, plus the
-stray OMS orders Google does not list). The measured figure is ``write_report`` on the frames —
-rules, summary, orders.csv / breaks.csv / summary.csv / index.html written atomically —
-excluding generation (reported separately). Peak RSS is sampled while the reconciliation runs
-(psutil, every 10 ms) and the child's lifetime peak (getrusage) is shown too.
+Set-up, not measured: the GOOGLE / LEDGER / OMS / REJECTS frames (schemas:
+``sync.domain.reconcile.schema``) are generated with seeded numpy in chunks of 1M orders (1..3
+lines, mean 1.7) and written as Parquet snapshots. A seeded set of orders gets one break each, of
+every category the rules know (a category added without an injector here fails the check).
+
+Measured, each in a fresh process, wall time and the process's own peak RSS (``VmHWM``, written
+at exit by the child itself):
+
+- **ordersync**: ``ordersync report --google … --ledger … --oms … --rejects … --out DIR``, the
+  CLI exactly as a user runs it: imports, snapshot reading, the rules, orders.csv / breaks.csv /
+  summary.csv / index.html written atomically. The run passes when breaks.csv holds exactly the
+  injected (order, category) pairs and orders.csv one row per order (Google's, plus the stray
+  OMS orders Google does not list).
+- **pandas** (peer): the reconciliation a team writes with plain pandas: read the Google and OMS
+  snapshots, first line per order, an outer merge on the order id, amount / status / tracking /
+  per-order quantity comparisons, breaks and orders CSVs (``DataFrame.to_csv``).
+- **datacompy** (peer): ``datacompy.Compare`` of the same order-level frames on the order id,
+  its report and the mismatching rows written out.
+
+The peers check less (no ledger, no line matching, no SLAs): they are the floor a plain approach
+costs, not the same product. Ratios are peer time / ordersync time (higher is better for us).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
+import atexit
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sync.config import ReportsSettings
 from sync.domain import reconcile as rules
-from sync.service.reconciliation import write_report
 
 NOW = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
 CURRENCIES = np.array(["USD", "EUR", "GBP", "JPY", "KWD"])
 # Every category the rules know, so a category added without an injector here fails the check.
 INJECTED = rules.CATEGORIES
+CHUNK = 1_000_000
+SOURCES = ("google", "ledger", "oms", "rejects")
 
 
 def _ids(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -60,11 +72,13 @@ def _str(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
 
 
 def generate(
-    n: int, seed: int
+    n: int, seed: int, start: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, set[tuple[str, str]]]:
+    """Orders ``start .. start+n-1`` (ids G-000000123), each injected category on its own seeded
+    set of orders; returns (google, ledger, oms, rejects, expected (order, category) pairs)."""
     rng = np.random.default_rng(seed)
     now = pd.Timestamp(NOW)
-    num = np.arange(n)
+    num = np.arange(start, start + n)
     g_id = _ids("G-", num)
 
     # ---- clean order-level state ------------------------------------------------------------
@@ -114,17 +128,17 @@ def generate(
     )
     c_set = chosen["duplicate_merchant_order_id"][2 * half :]
     for a, b in zip(a_set, b_set, strict=True):
-        g_mid_override[b] = l_mid_override[b] = f"SQ-{a:09d}"
+        g_mid_override[b] = l_mid_override[b] = f"SQ-{start + a:09d}"
     expected |= {(ids_np[i], "duplicate_merchant_order_id") for i in chosen["duplicate_merchant_order_id"]}
     for i in chosen["merchant_order_id_mismatch"]:
-        l_mid_override[i] = f"OS-{i:09d}"
+        l_mid_override[i] = f"OS-{start + i:09d}"
     oms_amount[chosen["amount_mismatch"]] += 1
     template(chosen["status_mismatch"], "pendingShipment", 10.0)
     oms_status_override[chosen["status_mismatch"]] = "canceled"
     template(chosen["stuck_past_ship_sla"], "pendingShipment", 100.0)
     template(chosen["shipped_not_delivered_past_sla"], "shipped", 300.0, 276.0)
     for i in chosen["tracking_mismatch"]:
-        oms_trk_override[i] = f"X{i}"
+        oms_trk_override[i] = f"X{start + i}"
     failed[chosen["failed_operation"]] = 1
     qty_oms, qty_led = chosen["quantity_mismatch"][:half], chosen["quantity_mismatch"][half:]
     # pending_sync: a unit canceled on Google an hour ago, after the ledger's last look (2 h ago).
@@ -133,10 +147,19 @@ def generate(
     canceled_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
     canceled_at.iloc[lagging] = now - pd.Timedelta(hours=1)
     rejected = chosen["rejected_feed_row"]
+    # refund_mismatch: Square recorded a 1.00 refund Google did not make.
+    oms_refunded = np.zeros(n, dtype=np.int64)
+    oms_refunded[chosen["refund_mismatch"]] = 100
+    # return_not_refunded_past_sla: one unit back on Google 400 h ago (> 336), nothing refunded.
+    returned_orders = chosen["return_not_refunded_past_sla"]
+    returned_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
+    returned_at.iloc[returned_orders] = now - pd.Timedelta(hours=400)
+    returned_worth = np.zeros(n, dtype=np.int64)
+    returned_worth[returned_orders] = 100
 
     # ---- expand to lines -------------------------------------------------------------------
-    k = rng.integers(1, 5, n)  # 1..4 lines, mean 2.5
-    order_of_row = np.repeat(num, k)
+    k = rng.choice(np.array([1, 2, 3]), n, p=[0.5, 0.3, 0.2])  # 1..3 lines, mean 1.7
+    order_of_row = np.repeat(np.arange(n), k)
     starts = np.cumsum(k) - k
     line_no = (np.arange(len(order_of_row)) - starts[order_of_row]).astype(np.int32)
     st_row = status[order_of_row]
@@ -147,6 +170,8 @@ def generate(
     l_canceled = canceled.copy()
     canceled[starts[lagging]] = 1  # Google's count; the ledger's stays 0
     take = pa.array(order_of_row)
+    returned_units = np.zeros(len(order_of_row), dtype=np.int32)
+    returned_units[starts[returned_orders]] = 1
     line_id = _ids("L", line_no.astype(np.int64))
     placed = now - pd.to_timedelta(age, unit="h")
     open_since = now - pd.to_timedelta(ship_age, unit="h")
@@ -179,8 +204,12 @@ def generate(
             "qty_shipped": shipped,
             "qty_delivered": delivered,
             "qty_canceled": canceled,
-            "qty_returned": np.zeros(len(order_of_row), dtype=np.int32),
+            "qty_returned": returned_units,
             "last_canceled_at": canceled_at.iloc[order_of_row].to_numpy(),
+            "refunded_minor": np.zeros(len(order_of_row), dtype=np.int64),
+            "last_refunded_at": np.full(len(order_of_row), np.datetime64("NaT", "us")),
+            "returned_amount_minor": returned_worth[order_of_row],
+            "last_returned_at": returned_at.iloc[order_of_row].to_numpy(),
         },
         copy=False,
     )
@@ -218,7 +247,9 @@ def generate(
     ledger["last_seen_at"] = ledger["last_seen_at"].dt.tz_localize("UTC")
     # The GOOGLE schema's datetimes are microsecond UTC (what frames_from_google_orders and
     # snapshots produce); nanosecond columns would make conform() convert a copy of each.
-    for col in ("placed_at", "open_shipment_since", "last_canceled_at"):
+    google["last_refunded_at"] = google["last_refunded_at"].dt.tz_localize("UTC")
+    times = ("placed_at", "open_shipment_since", "last_canceled_at", "last_returned_at", "last_refunded_at")
+    for col in times:
         google[col] = google[col].astype("datetime64[us, UTC]")
 
     o_status = np.where(
@@ -247,12 +278,13 @@ def generate(
             "qty_ordered": pd.array(ordered[rows], dtype="Int32"),
             "qty_shipped": pd.array(o_ship[rows], dtype="Int32"),
             "qty_delivered": pd.array([pd.NA] * len(rows), dtype="Int32"),
+            "refunded_minor": pd.array(oms_refunded[orow], dtype="Int64"),
         },
         copy=False,
     )
     # Strays (missing_in_google) and duplicate OMS orders go after the real ones: first one wins.
-    extra_refs = [f"GX-{i:09d}" for i in chosen["missing_in_google"]]
-    extra_ids = [f"SQX-{i:09d}" for i in chosen["missing_in_google"]]
+    extra_refs = [f"GX-{start + i:09d}" for i in chosen["missing_in_google"]]
+    extra_ids = [f"SQX-{start + i:09d}" for i in chosen["missing_in_google"]]
     expected |= {(r_, "missing_in_google") for r_ in extra_refs}
     dup_src = oms[oms["order_ref"].isin(ids_np[c_set])]
     dup = dup_src.assign(oms_order_id="SQ-DUP-" + dup_src["oms_order_id"])
@@ -277,7 +309,7 @@ def generate(
         {
             "google_order_id": ids_np[rejected],
             "source": "feeds/shipments-1.csv",
-            "line_no": np.arange(2, 2 + len(rejected), dtype=np.int32),
+            "line_no": np.arange(2 + start, 2 + start + len(rejected), dtype=np.int32),
             "reason": "carrier: unknown carrier 'Carrier Pigeon'",
             "first_seen_at": now - pd.Timedelta(hours=3),
             "rejects_file": "reports/rejects/rejects-1.csv",
@@ -286,109 +318,222 @@ def generate(
     return google, ledger, oms, rejects, expected
 
 
-class _Sampler:
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def __enter__(self) -> _Sampler:
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+# ---------------------------------------------------------------------------------------------
+# Set-up: snapshots on disk
 
 
-def child(n: int, seed: int) -> dict:
-    t0 = time.perf_counter()
-    google, ledger, oms, rejects, expected = generate(n, seed)
-    gen_s = time.perf_counter() - t0
-    # Hand the generator's garbage back so the RSS figures are about the reconciliation.
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    rss_before = psutil.Process().memory_info().rss
-    settings = ReportsSettings()
-    with tempfile.TemporaryDirectory() as tmp, _Sampler() as sampler:
-        freshness = rules.Freshness(pd.Timestamp(NOW) - pd.Timedelta(hours=1), recheck_minutes=60)
-        t1 = time.perf_counter()
-        result = write_report(
-            google, ledger, oms, settings=settings, now=NOW, out_dir=Path(tmp), rejects=rejects,
-            freshness=freshness,
-        )
-        run_s = time.perf_counter() - t1
-        breaks = pd.read_csv(result.path / "breaks.csv", dtype="str", keep_default_na=False)
-        with open(result.path / "orders.csv", encoding="utf-8") as fh:
-            lines = sum(1 for _ in fh) - 1
-    got = set(zip(breaks["google_order_id"], breaks["category"], strict=True))
-    # orders.csv: every Google order plus one row per stray OMS order (the only missing_in_google
-    # injection; the ledger lists exactly Google's orders).
-    orders_expected = n + sum(1 for _, cat in expected if cat == "missing_in_google")
+def prepare(folder: Path, n: int, seed: int) -> int:
+    """Write the four snapshots and expected.json for ``n`` orders; returns the line count."""
+    writers: dict[str, pq.ParquetWriter] = {}
+    expected: set[tuple[str, str]] = set()
+    lines = 0
+    for chunk_no, start in enumerate(range(0, n, CHUNK)):
+        size = min(CHUNK, n - start)
+        frames = generate(size, seed + chunk_no, start)
+        expected |= frames[4]
+        lines += len(frames[0])
+        for name, frame in zip(SOURCES, frames[:4], strict=True):
+            frame = frame if name != "oms" else rules.conform(frame, rules.OMS_SCHEMA, "oms")
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if name not in writers:
+                writers[name] = pq.ParquetWriter(folder / f"{name}.parquet", table.schema)
+            writers[name].write_table(table.cast(writers[name].schema))
+        del frames
+    for writer in writers.values():
+        writer.close()
+    (folder / "expected.json").write_text(json.dumps(sorted(expected)))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured children (each a fresh process; it writes its own VmHWM at exit)
+
+
+def _record_peak(path: str) -> None:
+    def write() -> None:
+        status = Path("/proc/self/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        Path(path).write_text(str(int(hwm.split()[1]) * 1024))
+
+    atexit.register(write)
+
+
+class _Frozen(datetime):
+    """The report's clock stopped at the generator's NOW, so every age is the injected one."""
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        return NOW if tz is None else NOW.astimezone(tz)
+
+
+def child_ordersync(folder: Path, out: Path) -> None:
+    from sync.entrypoints.cli import main
+    from sync.service import reconciliation
+
+    reconciliation.datetime = _Frozen  # type: ignore[misc]
+
+    config = out / "ordersync.toml"
+    config.write_text(f'[reports]\ndir = "{out}"\n', encoding="utf-8")
+    sys.argv = [
+        "ordersync", "--config", str(config), "report",
+        "--google", str(folder / "google.parquet"), "--ledger", str(folder / "ledger.parquet"),
+        "--oms", str(folder / "oms.parquet"), "--rejects", str(folder / "rejects.parquet"),
+        "--out", str(out),
+    ]
+    main()
+
+
+def _order_level(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    qty = [c for c in ("qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled") if c in frame]
+    firsts = frame.groupby(key, sort=False).first()
+    sums = frame.groupby(key, sort=False)[qty].sum()
+    return firsts.drop(columns=qty).join(sums)
+
+
+def child_pandas(folder: Path, out: Path) -> None:
+    google = pd.read_parquet(folder / "google.parquet")
+    oms = pd.read_parquet(folder / "oms.parquet")
+    g = _order_level(google, "google_order_id")
+    o = _order_level(oms.drop(columns=["oms_order_id"]).drop_duplicates(), "order_ref")
+    m = g.join(o, how="outer", lsuffix="_g", rsuffix="_o", sort=False)
+    breaks = []
+    def add(mask: pd.Series, category: str) -> None:
+        found = m.index[mask.fillna(False).to_numpy()]
+        breaks.append(pd.DataFrame({"google_order_id": found, "category": category}))
+    add(m["status"].isna(), "missing_in_google")
+    add(m["oms_status"].isna() & (m["status"] != "canceled"), "missing_in_oms")
+    amounts = m["amount_minor_g"].notna() & m["amount_minor_o"].notna()
+    add(amounts & (m["amount_minor_g"] != m["amount_minor_o"]), "amount_mismatch")
+    add((m["status"] == "canceled") != (m["oms_status"] == "canceled"), "status_mismatch")
+    both = (m["tracking_ids_g"] != "") & (m["tracking_ids_o"] != "")
+    add(both & (m["tracking_ids_g"] != m["tracking_ids_o"]), "tracking_mismatch")
+    for q in ("qty_ordered", "qty_shipped"):
+        add(m[f"{q}_o"].notna() & (m[f"{q}_g"] != m[f"{q}_o"]), "quantity_mismatch")
+    pd.concat(breaks).to_csv(out / "breaks.csv", index=False)
+    m.reset_index().to_csv(out / "orders.csv", index=False)
+
+
+def child_datacompy(folder: Path, out: Path) -> None:
+    import datacompy
+
+    google = pd.read_parquet(folder / "google.parquet")
+    oms = pd.read_parquet(folder / "oms.parquet")
+    columns = ["amount_minor", "status", "tracking_ids", "qty_ordered", "qty_shipped"]
+    g = _order_level(google, "google_order_id")[columns]
+    o = _order_level(oms.drop(columns=["oms_order_id"]).drop_duplicates(), "order_ref")
+    o = o[["amount_minor", "oms_status", "tracking_ids", "qty_ordered", "qty_shipped"]].rename(
+        columns={"oms_status": "status"}
+    )
+    o["amount_minor"] = o["amount_minor"].astype("float64")
+    o["status"] = o["status"].astype(str).replace({"completed": "delivered", "open": "pendingShipment"})
+    g.index.name = o.index.name = "google_order_id"
+    cmp = datacompy.PandasCompare(g.reset_index(), o.reset_index(), join_columns="google_order_id")
+    (out / "report.txt").write_text(cmp.report(), encoding="utf-8")
+    cmp.all_mismatch().to_csv(out / "mismatch.csv", index=False)
+    cmp.df1_unq_rows.to_csv(out / "only_google.csv", index=False)
+    cmp.df2_unq_rows.to_csv(out / "only_oms.csv", index=False)
+
+
+CHILDREN = {"ordersync": child_ordersync, "pandas": child_pandas, "datacompy": child_datacompy}
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent
+
+
+def _measure(kind: str, folder: Path, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    peak_file = out / "peak.txt"
+    started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(folder), str(out), str(peak_file)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{kind} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return {
-        "orders": n,
-        "lines": len(google),
-        "generate_s": round(gen_s, 2),
-        "reconcile_s": round(run_s, 2),
-        "orders_per_s": round(n / run_s),
-        "rss_before_mb": round(rss_before / 2**20),
-        "peak_rss_during_mb": round(sampler.peak / 2**20),
-        "peak_rss_process_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "orders_csv_rows": lines,
-        "orders_csv_expected": orders_expected,
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "peak_mb": round(int(peak_file.read_text()) / 2**20),
+    }
+
+
+def _check(folder: Path, out: Path) -> dict:
+    run = next(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "latest")
+    breaks = pd.read_csv(run / "breaks.csv", dtype="str", keep_default_na=False, encoding="utf-8-sig")
+    got = set(zip(breaks["google_order_id"], breaks["category"], strict=True))
+    expected = {tuple(p) for p in json.loads((folder / "expected.json").read_text())}
+    with open(run / "orders.csv", encoding="utf-8-sig") as fh:
+        rows = sum(1 for _ in fh) - 1
+    google_orders = pq.ParquetFile(folder / "google.parquet")
+    n = pc.sum(pc.equal(google_orders.read(columns=["line_no"])["line_no"], 0)).as_py()
+    rows_expected = n + sum(1 for _, cat in expected if cat == "missing_in_google")
+    return {
         "breaks_expected": len(expected),
         "breaks_found": len(got),
         "missed": sorted(expected - got)[:5],
         "unexpected": sorted(got - expected)[:5],
-        "exact": got == expected and lines == orders_expected,
+        "orders_csv_rows": rows,
+        "exact": got == expected and rows == rows_expected,
     }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--orders", type=int, action="append", help="order count (repeatable)")
+    ap.add_argument("--orders", type=int, action="append", help="order count (repeatable); default 1M")
     ap.add_argument("--seed", type=int, default=20261123)
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=1, help="measure each tool this many times (spread)")
+    ap.add_argument("--peers", action="store_true", help="run the peers above 2M orders too")
+    ap.add_argument("--no-peers", action="store_true", help="ordersync only")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.seed)))
+        kind, folder, out, peak = args.child
+        _record_peak(peak)
+        CHILDREN[kind](Path(folder), Path(out))
         return 0
-    ok = True
-    print(
-        f"{'orders':>9} {'lines':>9} {'gen s':>7} {'recon s':>8} {'orders/s':>9} {'RSS MB before':>13} "
-        f"{'peak MB':>8} {'breaks':>7} {'csv rows':>9}  exact"
-    )
-    for n in args.orders or [10_000, 100_000, 1_000_000]:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), "--seed", str(args.seed)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        if proc.returncode:
-            print(proc.stderr, file=sys.stderr)
-            return 1
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        ok &= r["exact"]
-        print(
-            f"{r['orders']:>9} {r['lines']:>9} {r['generate_s']:>7} {r['reconcile_s']:>8} "
-            f"{r['orders_per_s']:>9} "
-            f"{r['rss_before_mb']:>13} {r['peak_rss_during_mb']:>8} {r['breaks_found']:>7} "
-            f"{r['orders_csv_rows']:>9}  {r['exact']}"
-        )
-        if not r["exact"]:
-            print(
-                f"   missed {r['missed']} unexpected {r['unexpected']} "
-                f"orders.csv rows {r['orders_csv_rows']} (expected {r['orders_csv_expected']})"
-            )
+    ok, results = True, []
+    print(f"{'orders':>10} {'lines':>10} {'tool':>10} {'s (min)':>8} {'s (max)':>8} {'cpu s':>7} "
+          f"{'peak MB':>8} {'vs ordersync':>12}  exact")
+    for n in args.orders or [1_000_000]:
+        with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp:
+            folder = Path(tmp) / "in"
+            folder.mkdir()
+            lines = prepare(folder, n, args.seed)
+            tools = ["ordersync"]
+            if not args.no_peers and (n <= 2_000_000 or args.peers):
+                tools += ["pandas", "datacompy"]
+            figures: dict[str, dict] = {}
+            for tool in tools:
+                runs = [_measure(tool, folder, Path(tmp) / f"{tool}-{i}") for i in range(args.repeat)]
+                fig = {
+                    "seconds_min": min(r["seconds"] for r in runs),
+                    "seconds_max": max(r["seconds"] for r in runs),
+                    "seconds_median": statistics.median(r["seconds"] for r in runs),
+                    "cpu_seconds_median": statistics.median(r["cpu_seconds"] for r in runs),
+                    "peak_mb": max(r["peak_mb"] for r in runs),
+                }
+                if tool == "ordersync":
+                    fig |= _check(folder, Path(tmp) / "ordersync-0")
+                    ok &= fig["exact"]
+                figures[tool] = fig
+            base = figures["ordersync"]["seconds_median"]
+            for tool, fig in figures.items():
+                ratio = "" if tool == "ordersync" else f"{fig['seconds_median'] / base:.1f}x"
+                exact = fig.get("exact", "")
+                print(f"{n:>10} {lines:>10} {tool:>10} {fig['seconds_min']:>8} {fig['seconds_max']:>8} "
+                      f"{fig['cpu_seconds_median']:>7} {fig['peak_mb']:>8} {ratio:>12}  {exact}")
+                if fig.get("exact") is False:
+                    print(f"   missed {fig['missed']} unexpected {fig['unexpected']}")
+                    print(f"   orders.csv rows {fig['orders_csv_rows']}")
+            results.append({"orders": n, "lines": lines, "load_avg": os.getloadavg(), **figures})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
     return 0 if ok else 1
 
 

@@ -157,8 +157,15 @@ class ReportsSettings(_Section):
     unacknowledged_sla_hours: float = Field(default=24, gt=0)
     ship_sla_hours: float = Field(default=72, gt=0)
     delivery_sla_hours: float = Field(default=240, gt=0)
+    # A customer's return (units returned on Google) not refunded this long after it: a break.
+    return_sla_hours: float = Field(default=336, gt=0)
     include_pii: bool = False
-    excel_bom: bool = False
+    # A UTF-8 BOM on every CSV so Excel reads non-ASCII text right. Unset: on with include_pii
+    # (names and addresses are where such text comes from); ordersync's own text is plain ASCII.
+    excel_bom: bool | None = None
+    # Run folders older than this are deleted after each report (0: keep every one). Only
+    # folders ordersync wrote are touched: never reports/rejects/ or anything else.
+    keep_days: float = Field(default=30, ge=0)
     # Exit 3 when the report has a break at or above this severity ("" = never).
     fail_on_breaks: Literal["", "critical", "high", "medium", "low"] = ""
 

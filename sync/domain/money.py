@@ -3,18 +3,37 @@
 Amounts travel as decimal strings on both APIs (Google ``Price.value``, reports) and as integers in
 minor units everywhere else (Square ``amount``, the ledger, sums). Converting is exact: a value that
 does not fit the currency's minor unit is an error, never rounded, because a rounded amount would
-show up later as a reconciliation break nobody can explain.
+show up later as a reconciliation break nobody can explain. The one exception is explicit: the
+reconciliation reads what others wrote (snapshots, an emulator) and asks ``to_minor`` to round
+extra digits half-even, by name (``rounding=ROUND_HALF_EVEN``), still in exact integer arithmetic.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
+
+__all__ = [
+    "DEFAULT_EXPONENT",
+    "ROUND_HALF_EVEN",
+    "MoneyError",
+    "MoneyTypeError",
+    "exponent",
+    "exponent_or_default",
+    "minor_to_price",
+    "price_to_minor",
+    "to_major",
+    "to_minor",
+]
 
 
 class MoneyError(ValueError):
     """A value that is not an exact amount in its currency (or not a number at all)."""
+
+
+class MoneyTypeError(MoneyError, TypeError):
+    """An amount of a type money never travels as (a float, a bool, None)."""
 
 
 # ISO 4217 minor-unit exponents that differ from the default of 2.
@@ -47,22 +66,47 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(_currency(currency), DEFAULT_EXPONENT)
 
 
-def to_minor(value: str | Decimal | int, currency: str) -> int:
-    """``"19.99", "USD"`` -> 1999. Raises MoneyError for more precision than the currency has."""
-    return _to_minor(value, _currency(currency))
+def exponent_or_default(currency: str) -> int:
+    """``exponent``, or DEFAULT_EXPONENT for anything that is not a currency code ("", "MIXED"):
+    for reports, which format whatever they are given rather than fail on one odd order."""
+    try:
+        return exponent(currency or "")
+    except MoneyError:
+        return DEFAULT_EXPONENT
 
 
 def _pow10(exponent: int) -> int:
     return int(10**exponent)  # int ** int is typed Any (a negative exponent gives a float)
 
 
-def _to_minor(value: str | Decimal | int, code: str) -> int:
-    """``to_minor`` for a currency code already validated by ``_currency``."""
-    exp = _EXPONENTS.get(code, DEFAULT_EXPONENT)
+def to_minor(
+    value: str | Decimal | int, currency: str, *, rounding: str | None = None, lenient: bool = False
+) -> int:
+    """``"19.99", "USD"`` -> 1999, in integer arithmetic (never through a float).
+
+    ``rounding``: None (the default) raises MoneyError for more decimals than the currency has; a
+    ``decimal`` rounding mode (``ROUND_HALF_EVEN``) rounds them instead, for callers that read data
+    others wrote and say so. ``lenient``: a ``currency`` that is no ISO code ("", "MIXED") uses
+    DEFAULT_EXPONENT instead of raising (reports of odd orders). Floats, bools and None raise
+    MoneyTypeError (a MoneyError and a TypeError).
+    """
+    if lenient:
+        code = currency.strip().upper() if isinstance(currency, str) else ""
+        exp = exponent_or_default(code)
+        return _to_minor(value, code or "?", rounding, exp)
+    return _to_minor(value, _currency(currency), rounding)
+
+
+def _to_minor(
+    value: str | Decimal | int, code: str, rounding: str | None = None, exp: int | None = None
+) -> int:
+    """``to_minor`` for a currency code already validated by ``_currency`` (or an ``exp`` given)."""
+    if exp is None:
+        exp = _EXPONENTS.get(code, DEFAULT_EXPONENT)
     if isinstance(value, bool) or not isinstance(value, str | Decimal | int):
         # floats are refused: 0.1 + 0.2 is not 0.3, and the caller should not have a float amount.
         kind = type(value).__name__
-        raise MoneyError(f"amount {value!r} must be a decimal string, Decimal or int, not {kind}")
+        raise MoneyTypeError(f"amount {value!r} must be a decimal string, Decimal or int, not {kind}")
     if isinstance(value, int):
         return value * _pow10(exp)
     if isinstance(value, str):
@@ -74,9 +118,12 @@ def _to_minor(value: str | Decimal | int, code: str) -> int:
         whole, _, frac = text.lstrip("+-").partition(".")
         frac = frac.rstrip("0")
         if len(frac) > exp:
-            raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
-        minor = int(whole or "0") * _pow10(exp) + (int(frac.ljust(exp, "0")) if frac else 0)
-        return -minor if text.startswith("-") else minor
+            if rounding is None:
+                raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
+            number = Decimal(text)  # the rare rounded case: exact digits through Decimal below
+        else:
+            minor = int(whole or "0") * _pow10(exp) + (int(frac.ljust(exp, "0")) if frac else 0)
+            return -minor if text.startswith("-") else minor
     else:
         if not value.is_finite():
             raise MoneyError(f"amount {value!r} is not a finite number")
@@ -91,7 +138,11 @@ def _to_minor(value: str | Decimal | int, code: str) -> int:
     else:
         minor, rest = divmod(coefficient, _pow10(-shift))
         if rest:
-            raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
+            if rounding is None:
+                raise MoneyError(f"amount {value!r} has more decimals than {code} allows ({exp})")
+            # quantize the exact scaled value (no context precision involved: to_integral_value)
+            scaled = Decimal((0, tuple(int(d) for d in str(coefficient)), dexp + exp))
+            minor = int(scaled.to_integral_value(rounding=rounding))
     return -minor if sign else minor
 
 

@@ -166,3 +166,12 @@ class RunRecord:
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class ReportHistoryRecord:
+    """A report's headline figures, kept for the next reports' trend."""
+
+    report_id: str
+    written_at: datetime
+    figures: dict[str, Any]  # orders, breaks, by_status {status: n}, by_severity {severity: n}, ...

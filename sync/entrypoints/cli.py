@@ -111,13 +111,34 @@ def _breaks_line(count: int, threshold: str, path: Path) -> str:
     )
 
 
+def _json_option(func: Any) -> Any:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="One JSON document on stdout (logs stay on stderr)."
+    )(func)
+
+
+def _document(event: str, payload: dict[str, Any]) -> None:
+    """``--json``: one JSON document on stdout; one line of it under --log-format json."""
+    if json_mode():
+        click.echo(json_line(event, **payload))
+    else:
+        click.echo(json.dumps(payload, indent=2, default=str))
+
+
 @cli.command()
 @config_option
 @click.option("--no-report", is_flag=True, help="Skip the reconciliation report after the cycle.")
 @_fail_on_breaks_option
 @_account_option
+@_json_option
 @click.pass_obj
-def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, account_names: tuple[str, ...]) -> None:
+def run(
+    app: AppContext,
+    no_report: bool,
+    fail_on_breaks: str | None,
+    account_names: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """One sync cycle (for cron), then a reconciliation report; with [[accounts]], one per account
     in turn (one account failing never stops the others; the exit code is the worst of them)."""
     from sync.service.fleet import select_accounts
@@ -128,7 +149,7 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, account_na
     except ConfigError as exc:
         fail(str(exc), ExitCode.USAGE)
     if app.settings.accounts:
-        _run_fleet(accounts, report=not no_report, fail_on_breaks=_threshold(fail_on_breaks))
+        _run_fleet(accounts, report=not no_report, fail_on_breaks=_threshold(fail_on_breaks), as_json=as_json)
     try:
         outcome = run_once(
             app.settings,
@@ -143,7 +164,12 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, account_na
     except Unavailable as exc:
         # One clear line instead of a traceback; everything recorded is resent next cycle.
         fail(f"cycle stopped: {exc}", ExitCode.UNAVAILABLE)
-    say(outcome.line(), "run finished", **outcome.fields())
+    if as_json:
+        payload = outcome.fields()
+        payload["reconciliation"] = outcome.report.to_json() if outcome.report is not None else None
+        _document("run finished", payload)
+    else:
+        say(outcome.line(), "run finished", **outcome.fields())
     for outage in outcome.outages:
         warn(outage.message(), service=outage.service)
     if outcome.breaks_over_threshold and outcome.report is not None:
@@ -151,8 +177,9 @@ def run(app: AppContext, no_report: bool, fail_on_breaks: str | None, account_na
     sys.exit(int(outcome.exit_code))
 
 
-def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None) -> None:
-    """`run` over [[accounts]]: a line per account as it finishes, then the fleet's line; exits."""
+def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None, as_json: bool) -> None:
+    """`run` over [[accounts]]: a line per account as it finishes, then the fleet's line (with
+    ``--json`` one document with every account's summary instead); exits with the worst code."""
     from sync.exit_codes import worst
     from sync.service.fleet import AccountRun, run_accounts
 
@@ -161,7 +188,8 @@ def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None)
         if outcome is None:
             warn(f"{name}: {done.error}", account=name, exit_code=int(done.code))
             return
-        say(f"{name}: {outcome.line()}", "run finished", account=name, **outcome.fields())
+        if not as_json:
+            say(f"{name}: {outcome.line()}", "run finished", account=name, **outcome.fields())
         for outage in outcome.outages:
             warn(f"{name}: {outage.message()}", account=name, service=outage.service)
         if outcome.breaks_over_threshold and outcome.report is not None:
@@ -173,6 +201,11 @@ def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None)
     )
     code = worst(r.code for r in runs)
     not_clean = [r.account for r in runs if r.code != ExitCode.OK]
+    if as_json:
+        _document(
+            "fleet run finished", {"accounts": [_account_document(r) for r in runs], "exit_code": int(code)}
+        )
+        sys.exit(int(code))
     say(
         f"{len(runs)} account(s): {len(runs) - len(not_clean)} clean"
         + (f", not clean: {', '.join(not_clean)}" if not_clean else "")
@@ -183,6 +216,16 @@ def _run_fleet(accounts: list[Any], *, report: bool, fail_on_breaks: str | None)
         exit_code=int(code),
     )
     sys.exit(int(code))
+
+
+def _account_document(done: Any) -> dict[str, Any]:
+    """One account of `run --json` over [[accounts]]: its summary and report, or why it did not run."""
+    outcome = done.outcome
+    if outcome is None:
+        return {"account": done.account, "exit_code": int(done.code), "error": done.error}
+    payload = {"account": done.account, **outcome.fields()}
+    payload["reconciliation"] = outcome.report.to_json() if outcome.report is not None else None
+    return payload
 
 
 @cli.command()
@@ -225,28 +268,46 @@ def schedule(app: AppContext) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Reconcile an exported OMS snapshot (CSV or Parquet).",
 )
+@click.option(
+    "--ledger",
+    "ledger_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --google: the ledger's view as a snapshot (what --save-inputs wrote).",
+)
+@click.option(
+    "--rejects",
+    "rejects_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --google: open feed rejects as a snapshot (what --save-inputs wrote).",
+)
 @click.option("--save-inputs", is_flag=True, help="Also save the live inputs as snapshot files.")
 @click.option("--include-pii", is_flag=True, help="Include customer names and contacts in the reports.")
 @_fail_on_breaks_option
 @_account_option
+@_json_option
 @click.pass_obj
 def report(
     app: AppContext,
     out_dir: str | None,
     google_file: str | None,
     oms_file: str | None,
+    ledger_file: str | None,
+    rejects_file: str | None,
     save_inputs: bool,
     include_pii: bool,
     fail_on_breaks: str | None,
     account_names: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Reconciliation only: write reports/<run-id>/ (with [[accounts]]: of --account NAME)."""
     from sync.domain.severity import breaks_at_or_above
     from sync.service.fleet import select_accounts
-    from sync.service.runner import Unavailable, report_only
 
-    if oms_file and not google_file:
-        fail("--oms needs --google (a snapshot reconciliation compares two exports)", ExitCode.USAGE)
+    if (oms_file or ledger_file or rejects_file) and not google_file:
+        fail(
+            "--oms, --ledger and --rejects need --google (a snapshot reconciliation compares exports)",
+            ExitCode.USAGE,
+        )
     settings = app.settings
     if settings.accounts or account_names:
         try:
@@ -259,27 +320,49 @@ def report(
     threshold = _threshold(fail_on_breaks)
     if threshold is None:
         threshold = settings.reports.fail_on_breaks
-    try:
-        result = report_only(
-            settings,
-            out_dir=out_dir,
-            google_file=google_file,
-            oms_file=oms_file,
-            save_inputs=save_inputs,
-            include_pii=include_pii,
-            interactive=progress_wanted(),
-        )
-    except ConfigError as exc:
-        fail(str(exc), ExitCode.USAGE)
-    except Unavailable as exc:
-        fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
-    say(
-        f"report written to {result.path} ({result.breaks} breaks)",
-        "report written",
-        report=str(result.path),
-        breaks=result.breaks,
-    )
+    if google_file:  # exported files: no credentials, no ledger, not even their modules imported
+        from sync.service.reconciliation import report_from_snapshots
+
+        try:
+            result = report_from_snapshots(
+                settings,
+                google_file,
+                oms_file,
+                out_dir=out_dir,
+                include_pii=include_pii,
+                ledger_file=ledger_file,
+                rejects_file=rejects_file,
+            )
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+    else:
+        from sync.service.runner import Unavailable, report_only
+
+        try:
+            result = report_only(
+                settings,
+                out_dir=out_dir,
+                google_file=None,
+                oms_file=None,
+                save_inputs=save_inputs,
+                include_pii=include_pii,
+                interactive=progress_wanted(),
+            )
+        except ConfigError as exc:
+            fail(str(exc), ExitCode.USAGE)
+        except Unavailable as exc:
+            fail(f"report not written: {exc}", ExitCode.UNAVAILABLE)
     over = breaks_at_or_above(result.by_severity, threshold)
+    if as_json:
+        code = ExitCode.BREAKS if over else ExitCode.OK
+        _document("report written", {**result.to_json(), "exit_code": int(code)})
+    else:
+        say(
+            f"report written to {result.path} ({result.breaks} breaks)",
+            "report written",
+            report=str(result.path),
+            breaks=result.breaks,
+        )
     if over:
         fail(_breaks_line(over, threshold, result.path), ExitCode.BREAKS)
 
@@ -361,9 +444,22 @@ def _age_words(seconds: int) -> str:
 def _run_line(run_info: dict[str, Any]) -> str:
     """One line per run for people: when, how it ended, what it did."""
     figures = run_info.get("summary") or {}
-    shown = ("orders_seen", "acknowledged", "square_orders", "square_skipped", "shipped", "delivered",
-             "canceled", "lines_canceled", "failed", "rejects", "new_rejects", "exit_code", "api_calls",
-             "seconds")
+    shown = (
+        "orders_seen",
+        "acknowledged",
+        "square_orders",
+        "square_skipped",
+        "shipped",
+        "delivered",
+        "canceled",
+        "lines_canceled",
+        "failed",
+        "rejects",
+        "new_rejects",
+        "exit_code",
+        "api_calls",
+        "seconds",
+    )
     what = " ".join(f"{key}={figures[key]}" for key in shown if figures.get(key))
     outcome = run_info.get("outcome") or "running"
     return f"#{run_info.get('id')} {run_info.get('started_at')} {outcome} {what}".rstrip()

@@ -52,7 +52,7 @@ def run_entry(record: RunRecord, account: str = DEFAULT_ACCOUNT) -> dict[str, An
     }
 
 
-def remember_report(ledger: Ledger, report: Any, run_id: int) -> None:
+def remember_last_report(ledger: Ledger, report: Any, run_id: int) -> None:
     """Keep the last report's figures in the ledger, for `status` (breaks per account)."""
     ledger.set_value(
         LAST_REPORT_KEY,

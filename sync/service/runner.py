@@ -35,7 +35,7 @@ from sync.progress import Advance, counted, terminal_progress
 from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
 from sync.service.outages import google_outage, square_outage
 from sync.service.results import CycleResult
-from sync.service.run_history import remember_report
+from sync.service.run_history import remember_last_report
 from sync.service.run_metrics import metrics_published
 
 if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
@@ -178,7 +178,7 @@ def run_once(
             if report and not result.abandoned:
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
-                    remember_report(ledger, outcome.report, result.run_id)
+                    remember_last_report(ledger, outcome.report, result.run_id)
                 except GoogleApiError as exc:
                     outcome.report_outage = google_outage(google.base_url, exc, google.merchant_id)
                     log.error("reconciliation report skipped: Google could not be read", error=str(exc))
@@ -279,6 +279,7 @@ def write_live_report(
         frames_from_square_orders,
         write_report,
     )
+    from sync.service.report_live import live_context, remember_report
 
     reports = settings.reports
     if include_pii is not None and include_pii != reports.include_pii:
@@ -309,7 +310,7 @@ def write_live_report(
     google_orders = google.iter_orders()
     if progress is not None:
         google_orders = counted(google_orders, progress, "reading Google orders")
-    return write_report(
+    result = write_report(
         google_orders,
         (ledger_row_dict(r) for r in ledger.iter_orders()),
         oms,
@@ -320,7 +321,10 @@ def write_live_report(
         save_inputs=save_inputs,
         rejects=frames_from_rejects(open_rejects, resolve),
         freshness=freshness,
+        context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
     )
+    remember_report(ledger, result.trend)
+    return result
 
 
 def ledger_row_dict(record: OrderRecord) -> dict[str, Any]:
@@ -375,11 +379,16 @@ def report_only(
     save_inputs: bool,
     include_pii: bool,
     interactive: bool = False,
+    ledger_file: str | None = None,
+    rejects_file: str | None = None,
 ) -> ReportResult:
     """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
     if google_file:
+        from sync.service.reconciliation import report_from_snapshots
+
         return report_from_snapshots(
-            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii
+            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii,
+            ledger_file=ledger_file, rejects_file=rejects_file,
         )
     refuse_placeholder_merchant(settings)
     ledger = open_ledger(settings)
@@ -400,18 +409,3 @@ def report_only(
         ledger.close()
 
 
-def report_from_snapshots(
-    settings: Settings, google_file: str, oms_file: str | None, *, out_dir: str | None, include_pii: bool
-) -> ReportResult:
-    """Reconcile exported files (CSV or Parquet) without credentials: no ledger, no API."""
-    from sync.service.reconciliation import load_snapshot, write_report
-
-    reports = settings.reports.model_copy(update={"include_pii": include_pii or settings.reports.include_pii})
-    try:
-        google = load_snapshot(google_file, "google")
-        oms = load_snapshot(oms_file, "oms") if oms_file else None
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot read snapshot: {exc}") from exc
-    return write_report(
-        google, None, oms, settings=reports, now=datetime.now(UTC), out_dir=Path(out_dir or reports.dir)
-    )

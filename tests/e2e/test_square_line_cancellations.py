@@ -96,7 +96,9 @@ def test_paid_square_order_keeps_its_lines_and_the_store_is_told_what_not_to_sen
     shipped = {li["id"]: (li["quantityShipped"], li["quantityCanceled"]) for li in google_order["lineItems"]}
     assert shipped[line_id] == (1, 1)
     assert all(s + c == 2 for s, c in shipped.values())
-    assert _breaks(ws) == []
+    # Google refunded the canceled unit; the paid Square order (kept as sold) has no refund yet:
+    # a true refund_mismatch (issue 15.6) until Google's refund is recorded in Square (15.2).
+    assert [b["category"] for b in _breaks(ws)] == ["refund_mismatch"]
 
 
 def test_unpaid_square_order_has_its_quantities_reduced(square_ws: Workspace) -> None:

@@ -27,3 +27,17 @@ def shared_sandbox() -> Iterator[Sandbox]:
     """One Sandbox for the session, for read-mostly tests; do not assume empty state."""
     with Sandbox(tokens={TOKEN}).start() as sb:
         yield sb
+
+
+def schema_head() -> str:
+    """The ledger's newest migration (each branch adds its own; the merge re-chains them)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from sync.adapters.ledger.repository import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head

@@ -35,6 +35,7 @@ from sync.adapters.ledger import (
 from sync.adapters.ledger.models import Base
 from sync.domain.orders import ShipmentLine
 from sync.domain.progress import LineCounts
+from tests.integration.conftest import schema_head
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -117,12 +118,12 @@ def test_new_ledger_is_owner_only_wal_and_at_head(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "ledger.db"
     with Ledger(f"sqlite:///{path}") as led:
         led.set_value("k", 1)  # a write, so the WAL side files exist
-        assert led.schema_revision == "0003"
+        assert led.schema_revision == schema_head()
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert stat.S_IMODE(os.stat(f"{path}-wal").st_mode) == 0o600
         with sqlite3.connect(path) as raw:
             assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+            assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_head(),)]
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
@@ -538,7 +539,7 @@ def test_status_summary(ledger: Ledger) -> None:
     assert (summary["pending_total"], summary["failed_total"]) == (2, 1)
     assert summary["oldest_pending_at"] == T0.isoformat()
     assert [r["outcome"] for r in summary["last_runs"]] == ["partial"]
-    assert summary["schema"] == "0003"
+    assert summary["schema"] == schema_head()
     if ledger.path is not None:
         assert summary["ledger"] == str(ledger.path)
     else:  # a server URL: shown without its password

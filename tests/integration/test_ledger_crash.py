@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from sync.adapters.ledger import Intent, IntentResult, Ledger, OrderSnapshot
+from tests.integration.conftest import schema_head
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,8 +150,8 @@ def test_processes_opening_a_fresh_ledger_at_once_migrate_it_once(tmp_path: Path
         for n in range(6)
     ]
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-    assert outs == ["0003"] * 6 and all(p.returncode == 0 for p in procs)
+    assert outs == [schema_head()] * 6 and all(p.returncode == 0 for p in procs)
     with Ledger(db) as led:
         assert [led.get_value(f"opened-by-{n}") for n in range(6)] == list(range(6))
     with sqlite3.connect(db) as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [(schema_head(),)]

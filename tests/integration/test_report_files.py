@@ -13,6 +13,7 @@ import pytest
 from sync.config import ReportsSettings
 from sync.domain import reconcile as rules
 from sync.service import reconciliation as svc
+from sync.service import report_writer
 from sync.service.reconciliation import (
     frames_from_google_orders,
     frames_from_square_orders,
@@ -107,6 +108,7 @@ def test_files_and_columns(tmp_path):
     result = report(tmp_path)
     assert result.path == tmp_path / "20261123T101500Z"
     assert sorted(p.name for p in result.path.iterdir()) == [
+        ".ordersync-report",  # the marker pruning looks for
         "breaks.csv",
         "index.html",
         "orders.csv",
@@ -117,7 +119,8 @@ def test_files_and_columns(tmp_path):
     by_id = {o["google_order_id"]: o for o in orders}
     assert by_id["G1"]["amount_google"] == "10.80" and by_id["G1"]["amount_oms"] == "15.80"
     assert by_id["G2"]["amount_google"] == "5" and by_id["G2"]["currency"] == "JPY"
-    assert by_id["G1"]["placed_at"] == iso(5)
+    # a time a spreadsheet reads as a date (issue 17.10), UTC
+    assert by_id["G1"]["placed_at"] == (NOW - timedelta(hours=5)).strftime("%Y-%m-%d %H:%M:%S")
     breaks = read(result.path / "breaks.csv")
     assert list(breaks[0]) == list(rules.BREAK_COLUMNS)
     assert {(b["google_order_id"], b["category"]) for b in breaks} == {
@@ -179,16 +182,16 @@ def test_rerun_replaces_whole_and_failed_rerun_keeps_old(tmp_path, monkeypatch):
     def boom(**_kw):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(svc, "render_html", boom)
+    monkeypatch.setattr(report_writer, "render_html", boom)
     with pytest.raises(RuntimeError):
         report(tmp_path, run_id="r1")
     assert (first.path / "marker").exists() and (first.path / "orders.csv").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["r1"]  # no temp dirs left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "r1"]  # no temp dirs left behind
     monkeypatch.undo()
     second = report(tmp_path, run_id="r1")
     assert not (second.path / "marker").exists()  # replaced as a whole, not merged
     assert (second.path / "index.html").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["r1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "r1"]
 
 
 def test_run_id_cannot_escape_out_dir(tmp_path):
@@ -244,3 +247,59 @@ def test_square_return_orders_are_not_oms_orders() -> None:
     with_return = frames_from_square_orders([*square_orders(), return_order])
     assert "RET1" not in set(with_return["oms_order_id"])
     assert len(with_return) == len(frames_from_square_orders(square_orders()))
+
+
+# ---- the reports folder: unique run ids, reports/latest, keep_days (issue 17.6) --------------
+
+
+def test_run_ids_are_unique_within_one_second_and_latest_follows(tmp_path):
+    first, second, third = (report(tmp_path) for _ in range(3))  # the same NOW each time
+    assert [r.run_id for r in (first, second, third)] == [
+        "20261123T101500Z", "20261123T101500Z-2", "20261123T101500Z-3"
+    ]
+    assert all((r.path / "orders.csv").exists() for r in (first, second, third))
+    latest = tmp_path / "latest"
+    assert latest.is_symlink() and latest.resolve() == third.path.resolve()
+    html = (third.path / "index.html").read_text(encoding="utf-8")
+    assert 'href="../20261123T101500Z-2/index.html"' in html  # the previous report
+
+
+def test_latest_is_a_small_file_where_symlinks_fail(tmp_path, monkeypatch):
+    def no_symlinks(*_args, **_kw):
+        raise OSError("symlinks not supported here")
+
+    monkeypatch.setattr("sync.service.report_files.os.symlink", no_symlinks)
+    result = report(tmp_path)
+    latest = tmp_path / "latest"
+    assert latest.is_file() and latest.read_text(encoding="utf-8").strip() == result.run_id
+
+
+def test_keep_days_prunes_only_old_run_folders_ordersync_wrote(tmp_path):
+    def folder(name: str, *files: str) -> Path:
+        path = tmp_path / name
+        path.mkdir(parents=True)
+        for f in files:
+            (path / f).write_text("x", encoding="utf-8")
+        return path
+
+    ours = ("orders.csv", "breaks.csv", "summary.csv", "index.html")
+    old = folder("20261001T000000Z", ".ordersync-report", *ours)
+    old_unmarked = folder("20261002T000000Z", *ours)  # written before the marker existed
+    recent = folder("20261120T000000Z", ".ordersync-report", *ours)
+    with_notes = folder("20261003T000000Z", *ours, "my-notes.txt")  # someone's own file inside
+    rejects = folder("rejects", "rejects-20261001T000000Z-run000001.csv")
+    lookalike = folder("20261004T000000Z-old", *ours)  # not our name shape
+    user = folder("archive", "20261001T000000Z.csv")
+    report(tmp_path, settings=ReportsSettings(keep_days=30))
+    assert not old.exists() and not old_unmarked.exists()
+    for kept in (recent, with_notes, rejects, lookalike, user):
+        assert kept.exists(), kept
+    report(tmp_path, settings=ReportsSettings(keep_days=0))  # 0: keep everything
+    assert recent.exists()
+
+
+def test_the_text_ordersync_writes_is_plain_ascii(tmp_path):
+    """No mojibake in a spreadsheet without a BOM (issue 17.10): every hint is ASCII."""
+    result = report(tmp_path)
+    for name in ("orders.csv", "breaks.csv", "summary.csv"):
+        (result.path / name).read_bytes().decode("ascii")

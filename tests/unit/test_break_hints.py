@@ -132,6 +132,28 @@ def _refused_parcel(c: Case) -> None:
     c[3].append(refusal)
 
 
+def _refunded_in_square_only(c: Case) -> None:
+    """The store refunded 500 JPY of G2 in Square (a return order pointing at SQ2); Google did not."""
+    c[1].append(
+        {
+            "id": "RET2",
+            "state": "COMPLETED",
+            "returns": [{"uid": "r1", "source_order_id": "SQ2", "return_line_items": []}],
+            "refunds": [
+                {"id": "RF1", "status": "APPROVED", "amount_money": {"amount": 500, "currency": "JPY"},
+                 "transaction_id": "SQ2", "created_at": iso(3)}
+            ],
+            "total_money": {"amount": 0, "currency": "JPY"},
+        }
+    )
+
+
+def _returned_long_ago(c: Case) -> None:
+    line = c[0][1]["lineItems"][0]
+    line["quantityReturned"] = 1
+    line["returns"] = [{"quantity": 1, "creationDate": iso(400), "actor": "customer"}]
+
+
 def _canceled_since_look(c: Case) -> None:
     _cancel_one_unit(c[0], iso(1))
     _ledger_seen(c[2], iso(3))
@@ -168,6 +190,12 @@ SCENARIOS: dict[str, Scenario] = {
         lambda c: c[3].append(_reject()),
         ("feeds/shipments-3.csv line 7", "Carrier Pigeon", "rejects-20261123T050000Z-run000042.csv", "drop"),
         ('= "ups"',),
+    ),
+    "refund_mismatch": Scenario(
+        _refunded_in_square_only, ("Google refunded 0, the OMS 500 JPY", "record the missing refund")
+    ),
+    "return_not_refunded_past_sla": Scenario(
+        _returned_long_ago, ("1 unit(s) returned on Google", "refund it", "Merchant Center"), ("Square",)
     ),
     "pending_sync": Scenario(
         _canceled_since_look,

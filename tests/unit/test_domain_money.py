@@ -138,3 +138,28 @@ def test_price_round_trip():
 def test_price_to_minor_rejects(price):
     with pytest.raises(MoneyError):
         price_to_minor(price)
+
+
+def test_to_minor_rounds_only_when_asked_and_then_half_even():
+    from decimal import ROUND_HALF_EVEN
+
+    assert to_minor("0.125", "USD", rounding=ROUND_HALF_EVEN) == 12
+    assert to_minor("0.135", "USD", rounding=ROUND_HALF_EVEN) == 14
+    assert to_minor("-0.125", "USD", rounding=ROUND_HALF_EVEN) == -12
+    assert to_minor(Decimal("2.5"), "JPY", rounding=ROUND_HALF_EVEN) == 2
+    assert to_minor("19.99", "USD", rounding=ROUND_HALF_EVEN) == 1999  # exact stays exact
+    with pytest.raises(MoneyError, match="more decimals"):
+        to_minor("0.125", "USD")
+
+
+def test_to_minor_lenient_currency_uses_the_default_exponent():
+    assert to_minor("1.50", "", lenient=True) == 150
+    assert to_minor("1.50", "MIXED", lenient=True) == 150
+    assert to_minor("1500", "jpy", lenient=True) == 1500
+    with pytest.raises(MoneyError, match="currency"):
+        to_minor("1.50", "")
+
+
+def test_float_amounts_are_a_type_error_too():
+    with pytest.raises(TypeError):
+        to_minor(19.99, "USD")  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from sync.domain import money
 from sync.domain import reconcile as rules
 from sync.service.reconciliation import (
     frames_from_feed,
@@ -23,6 +24,11 @@ SLAS = rules.Slas(unacknowledged_hours=24, ship_hours=72, delivery_hours=240)
 
 def iso(hours_ago: float) -> str:
     return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sheet(hours_ago: float) -> str:
+    """A time as orders.csv writes it: the form spreadsheets read as a date (issue 17.10)."""
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def price(value: str, cur: str = "USD") -> dict:
@@ -180,7 +186,8 @@ def test_clean_amounts_exact_per_currency():
     assert table.loc["G3", "amount_google"] == "32.43"
     assert table.loc["G3", "amount_oms"] == "32.43"
     assert table.loc["G2", "currency"] == "JPY" and table.loc["G2", "amount_google"] == "2000"
-    assert table.loc["G1", "square_order_id"] == "SQ1"
+    # merchantOrderId is the Square order id: square_order_id does not repeat it (issue 17.10)
+    assert table.loc["G1", "merchant_order_id"] == "SQ1" and table.loc["G1", "square_order_id"] == ""
     assert table.loc["G1", "qty_ordered"] == 3
 
 
@@ -364,17 +371,17 @@ def test_feed_as_oms():
 
 
 def test_to_minor_is_exact_and_per_currency():
-    assert rules.to_minor("19.99", "USD") == 1999
-    assert rules.to_minor("0.1", "USD") == 10
-    assert rules.to_minor("1500", "JPY") == 1500
-    assert rules.to_minor("1.234", "KWD") == 1234
-    assert rules.to_minor("-5.00", "EUR") == -500
+    assert money.to_minor("19.99", "USD") == 1999
+    assert money.to_minor("0.1", "USD") == 10
+    assert money.to_minor("1500", "JPY") == 1500
+    assert money.to_minor("1.234", "KWD") == 1234
+    assert money.to_minor("-5.00", "EUR") == -500
     # 0.1 + 0.2 style float drift cannot happen: many odd cents sum exactly
-    assert sum(rules.to_minor("0.01", "USD") for _ in range(1000)) == 1000
+    assert sum(money.to_minor("0.01", "USD") for _ in range(1000)) == 1000
     with pytest.raises(TypeError):
-        rules.to_minor(19.99, "USD")  # type: ignore[arg-type]
+        money.to_minor(19.99, "USD")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        rules.to_minor("abc", "USD")
+        money.to_minor("abc", "USD")
 
 
 def test_format_minor():
@@ -588,7 +595,7 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
     # quantities (it knows all four) win over Square's.
     assert rows.loc["G7"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ7",
-        "SQ7",
+        "",  # the same id as merchant_order_id: not repeated (issue 17.10)
         "completed",
     ]
     assert rows.loc["G7"][["qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled"]].tolist() == [
@@ -598,16 +605,16 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
         0,
     ]
     assert (rows.loc["G7", "amount_oms"], rows.loc["G7", "currency"]) == ("7.00", "EUR")
-    assert rows.loc["G7", "last_synced_at"] == iso(2)
+    assert rows.loc["G7", "last_synced_at"] == sheet(2)
     # Only in the ledger: what it knows, nothing from an OMS; unknown quantities stay empty.
     assert rows.loc["G8"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ8",
-        "SQ8",
+        "",
         "",
     ]
     assert rows.loc["G8"][["qty_ordered", "qty_shipped", "qty_delivered"]].tolist() == [4, 1, None]
     assert rows.loc["G8", "amount_oms"] is None and rows.loc["G8", "currency"] == ""
-    assert rows.loc["G8", "last_synced_at"] == iso(3)
+    assert rows.loc["G8", "last_synced_at"] == sheet(3)
     # Only in Square: its reference as the id, its quantities (summed over lines) and amount.
     assert rows.loc["G9"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "",
@@ -710,3 +717,78 @@ def test_orders_table_of_a_later_slice_keeps_one_row_per_order():
     parts = pd.concat(slices, ignore_index=True)
     assert len(parts) == len(rec.orders)
     pd.testing.assert_frame_equal(parts, whole)
+
+
+def test_rule_groups_cover_every_category_in_category_order():
+    from sync.domain.reconcile.rules import GROUPS
+
+    declared = [c for group in GROUPS for c in group.CATEGORIES]
+    assert set(declared) == set(rules.CATEGORIES)
+    firsts = [rules.CATEGORIES.index(group.CATEGORIES[0]) for group in GROUPS]
+    assert firsts == sorted(firsts)
+
+
+# ---- returns and refunds (issue 15.6) ---------------------------------------------------------
+
+
+def _square_refund(rid: str, amount: int, status: str = "APPROVED", sale: str = "SQ2") -> dict:
+    return {"id": rid, "status": status, "amount_money": {"amount": amount, "currency": "JPY"},
+            "transaction_id": sale, "created_at": iso(3)}
+
+
+def _return_order(oid: str, *refunds: dict, sale: str = "SQ2") -> dict:
+    return {"id": oid, "state": "COMPLETED", "returns": [{"uid": "r", "source_order_id": sale}],
+            "refunds": list(refunds), "total_money": {"amount": 0, "currency": "JPY"}}
+
+
+def test_refunds_agree_to_the_minor_unit_across_google_and_square():
+    google, square, ledger = base_case()
+    google[1]["refunds"] = [{"amount": price("500", "JPY"), "creationDate": iso(2), "actor": "merchant"}]
+    square.append(_return_order("RET1", _square_refund("RF1", 500)))
+    square[1]["refunds"] = [_square_refund("RF1", 500)]  # the sale order lists it too: counted once
+    square.append(_return_order("RET2", _square_refund("RF2", 100, status="PENDING")))  # not done yet
+    rec = run(google, square, ledger)
+    assert found(rec) == set()
+    table = rules.orders_table(rec.orders).set_index("google_order_id")
+    refunded = (table.loc["G2", "amount_refunded_google"], table.loc["G2", "amount_refunded_oms"])
+    assert refunded == ("500", "500")
+    assert table.loc["G1", "amount_refunded_oms"] == "0.00"
+    square.append(_return_order("RET3", _square_refund("RF3", 1)))  # one yen more in Square
+    rec = run(google, square, ledger)
+    assert found(rec) == {("G2", "refund_mismatch")}
+    assert "Google refunded 500, the OMS 501 JPY (Google minus OMS: -1)" in rec.breaks.iloc[0]["detail"]
+    # the feed keeps no refunds: nothing to compare
+    feed = run(google, None, ledger, oms=frames_from_feed([]))
+    assert "refund_mismatch" not in set(feed.breaks["category"])
+
+
+def test_a_return_is_a_break_only_when_unrefunded_past_the_sla():
+    google, square, ledger = base_case()
+    line = google[1]["lineItems"][0]  # G2: 1 x 1500 JPY, delivered
+    line["quantityReturned"] = 1
+    line["returns"] = [{"quantity": 1, "creationDate": iso(300), "actor": "customer"}]
+    assert found(run(google, square, ledger)) == set()  # 300 h < 336 h
+    line["returns"][0]["creationDate"] = iso(400)
+    rec = run(google, square, ledger)
+    assert found(rec) == {("G2", "return_not_refunded_past_sla")}
+    assert rec.breaks.iloc[0]["age_hours"] == pytest.approx(400)
+    assert rules.orders_table(rec.orders).set_index("google_order_id").loc["G2", "qty_returned"] == 1
+    google[1]["refunds"] = [{"amount": price("1500", "JPY"), "creationDate": iso(390)}]
+    square.append(_return_order("RET1", _square_refund("RF1", 1500)))
+    assert found(run(google, square, ledger)) == set()  # refunded in full on both sides
+    sla = rules.Slas(return_hours=500)
+    frames = frames_from_google_orders(google)
+    assert rules.reconcile(frames, None, None, slas=sla, now=pd.Timestamp(NOW)).breaks.empty
+
+
+def test_snapshots_from_before_refunds_still_load():
+    google, square, _ = base_case()
+    old_google = frames_from_google_orders(google).drop(
+        columns=["refunded_minor", "last_refunded_at", "returned_amount_minor", "last_returned_at"]
+    )
+    old_oms = frames_from_square_orders(square).drop(columns=["refunded_minor", "last_refunded_at"])
+    rec = rules.reconcile(old_google, None, old_oms, slas=SLAS, now=pd.Timestamp(NOW))
+    assert found(rec) == set()
+    table = rules.orders_table(rec.orders)
+    assert list(table["amount_refunded_google"]) == ["0.00", "0", "0.00"]
+    assert table["amount_refunded_oms"].isna().all()  # unknown, not zero

@@ -8,7 +8,14 @@ progress.py, intents.py).
 
 from sync.domain.intents import Intent, IntentRecord, IntentResult
 from sync.domain.progress import TERMINAL_STAGES, StoredShipment
-from sync.domain.records import OrderChanges, OrderRecord, OrderSnapshot, RejectRecord, RunRecord
+from sync.domain.records import (
+    OrderChanges,
+    OrderRecord,
+    OrderSnapshot,
+    RejectRecord,
+    ReportHistoryRecord,
+    RunRecord,
+)
 
 from .errors import LedgerCorrupt, LedgerError, LedgerLocked, LedgerSchemaError, LockHeld
 from .lock import CycleLock
@@ -33,6 +40,7 @@ __all__ = [
     "OrderRecord",
     "OrderSnapshot",
     "RejectRecord",
+    "ReportHistoryRecord",
     "RunRecord",
     "StoredShipment",
 ]

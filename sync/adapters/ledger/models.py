@@ -231,6 +231,18 @@ class Run(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
 
+class ReportHistory(Base):
+    """One reconciliation report's headline figures, for the report's trend over the last runs
+    (a few dozen rows: older ones are pruned as new ones are written)."""
+
+    __tablename__ = "report_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[str] = mapped_column(String(64), nullable=False)  # the reports/<run-id> folder
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
 class KeyValue(Base):
     """Small JSON values such as poll cursors."""
 

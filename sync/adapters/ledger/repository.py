@@ -30,11 +30,12 @@ from .database import MIGRATIONS_DIR
 from .intents import OPERATIONS, IntentTable
 from .orders import OrderTable
 from .rejects import RejectTable
+from .report_history import ReportHistoryTable
 from .runs import RunTable
 from .shipments import ShipmentTable
 
 
-class Ledger(OrderTable, IntentTable, ShipmentTable, RejectTable, RunTable):
+class Ledger(OrderTable, IntentTable, ShipmentTable, RejectTable, RunTable, ReportHistoryTable):
     """Repository over the ledger database. Thread-safe (connections come from the engine's pool)."""
 
     @classmethod
