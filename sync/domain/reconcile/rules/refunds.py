@@ -17,7 +17,15 @@ import pandas as pd
 
 from sync.domain.reconcile.align import Alignment
 from sync.domain.reconcile.collect import BreakCollector
-from sync.domain.reconcile.columns import differs, format_minor, hours_since, nonempty, text
+from sync.domain.reconcile.columns import (
+    differs,
+    format_minor,
+    hours_since,
+    iso_utc,
+    later_than,
+    nonempty,
+    text,
+)
 from sync.domain.reconcile.rules.oms_copy import oms_amounts
 
 CATEGORIES = ("refund_mismatch", "return_not_refunded_past_sla")
@@ -28,9 +36,7 @@ def oms_refunds(a: Alignment) -> pd.arrays.IntegerArray:
     """What the OMS refunded on each Google order's OMS order (NA: no OMS order, or unknown)."""
     if a.oo is None:
         return pd.array(np.zeros(a.n, dtype="int64"), dtype="Int64").copy()
-    return a.remember(
-        "refunded_oms", lambda: a.oms("refunded_minor").where(a.has_oms, pd.NA).astype("Int64")
-    )
+    return a.remember("refunded_oms", lambda: a.oms("refunded_minor").where(a.has_oms, pd.NA).astype("Int64"))
 
 
 def run(a: Alignment, out: BreakCollector) -> None:
@@ -53,6 +59,29 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
     reduced = (a.sums["qty_canceled"] > 0) & (net_g >= 0) & (a_oms == net_g) & (a_oms != a.amount_g)
     expected = np.maximum(r_g - np.where(reduced, a.amount_g - a_oms, 0), 0)
     mask = a.has_oms & known & same_currency & (np.abs(expected - r_oms) > TOLERANCE_MINOR)
+    # A Google refund newer than the ledger's last read of the order (a unit canceled or returned
+    # since): the sync has not seen it yet, so it is pending (low), not a mismatch, until it has.
+    g_refunded_at = a.go["last_refunded_at"]
+    lagging = np.zeros(a.n, dtype=bool)
+    if a.lo is not None:
+        lagging = mask & (r_g > r_oms) & a.has_led & later_than(g_refunded_at, a.led("last_seen_at"))
+    if lagging.any():
+        lag_cur = a.currency[lagging].reset_index(drop=True)
+        pending = (
+            "Google refunded "
+            + format_minor(pd.Series(r_g[lagging]), lag_cur)
+            + ", the OMS "
+            + format_minor(pd.Series(r_oms[lagging]), lag_cur)
+            + " "
+            + text(lag_cur)
+            + " - pending sync: refunded on Google at "
+            + text(iso_utc(g_refunded_at[lagging].reset_index(drop=True)))
+            + ", after the ledger last read the order ("
+            + text(iso_utc(a.led("last_seen_at")[lagging].reset_index(drop=True)))
+            + f"); {a.freshness.recheck_text()} reads it: nothing to do unless it is still here after that."
+        )
+        out.add(a.ids[lagging], "pending_sync", "low", pending.to_numpy(), a.age[lagging])
+        mask = mask & ~lagging
     if not mask.any():
         return
     cur = a.currency[mask].reset_index(drop=True)
