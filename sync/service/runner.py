@@ -13,25 +13,20 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError, GoogleGateway
+from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
-from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
 from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
 from sync.adapters.square_gateway import SquareApiError, SquareGateway
 from sync.config import ConfigError, Settings, refuse_placeholder_merchant
-from sync.domain.intents import IntentRecord
-from sync.domain.progress import StoredShipment
-from sync.domain.records import OrderRecord
 from sync.domain.severity import breaks_at_or_above
 from sync.exit_codes import ExitCode, Outage, worst
 from sync.logs import get_logger
-from sync.progress import Advance, counted, terminal_progress
+from sync.progress import terminal_progress
 from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
 from sync.service.outages import google_outage, square_outage
 from sync.service.results import CycleResult
@@ -176,6 +171,8 @@ def run_once(
                     raise Unavailable(google_outage(google.base_url, exc, google.merchant_id)) from None
             outcome = watch.outcome = RunOutcome(result, fail_on_breaks=threshold)
             if report and not result.abandoned:
+                from sync.service.report_live import write_live_report  # pandas: only for a report
+
                 try:
                     outcome.report = write_live_report(settings, ledger, google, square)
                     remember_last_report(ledger, outcome.report, result.run_id)
@@ -260,116 +257,6 @@ def account_context(settings: Settings) -> Iterator[None]:
         yield
 
 
-def write_live_report(
-    settings: Settings,
-    ledger: Ledger,
-    google: GoogleGateway,
-    square: SquareGateway | None,
-    *,
-    out_dir: str | None = None,
-    save_inputs: bool = False,
-    include_pii: bool | None = None,
-    progress: Advance | None = None,
-) -> ReportResult:
-    from sync.domain.reconcile import Freshness
-    from sync.service.reconciliation import (
-        feed_rows_from_shipments,
-        frames_from_feed,
-        frames_from_rejects,
-        frames_from_square_orders,
-        write_report,
-    )
-    from sync.service.report_live import live_context, remember_report
-
-    reports = settings.reports
-    if include_pii is not None and include_pii != reports.include_pii:
-        reports = reports.model_copy(update={"include_pii": include_pii})
-    # The merchant's own view: Square when it is the order system, else what ordersync took from
-    # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
-    oms = None
-    if square is not None:
-        # Every Square order of the location: the merchant's view.
-        orders = square.iter_orders_updated_since(None, location_ids=[square.location_id()])
-        oms = frames_from_square_orders(orders)
-    elif settings.shipments.feeds:
-        oms = frames_from_feed(feed_rows_from_shipments(shipment_dict(s) for s in ledger.iter_shipments()))
-    open_rejects = list(ledger.open_rejects().values())
-    refs = {r.order_ref for r in open_rejects if r.order_ref}
-    resolve = {ref: ref for ref in ledger.get_orders_light(refs)}
-    by_merchant_id = ledger.find_by_merchant_order_ids(refs - set(resolve))
-    resolve |= {mid: o.google_order_id for mid, o in by_merchant_id.items()}
-    # The last cycle that got through its Google steps: what the ledger knows of Google reaches
-    # its start (polls, whole cancellations). ("failed_orders": the name before exit codes.)
-    last_cycle = next(
-        (r for r in ledger.last_runs(20) if r.outcome in ("ok", "failed", "failed_orders")), None
-    )
-    freshness = Freshness(
-        cycle_started_at=last_cycle.started_at if last_cycle is not None else None,
-        recheck_minutes=settings.google.recheck_open_orders_minutes,
-    )
-    google_orders = google.iter_orders()
-    if progress is not None:
-        google_orders = counted(google_orders, progress, "reading Google orders")
-    result = write_report(
-        google_orders,
-        (ledger_row_dict(r) for r in ledger.iter_orders()),
-        oms,
-        failed_operations=[failed_dict(i) for i in ledger.failed_intents()],
-        settings=reports,
-        now=datetime.now(UTC),
-        out_dir=Path(out_dir or reports.dir),
-        save_inputs=save_inputs,
-        rejects=frames_from_rejects(open_rejects, resolve),
-        freshness=freshness,
-        context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
-    )
-    remember_report(ledger, result.trend)
-    return result
-
-
-def ledger_row_dict(record: OrderRecord) -> dict[str, Any]:
-    """An order as the reconciliation reads it (its line counters by the ledger's JSON names)."""
-    return {
-        "google_order_id": record.google_order_id,
-        "merchant_order_id": record.merchant_order_id,
-        "square_order_id": record.square_order_id,
-        "status": record.status,
-        "stage": record.stage,
-        "acknowledged": record.acknowledged,
-        "placed_at": record.placed_at,
-        "currency": record.currency,
-        "total_minor": record.total_minor,
-        "line_items": line_counts_json(record.line_items),
-        "last_synced_at": record.last_synced_at,
-        "last_seen_at": record.last_seen_at,
-        "square_skip_reason": record.square_skip_reason,
-    }
-
-
-def shipment_dict(shipment: StoredShipment) -> dict[str, Any]:
-    """A ledger shipment as the reconciliation reads it."""
-    return {
-        "google_order_id": shipment.order_id,
-        "shipment_id": shipment.shipment_id,
-        "state": shipment.state.value,
-        "lines": shipment_lines_json(shipment.lines),
-        "tracking_id": shipment.tracking_id,
-        "shipped_at": shipment.shipped_at,
-        "delivered_at": shipment.delivered_at,
-    }
-
-
-def failed_dict(record: IntentRecord) -> dict[str, Any]:
-    return {
-        "google_order_id": record.order_id,
-        "kind": record.kind,
-        "operation_id": record.key,
-        "reason": record.error_reason,
-        "error": record.last_error,
-        "updated_at": record.updated_at,
-    }
-
-
 def report_only(
     settings: Settings,
     *,
@@ -387,9 +274,16 @@ def report_only(
         from sync.service.reconciliation import report_from_snapshots
 
         return report_from_snapshots(
-            settings, google_file, oms_file, out_dir=out_dir, include_pii=include_pii,
-            ledger_file=ledger_file, rejects_file=rejects_file,
+            settings,
+            google_file,
+            oms_file,
+            out_dir=out_dir,
+            include_pii=include_pii,
+            ledger_file=ledger_file,
+            rejects_file=rejects_file,
         )
+    from sync.service.report_live import write_live_report
+
     refuse_placeholder_merchant(settings)
     ledger = open_ledger(settings)
     try:
@@ -398,8 +292,14 @@ def report_only(
         try:
             with terminal_progress(interactive) as progress:
                 return write_live_report(
-                    settings, ledger, google, square,
-                    out_dir=out_dir, save_inputs=save_inputs, include_pii=include_pii, progress=progress,
+                    settings,
+                    ledger,
+                    google,
+                    square,
+                    out_dir=out_dir,
+                    save_inputs=save_inputs,
+                    include_pii=include_pii,
+                    progress=progress,
                 )
         except GoogleApiError as exc:
             raise Unavailable(google_outage(google.base_url, exc, google.merchant_id)) from None
@@ -407,5 +307,3 @@ def report_only(
             raise _square_failure(square, exc) from None
     finally:
         ledger.close()
-
-
