@@ -186,8 +186,8 @@ def test_clean_amounts_exact_per_currency():
     assert table.loc["G3", "amount_google"] == "32.43"
     assert table.loc["G3", "amount_oms"] == "32.43"
     assert table.loc["G2", "currency"] == "JPY" and table.loc["G2", "amount_google"] == "2000"
-    # merchantOrderId is the Square order id; square_order_id is filled all the same (ops look it up)
-    assert table.loc["G1", "merchant_order_id"] == "SQ1" and table.loc["G1", "square_order_id"] == "SQ1"
+    # merchantOrderId is the Square order id: square_order_id does not repeat it (issue 17.10)
+    assert table.loc["G1", "merchant_order_id"] == "SQ1" and table.loc["G1", "square_order_id"] == ""
     assert table.loc["G1", "qty_ordered"] == 3
 
 
@@ -595,7 +595,7 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
     # quantities (it knows all four) win over Square's.
     assert rows.loc["G7"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ7",
-        "SQ7",  # the same id as merchant_order_id, filled all the same
+        "",  # the same id as merchant_order_id: not repeated (issue 17.10)
         "completed",
     ]
     assert rows.loc["G7"][["qty_ordered", "qty_shipped", "qty_delivered", "qty_canceled"]].tolist() == [
@@ -609,7 +609,7 @@ def test_orders_not_in_google_get_one_row_each_after_googles():
     # Only in the ledger: what it knows, nothing from an OMS; unknown quantities stay empty.
     assert rows.loc["G8"][["merchant_order_id", "square_order_id", "oms_status"]].tolist() == [
         "SQ8",
-        "SQ8",
+        "",
         "",
     ]
     assert rows.loc["G8"][["qty_ordered", "qty_shipped", "qty_delivered"]].tolist() == [4, 1, None]

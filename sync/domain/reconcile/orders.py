@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sync.domain.reconcile.align import Alignment
-from sync.domain.reconcile.columns import FirstRows, format_minor, index_in, nonempty, sheet_time
+from sync.domain.reconcile.columns import FirstRows, differs, format_minor, index_in, nonempty, sheet_time
 from sync.domain.reconcile.rules.oms_copy import oms_amounts, oms_statuses
 from sync.domain.reconcile.rules.refunds import oms_refunds
 from sync.domain.reconcile.schema import (
@@ -199,9 +199,10 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
         {
             "google_order_id": o["google_order_id"],
             "merchant_order_id": o["merchant_order_id"],
-            # Always filled when known (with Square it equals merchantOrderId): ops filter and
-            # look orders up in Square by this column, and an empty cell means "not known".
-            "square_order_id": o["square_order_id"],
+            # Only where it tells something: with Square, merchantOrderId is the Square order id.
+            "square_order_id": o["square_order_id"].where(
+                differs(o["square_order_id"], o["merchant_order_id"]), ""
+            ),
             "placed_at": sheet_time(o["placed_at"]),
             "google_status": o["google_status"],
             "oms_status": o["oms_status"],
