@@ -14,6 +14,7 @@ earlier reports stay, each in its own ``reports/<run-id>/``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from google.oauth2 import service_account
@@ -38,6 +39,7 @@ MAX_ROUNDS = 8
 SCOPES = ["https://www.googleapis.com/auth/content"]
 SANDBOX_TOKEN = "sandbox-demo-token"  # noqa: S105 - the in-process emulator accepts any bearer token
 MARKER = ".ordersync-demo"
+GITIGNORE_TEXT = "# made by `ordersync demo`: nothing in this folder belongs in git\n*\n"
 MARKER_TEXT = (
     "This folder belongs to `ordersync demo`: a rerun resets its state/ and feeds/shipments-*.csv "
     "files and keeps reports/. Remove this file to protect the folder from the demo.\n"
@@ -93,6 +95,11 @@ def prepare_demo_dir(work_dir: Path) -> bool:
         (work_dir / folder).mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         marker.write_text(MARKER_TEXT, encoding="utf-8")
+    gitignore = work_dir / ".gitignore"
+    if not gitignore.exists():  # a demo inside a checkout is never committed by accident
+        gitignore.write_text(
+            "# made by `ordersync demo`: nothing in this folder belongs in git\n*\n", encoding="utf-8"
+        )
     for name in OWN_STATE_FILES:
         (work_dir / "state" / name).unlink(missing_ok=True)
     for export in (work_dir / "feeds").glob(OWN_FEED_GLOB):
@@ -139,22 +146,25 @@ def run_demo(
                 google_credentials=credentials,
                 square_token=SANDBOX_TOKEN,
             )
-            echo(f"cycle {round_no}: {outcome.cycle.line()}")
+            echo(outcome.cycle.line())  # "run N: ...": the ledger's run number is the one numbering
             orders = [google.get_order(order_id) for order_id in order_ids]
             if all(o["status"] in ("delivered", "canceled") for o in orders):
                 break
-            stamp = f"2026-11-{20 + round_no:02d}T10:00:00Z"
+            # The players work now, after the orders were placed: their feed dates follow placement.
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             if store is None:
-                warehouse.advance(orders, stamp)
+                shipped, delivered_parcels = warehouse.advance(orders, stamp)
+                echo(f"the warehouse shipped {shipped} parcel(s) and reported {delivered_parcels} delivered")
             elif round_no == 1:
                 canceled = cancel_one_unit(google, orders)
                 if canceled:
-                    echo(f"a customer canceled {canceled} on Google; the next cycle tells Square")
+                    echo(f"a customer canceled {canceled} on Google; the next run tells Square")
             elif round_no == 2:
                 store.ship(orders, stamp)
-                echo(f"the store completed {len(orders)} fulfilments in Square")
+                echo(f"the store shipped {len(orders)} parcel(s) in Square (one per order)")
             else:
                 store.report_deliveries(stamp)
+                echo(f"the carrier delivered {len(orders)} parcel(s); the delivery feed says so")
         final = [google.get_order(order_id) for order_id in order_ids]
         delivered = sum(o["status"] == "delivered" for o in final)
         outcome = run_once(
@@ -172,7 +182,8 @@ def run_demo(
     )
     echo(f"ledger:  {work_dir / 'state' / 'ordersync.db'}")
     echo(f"feeds:   {work_dir / 'feeds'}")
-    echo(f"report:  {outcome.report_path} ({outcome.report_breaks} breaks)")
+    breaks = f"{outcome.report_breaks} breaks; written by run {outcome.cycle.run_id}"
+    echo(f"report:  {outcome.report_path} ({breaks})")
     if earlier_reports:
         echo(f"earlier demo reports are kept beside it in {work_dir / 'reports'}")
     if delivered == len(order_ids) and outcome.report_breaks == 0:

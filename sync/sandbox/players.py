@@ -22,8 +22,12 @@ class Warehouse:
         self.rows: dict[tuple[str, str, str], dict[str, str]] = {}
         self.round = 0
 
-    def advance(self, orders: list[dict[str, Any]], stamp: str) -> None:
+    def advance(self, orders: list[dict[str, Any]], stamp: str) -> tuple[int, int]:
+        """One round of the warehouse's work, written as the next feed export; returns the parcels
+        it shipped and the parcels it reported delivered in this round."""
         self.round += 1
+        shipped_before = {key[::2] for key in self.rows}
+        delivered_before = {key[::2] for key, row in self.rows.items() if row["delivered_at"]}
         for index, order in enumerate(orders):
             ref = order.get("merchantOrderId") or order["id"]
             for li_index, line in enumerate(order["lineItems"]):
@@ -60,6 +64,10 @@ class Warehouse:
             writer = csv.DictWriter(handle, FEED_COLUMNS)
             writer.writeheader()
             writer.writerows(self.rows.values())
+        # A parcel is one (order, parcel number): every line in it shares carrier and tracking id.
+        shipped = {key[::2] for key in self.rows} - shipped_before
+        delivered = {key[::2] for key, row in self.rows.items() if row["delivered_at"]} - delivered_before
+        return len(shipped), len(delivered)
 
 
 def parcel_delivery_round(parcel: str) -> int:

@@ -6,7 +6,9 @@ It marks its folder with a file of its own, refuses a non-empty folder without t
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,23 @@ def test_demo_refuses_a_file_for_a_folder(tmp_path: Path) -> None:
     assert (tmp_path / "notes").read_text(encoding="utf-8") == "keep me"
 
 
+def _reads_as_a_story(stdout: str, folder: Path, report: Path) -> None:
+    """Issue 17 item 12: one numbering (the ledger's runs), parcels counted as parcels, feed dates
+    after the orders were placed, and a folder git ignores."""
+    assert "cycle " not in stdout and "run 1: seen=2" in stdout, stdout
+    assert re.search(r"the warehouse shipped \d+ parcel\(s\)", stdout), stdout
+    assert "written by run" in stdout
+    placed = max(row["placed_at"] for row in _csv_rows(report / "orders.csv"))
+    shipped = [row["shipped_at"] for f in sorted((folder / "feeds").glob("*.csv")) for row in _csv_rows(f)]
+    assert shipped and min(s.replace("T", " ").rstrip("Z") for s in shipped) >= placed
+    assert (folder / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def test_each_demo_run_keeps_the_earlier_reports(tmp_path: Path) -> None:
     first = _demo(tmp_path)  # the default --dir, ordersync-demo, created and marked
     assert first.returncode == 0, first.stdout + first.stderr
@@ -69,6 +88,7 @@ def test_each_demo_run_keeps_the_earlier_reports(tmp_path: Path) -> None:
     reports = sorted(p.name for p in (folder / "reports").iterdir() if p.is_dir() and p.name[0].isdigit())
     assert len(reports) == 1
     first_report = (folder / "reports" / reports[0] / "index.html").read_bytes()
+    _reads_as_a_story(first.stdout, folder, folder / "reports" / reports[0])
     # Something of the user's inside the demo's reports folder survives a rerun too.
     (folder / "reports" / "my-notes.txt").write_text("compare the runs", encoding="utf-8")
 
