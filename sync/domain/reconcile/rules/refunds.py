@@ -66,14 +66,8 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
     if a.lo is not None:
         lagging = mask & (r_g > r_oms) & a.has_led & later_than(g_refunded_at, a.led("last_seen_at"))
     if lagging.any():
-        lag_cur = a.currency[lagging].reset_index(drop=True)
         pending = (
-            "Google refunded "
-            + format_minor(pd.Series(r_g[lagging]), lag_cur)
-            + ", the OMS "
-            + format_minor(pd.Series(r_oms[lagging]), lag_cur)
-            + " "
-            + text(lag_cur)
+            _both_refunded(a, r_g, r_oms, lagging)
             + " - pending sync: refunded on Google at "
             + text(iso_utc(g_refunded_at[lagging].reset_index(drop=True)))
             + ", after the ledger last read the order ("
@@ -93,12 +87,7 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
         }
     ).max(axis=1)
     detail = (
-        "Google refunded "
-        + format_minor(pd.Series(r_g[mask]), cur)
-        + ", the OMS "
-        + format_minor(pd.Series(r_oms[mask]), cur)
-        + " "
-        + text(cur)
+        _both_refunded(a, r_g, r_oms, mask)
         + " (Google minus OMS: "
         + format_minor(pd.Series(r_g[mask] - r_oms[mask]), cur)
         + "): a refund recorded on one side only, or with another amount. Check both refund "
@@ -108,6 +97,19 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
     age = hours_since(a.now, latest)
     age = np.where(np.isnan(age), a.age[mask], age)
     out.add(a.ids[mask], "refund_mismatch", "high", detail.to_numpy(), age)
+
+
+def _both_refunded(a: Alignment, r_g: np.ndarray, r_oms: np.ndarray, mask: np.ndarray) -> pd.Series:
+    """ "Google refunded 5.00, the OMS 0.00 USD" for the orders of ``mask``."""
+    cur = a.currency[mask].reset_index(drop=True)
+    return (
+        "Google refunded "
+        + format_minor(pd.Series(r_g[mask]), cur)
+        + ", the OMS "
+        + format_minor(pd.Series(r_oms[mask]), cur)
+        + " "
+        + text(cur)
+    )
 
 
 def _returns_not_refunded(a: Alignment, out: BreakCollector) -> None:
