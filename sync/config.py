@@ -199,6 +199,7 @@ class UcpSettings(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=32)  # orders pushed at once (each order's in turn)
 
     @field_validator("permalink_template")
     @classmethod

@@ -1,0 +1,123 @@
+"""Step 7 (with an order system and a live Google channel enabled): Square orders reach Google's
+live channels — UCP order webhooks and Merchant API order tracking signals.
+
+Square orders changed since the last cycle (service/live_orders.py) are sorted by channel:
+
+* **UCP orders** (``metadata[checkout_id_metadata_key]``): every lifecycle event not recorded yet
+  becomes a push intent — created when first seen, shipped per parcel, delivered, refund/return
+  adjustments, cancellation — carrying its ``Webhook-Id``, monotonic ``Webhook-Timestamp`` and
+  exact body bytes (domain/ucp/pushes.py, domain/ucp/intents.py). The order's recorded intents
+  are its history, so nothing is ever pushed twice and an unchanged order yields nothing.
+* **web-shop orders** (a SHIPMENT fulfilment, not a UCP order, not a Google Content API order of
+  ours): one signal once completely shipped (domain/order_tracking.py), keyed
+  ``ordertracking:<order id>``: recording it again returns the stored intent, so never twice.
+
+Intents are recorded, then the cursor is saved, then every pending intent of both channels is sent
+(this cycle's and those an earlier cycle left: 5xx, timeouts, lost answers, a crash). A Square
+order that cannot be expressed (no tracking URL for an unknown carrier, fractional quantities)
+fails alone, with the reason in the log and the run's failed orders; it is looked at again once
+it changes in Square.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync.domain.intents import Intent, Target
+from sync.domain.order_tracking import TrackingConfig, due_signal, signal_intent
+from sync.domain.ucp.entity import UcpMappingError, UcpOrderConfig, is_ucp_order
+from sync.domain.ucp.intents import StoredPushError, push_history, push_intent
+from sync.domain.ucp.pushes import due_pushes
+from sync.domain.ucp.square_order import SquareOrder, SquareOrderError
+from sync.logs import get_logger
+from sync.service.context import CycleContext, LiveChannels
+from sync.service.live_orders import PENDING_REFUNDS_KEY, read_changes, save_cursor, with_refunds
+from sync.service.outbox import Outbox, Settled
+from sync.service.results import StepResult
+
+log = get_logger(__name__)
+
+
+def ucp_config(ctx: CycleContext) -> UcpOrderConfig:
+    ucp = ctx.settings.ucp
+    return UcpOrderConfig(ucp.permalink_template, ucp.checkout_id_metadata_key)
+
+
+def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
+    live = ctx.live
+    if live is None:
+        return StepResult()
+    changes = read_changes(live.square, ctx.ledger)
+    config = ucp_config(ctx)
+    intents: list[Intent] = []
+    web: list[SquareOrder] = []
+    for order_id, raw in changes.orders.items():
+        try:
+            order = SquareOrder.from_square(raw)
+        except SquareOrderError as exc:
+            refuse(ctx, order_id, exc)
+            continue
+        if is_ucp_order(order, config):
+            if live.ucp is not None:
+                intents.extend(ucp_pushes(ctx, live, raw))
+        elif live.tracking is not None and any(f.type == "SHIPMENT" for f in order.fulfilments):
+            web.append(order)
+    if web:
+        intents.extend(tracking_signals(ctx, web, config))
+    outbox.record(intents)
+    save_cursor(ctx.ledger, changes)
+    settled = Settled()
+    for target in (Target.UCP, Target.ORDER_TRACKING):
+        if target in outbox.targets:
+            pending = outbox.pending(target)
+            if pending:
+                settled.add(outbox.send(pending))
+    return StepResult(settled)
+
+
+def ucp_pushes(ctx: CycleContext, live: LiveChannels, raw: dict[str, Any]) -> list[Intent]:
+    """The push intents still due for one UCP order (none when nothing new happened)."""
+    order_id = str(raw.get("id"))
+    pending_refunds = set(ctx.ledger.get_value(PENDING_REFUNDS_KEY) or [])
+    try:
+        order = with_refunds(live.square, raw)
+        history = push_history(ctx.ledger.intents_for_order(order.id))
+        pushes = due_pushes(order, history, ucp_config(ctx))
+    except (SquareOrderError, UcpMappingError, StoredPushError) as exc:
+        refuse(ctx, order_id, exc)
+        return []
+    waiting = any(r.status == "PENDING" for r in order.refunds)
+    if waiting != (order_id in pending_refunds):
+        ctx.ledger.set_value(
+            PENDING_REFUNDS_KEY,
+            sorted(pending_refunds | {order_id} if waiting else pending_refunds - {order_id}),
+        )
+    return [push_intent(p) for p in pushes]
+
+
+def tracking_signals(ctx: CycleContext, orders: list[SquareOrder], config: UcpOrderConfig) -> list[Intent]:
+    """One signal per completely shipped web-shop order. A Square order made for a Google
+    Content API order names that order in ``reference_id``, which the ledger knows."""
+    refs = {o.reference_id for o in orders if o.reference_id}
+    ours = set(ctx.ledger.get_orders(refs)) if refs else set()
+    settings = ctx.settings.order_tracking
+    tracking = TrackingConfig(
+        settings.origin_postal_code, settings.origin_region_code, settings.product_id_template
+    )
+    intents = []
+    for order in orders:
+        signal = due_signal(
+            order,
+            sent=frozenset(),  # recording an existing key returns the stored intent: never twice
+            config=tracking,
+            is_content_api_order=lambda o: o.reference_id in ours,
+            ucp=config,
+        )
+        if signal is not None:
+            intents.append(signal_intent(signal))
+    return intents
+
+
+def refuse(ctx: CycleContext, order_id: str, exc: Exception) -> None:
+    ctx.result.failed_orders.add(order_id)
+    log.error("Square order not reported to Google", square_order=order_id, reason=str(exc))
