@@ -200,6 +200,9 @@ class UcpSettings(_Section):
     max_attempts: int = Field(default=3, ge=1, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
     concurrency: int = Field(default=4, ge=1, le=32)  # orders pushed at once (each order's in turn)
+    # Delivery scans (CSV files/globs in the shipments feed's columns; order_id = the Square order
+    # id): Square has no delivered state and refuses updates once an order is COMPLETED.
+    deliveries: list[str] = Field(default_factory=list)
 
     @field_validator("permalink_template")
     @classmethod

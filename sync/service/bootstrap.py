@@ -96,7 +96,8 @@ def open_live(
         if ucp is not None:
             ucp.close()
         raise ConfigError(str(exc)) from exc
-    return LiveChannels(square=square, ucp=ucp, tracking=tracking)
+    deliveries = FeedFiles(settings.ucp.deliveries) if ucp is not None and settings.ucp.deliveries else None
+    return LiveChannels(square=square, ucp=ucp, tracking=tracking, deliveries=deliveries)
 
 
 def close_live(live: LiveChannels | None) -> None:

@@ -28,6 +28,7 @@ class LiveChannels:
     square: SquareOrderReads
     ucp: UcpWebhooks | None = None
     tracking: TrackingSignals | None = None
+    deliveries: ShipmentSource | None = None  # delivery scans of UCP parcels ([ucp] deliveries)
 
     @property
     def calls(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sync.domain.refunds.records import tender_payment_ids
@@ -65,6 +66,14 @@ def read_changes(square: SquareOrderReads, ledger: LedgerPort) -> Changes:
     return changes
 
 
+def add_orders(square: SquareOrderReads, changes: Changes, order_ids: set[str]) -> None:
+    """Bring in orders that did not change in Square but have news elsewhere (delivery scans)."""
+    missing = sorted(order_ids - set(changes.orders))
+    if missing:
+        for order in square.retrieve_orders(missing):
+            changes.orders[str(order["id"])] = order
+
+
 def save_cursor(ledger: LedgerPort, changes: Changes) -> None:
     if changes.cursor is not None:
         ledger.set_value(CURSOR_KEY, changes.cursor)
@@ -82,9 +91,12 @@ def refund_dict(refund: SquareRefund) -> dict[str, Any]:
     }
 
 
-def with_refunds(square: SquareOrderReads, order: Mapping[str, Any]) -> SquareOrder:
+def with_refunds(
+    square: SquareOrderReads, order: Mapping[str, Any], deliveries: Mapping[str, datetime] | None = None
+) -> SquareOrder:
     """The order with every refund of its payments and the return orders they made (a payment
-    read per tender; refunds and return orders only when there are any)."""
+    read per tender; refunds and return orders only when there are any); ``deliveries``:
+    fulfilment uid -> delivered at, from delivery scans."""
     refunds: list[SquareRefund] = []
     for payment_id in tender_payment_ids(order):
         payment = square.get_payment(payment_id)
@@ -92,5 +104,5 @@ def with_refunds(square: SquareOrderReads, order: Mapping[str, Any]) -> SquareOr
     return_ids = sorted({r.order_id for r in refunds if r.order_id})
     return_orders: Sequence[dict[str, Any]] = square.retrieve_orders(return_ids) if return_ids else []
     return SquareOrder.from_square(
-        order, refunds=[refund_dict(r) for r in refunds], return_orders=return_orders
+        order, refunds=[refund_dict(r) for r in refunds], return_orders=return_orders, deliveries=deliveries
     )

@@ -16,6 +16,7 @@ import pytest
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials
 
+from sync.adapters.feed_reader import FeedFiles
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger
 from sync.adapters.order_tracking_gateway import OrderTrackingGateway
@@ -77,7 +78,8 @@ class Shop:
         tracking = OrderTrackingGateway(
             self.settings.order_tracking, credentials, sleep=lambda s: None, backoff_base_seconds=0.001
         )
-        return LiveChannels(square=self.square, ucp=ucp, tracking=tracking)
+        deliveries = FeedFiles(self.settings.ucp.deliveries)
+        return LiveChannels(square=self.square, ucp=ucp, tracking=tracking, deliveries=deliveries)
 
     def cycle(self) -> CycleResult:
         live = self.live()
@@ -169,6 +171,7 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
                 key_id="shop-1",
                 profile_url=PROFILE,
                 max_attempts=1,  # a 5xx or a lost answer is left to the next cycle
+                deliveries=[str(tmp_path / "scans" / "*.csv")],
             ),
             order_tracking=OrderTrackingSettings(
                 enabled=True,
@@ -300,3 +303,26 @@ def test_a_web_shop_order_gets_one_signal_once_completely_shipped(shop: Shop) ->
     (intent,) = shop.intents(web, Target.ORDER_TRACKING)
     assert intent.state is IntentState.DONE and intent.key == f"ordertracking:{web}"
     assert shop.intents(web) == []  # not a UCP order
+
+
+def test_a_delivery_scan_reports_the_parcel_of_a_completed_order_delivered(shop: Shop) -> None:
+    order_id = shop.order()
+    shop.ship(order_id)  # its only parcel: Square completes the order, no update is possible now
+    shop.cycle()
+    assert shop.square.retrieve_order(order_id)["state"] == "COMPLETED"
+    assert shop.accepted(order_id) == [order_id, f"{order_id}:shipped:shipment"]
+    scans = shop.tmp / "scans"
+    scans.mkdir()
+    tracking = f"1Zshipment{order_id[-8:]}"
+    (scans / "carrier-1.csv").write_text(
+        "order_id,quantity,carrier,tracking_id,shipped_at,delivered_at\n"
+        f"{order_id},,UPS,{tracking.lower()},,{now()}\n"
+        "someone-else,,UPS,1ZOTHER,,2026-01-01T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    delivered = shop.cycle()
+    assert delivered.live["ucp"] == {"sent": 1, "retry": 0, "failed": 0}
+    assert shop.accepted(order_id)[-1] == f"{order_id}:delivered:shipment"
+    assert shop.latest(order_id)["fulfillment"]["events"][-1]["type"] == "delivered"
+    calls = shop.cycle()
+    assert calls.live == {} and calls.api_calls == 1  # the scan is known: the order is not read again

@@ -21,17 +21,27 @@ it changes in Square.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sync.domain.intents import Intent, Target
+from sync.domain.operations import tracking_key
 from sync.domain.order_tracking import TrackingConfig, due_signal, signal_intent
+from sync.domain.ucp.deliveries import Scans, delivery_scans, due_deliveries, shipped_parcels
 from sync.domain.ucp.entity import UcpMappingError, UcpOrderConfig, is_ucp_order
 from sync.domain.ucp.intents import StoredPushError, push_history, push_intent
 from sync.domain.ucp.pushes import due_pushes
 from sync.domain.ucp.square_order import SquareOrder, SquareOrderError
 from sync.logs import get_logger
 from sync.service.context import CycleContext, LiveChannels
-from sync.service.live_orders import PENDING_REFUNDS_KEY, read_changes, save_cursor, with_refunds
+from sync.service.live_orders import (
+    PENDING_REFUNDS_KEY,
+    Changes,
+    add_orders,
+    read_changes,
+    save_cursor,
+    with_refunds,
+)
 from sync.service.outbox import Outbox, Settled
 from sync.service.results import StepResult
 
@@ -48,6 +58,7 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     if live is None:
         return StepResult()
     changes = read_changes(live.square, ctx.ledger)
+    scans = delivered_parcels(ctx, live, changes)
     config = ucp_config(ctx)
     intents: list[Intent] = []
     web: list[SquareOrder] = []
@@ -59,7 +70,7 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
             continue
         if is_ucp_order(order, config):
             if live.ucp is not None:
-                intents.extend(ucp_pushes(ctx, live, raw))
+                intents.extend(ucp_pushes(ctx, live, raw, scans))
         elif live.tracking is not None and any(f.type == "SHIPMENT" for f in order.fulfilments):
             web.append(order)
     if web:
@@ -75,12 +86,36 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     return StepResult(settled)
 
 
-def ucp_pushes(ctx: CycleContext, live: LiveChannels, raw: dict[str, Any]) -> list[Intent]:
+def delivered_parcels(ctx: CycleContext, live: LiveChannels, changes: Changes) -> Scans:
+    """The delivery scans; a UCP order with a scanned parcel not yet pushed as delivered is read
+    from Square although it did not change there (a COMPLETED order never changes again)."""
+    if live.ucp is None or live.deliveries is None:
+        return {}
+    scans = delivery_scans(live.deliveries.read())
+    news: set[str] = set()
+    for order_id in sorted({order for order, _ in scans} - set(changes.orders)):
+        records = [r for r in ctx.ledger.intents_for_order(order_id) if r.target == Target.UCP]
+        if not records:
+            continue  # not a UCP order ordersync reported (or not yet: it comes with its changes)
+        try:
+            history = push_history(records)
+            due = due_deliveries(order_id, scans, shipped_parcels(records), history.pushed)
+        except StoredPushError as exc:
+            refuse(ctx, order_id, exc)
+            continue
+        if due:
+            news.add(order_id)
+    add_orders(live.square, changes, news)
+    return scans
+
+
+def ucp_pushes(ctx: CycleContext, live: LiveChannels, raw: dict[str, Any], scans: Scans) -> list[Intent]:
     """The push intents still due for one UCP order (none when nothing new happened)."""
     order_id = str(raw.get("id"))
     pending_refunds = set(ctx.ledger.get_value(PENDING_REFUNDS_KEY) or [])
+    deliveries = scanned_deliveries(order_id, raw, scans)
     try:
-        order = with_refunds(live.square, raw)
+        order = with_refunds(live.square, raw, deliveries)
         history = push_history(ctx.ledger.intents_for_order(order.id))
         pushes = due_pushes(order, history, ucp_config(ctx))
     except (SquareOrderError, UcpMappingError, StoredPushError) as exc:
@@ -93,6 +128,17 @@ def ucp_pushes(ctx: CycleContext, live: LiveChannels, raw: dict[str, Any]) -> li
             sorted(pending_refunds | {order_id} if waiting else pending_refunds - {order_id}),
         )
     return [push_intent(p) for p in pushes]
+
+
+def scanned_deliveries(order_id: str, raw: dict[str, Any], scans: Scans) -> dict[str, datetime]:
+    """fulfilment uid -> delivered at, for the order's parcels a delivery scan names."""
+    found: dict[str, datetime] = {}
+    for fulfilment in raw.get("fulfillments") or []:
+        tracking = tracking_key(str((fulfilment.get("shipment_details") or {}).get("tracking_number") or ""))
+        at = scans.get((order_id, tracking)) if tracking else None
+        if at is not None and fulfilment.get("uid"):
+            found[str(fulfilment["uid"])] = at
+    return found
 
 
 def tracking_signals(ctx: CycleContext, orders: list[SquareOrder], config: UcpOrderConfig) -> list[Intent]:

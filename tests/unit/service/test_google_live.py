@@ -18,6 +18,7 @@ from sync.adapters.ledger import Ledger
 from sync.adapters.order_tracking_gateway import SignalOutcome, SignalResult
 from sync.adapters.ucp_webhook_client import PushOutcome, PushResult
 from sync.config import OrderTrackingSettings, UcpSettings
+from sync.domain.feed import FeedFile
 from sync.domain.intents import IntentState, Target
 from sync.domain.order_tracking import TrackingSignal
 from sync.domain.records import OrderSnapshot
@@ -135,12 +136,25 @@ class FakeTracking:
 
 
 @dataclass
+class FakeScans:
+    """Carrier delivery scans: rows in the shipments feed's columns."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+
+    def read(self) -> list[FeedFile]:
+        return [
+            FeedFile("scans.csv", ["order_id", "tracking_id", "delivered_at"], list(enumerate(self.rows, 2)))
+        ]
+
+
+@dataclass
 class Live:
     ledger: Ledger
     tmp: Path
     square: FakeSquare = field(default_factory=FakeSquare)
     ucp: FakeUcp = field(default_factory=FakeUcp)
     tracking: FakeTracking = field(default_factory=FakeTracking)
+    scans: FakeScans = field(default_factory=FakeScans)
     now: datetime = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
     def cycle(self) -> CycleResult:
@@ -159,7 +173,9 @@ class Live:
             marketplace=FakeMarketplace(),
             order_system=FakeOrderSystem(),
             shipments=FakeShipments(),
-            live=LiveChannels(square=self.square, ucp=self.ucp, tracking=self.tracking),
+            live=LiveChannels(
+                square=self.square, ucp=self.ucp, tracking=self.tracking, deliveries=self.scans
+            ),
             clock=lambda: self.now,
             steps=[Step("google_live", google_live.run, order_system=True)],
         ).run()
@@ -323,3 +339,24 @@ def test_ucp_and_content_api_orders_get_no_tracking_signal(live: Live) -> None:
     live.square.put(split_into_parcels(paid(square_order()), PARCEL_1, PARCEL_2))
     live.cycle()
     assert live.tracking.signals == [] and "ord_1001:shipped:p2" in live.ucp.ids()
+
+
+def test_a_delivery_scan_delivers_a_parcel_of_an_order_square_completed(live: Live) -> None:
+    shipped = split_into_parcels(paid(square_order(state="COMPLETED")), PARCEL_1, PARCEL_2)
+    live.square.put(shipped)
+    live.cycle()
+    assert live.ucp.ids()[-1] == "ord_1001:shipped:p2"
+    live.scans.rows = [
+        {
+            "order_id": "ord_1001",
+            "tracking_id": "1z999aa1-0123456791",
+            "delivered_at": "2026-05-08T15:00:00Z",
+        },
+        {"order_id": "ord_1001", "tracking_id": "1ZUNKNOWN", "delivered_at": "2026-05-08T15:00:00Z"},
+        {"order_id": "ord_9999", "tracking_id": "1Z999AA10123456784", "delivered_at": "2026-05-08T15:00:00Z"},
+    ]
+    calls = live.square.calls
+    live.cycle()  # the order did not change in Square: read because of the scan
+    assert live.ucp.ids()[-1] == "ord_1001:delivered:p2" and live.square.calls - calls == 3
+    calls = live.square.calls
+    assert live.cycle().live == {} and live.square.calls - calls == 1  # pushed: not read again
