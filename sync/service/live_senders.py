@@ -6,7 +6,9 @@ were recorded, one at a time, and a push that is not delivered (5xx, timeout, lo
 the order's later ones back until the next cycle: Google refuses an update older than the latest
 it holds, so an earlier snapshot must never arrive after a later one. Different orders are pushed
 concurrently. A 4xx is final (FAILED, with Google's reason); later pushes of that order still go
-(each carries the full order, the refused event included).
+(each carries the full order, the refused event included). When several orders in a row get no
+delivery, the endpoint is taken to be down and the rest of the batch waits for the next cycle
+(an outage must not cost every pending push its full retry schedule).
 
 ``TrackingSender`` creates recorded order tracking signals; ``already_exists`` (a 409 after an
 earlier attempt landed without its answer) counts as sent.
@@ -14,6 +16,7 @@ earlier attempt landed without its answer) counts as sent.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,26 +49,36 @@ def push_result(outcome: PushOutcome) -> SendResult:
 
 
 class UcpSender:
-    def __init__(self, client: UcpWebhooks, *, concurrency: int = 4) -> None:
+    """``outage_after``: once that many orders in a row got no delivery (the endpoint is down),
+    the batch's remaining pushes wait for the next cycle instead of each spending its retries."""
+
+    def __init__(self, client: UcpWebhooks, *, concurrency: int = 4, outage_after: int = 5) -> None:
         self._client = client
         self._concurrency = max(1, concurrency)
+        self._outage_after = max(1, outage_after)
 
     def send(self, intents: Sequence[IntentRecord]) -> Sequence[SendResult]:
         by_order: dict[str, list[int]] = {}
         for i, record in enumerate(intents):
             by_order.setdefault(record.order_id, []).append(i)
         results: list[SendResult | None] = [None] * len(intents)
+        lock = threading.Lock()
+        failing = 0  # orders in a row whose push was not delivered
 
         def push_order(indexes: list[int]) -> None:
+            nonlocal failing
             held = False
             for i in indexes:
-                if held:
-                    results[i] = SendResult(
-                        Outcome.RETRY, error="an earlier push of this order is not delivered yet", reason=HELD
-                    )
+                with lock:
+                    down = failing >= self._outage_after
+                if held or down:
+                    why = "an earlier push is pending" if held else "Google's endpoint is failing"
+                    results[i] = SendResult(Outcome.RETRY, error=f"{why}: sent next cycle", reason=HELD)
                     continue
-                results[i] = self._push(intents[i])
-                held = results[i].outcome is Outcome.RETRY  # type: ignore[union-attr]
+                result = results[i] = self._push(intents[i])
+                held = result.outcome is Outcome.RETRY
+                with lock:
+                    failing = failing + 1 if held else 0
 
         groups = list(by_order.values())
         if self._concurrency == 1 or len(groups) == 1:

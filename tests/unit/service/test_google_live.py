@@ -360,3 +360,14 @@ def test_a_delivery_scan_delivers_a_parcel_of_an_order_square_completed(live: Li
     assert live.ucp.ids()[-1] == "ord_1001:delivered:p2" and live.square.calls - calls == 3
     calls = live.square.calls
     assert live.cycle().live == {} and live.square.calls - calls == 1  # pushed: not read again
+
+
+def test_an_endpoint_outage_holds_the_rest_of_the_batch_for_the_next_cycle(live: Live) -> None:
+    for n in range(8):
+        live.square.put(paid(square_order(id=f"ord_{n}", metadata={"ucp_checkout_id": f"chk_{n}"})))
+    live.ucp.answers = [PushOutcome(PushResult.RETRY, 503, "UNAVAILABLE", "down")] * 5
+    first = live.cycle()
+    assert live.ucp.calls == 5 and first.live["ucp"] == {"sent": 0, "retry": 8, "failed": 0}
+    held = [r for n in range(5, 8) for r in live.intents(f"ord_{n}")]
+    assert [(r.attempts, r.error_reason) for r in held] == [(1, "held")] * 3
+    assert live.cycle().live["ucp"]["sent"] == 8 and live.ucp.calls == 13
