@@ -1,7 +1,9 @@
 """Square orders for Google's live channels: what changed since the last cycle, read as
 ``SquareOrder`` records with their refunds and return orders.
 
-One SearchOrders walk per cycle (updated_at since a cursor in the ledger) serves both channels.
+One SearchOrders walk per cycle (updated_at since a cursor in the ledger) serves both channels;
+the first one reaches back ``lookback_days`` (the larger of the enabled channels'), so enabling a
+channel on a shop with years of orders does not report all of them.
 The cursor remembers the newest ``updated_at`` and the (order, version)s seen at it, because
 Square's range is inclusive: an unchanged order is not read again, so an idle cycle costs that one
 search. A refund shows as a new *return order* naming its sale order (Square may or may not touch
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.domain.refunds.records import tender_payment_ids
@@ -34,10 +36,14 @@ class Changes:
     cursor: dict[str, Any] | None = None
 
 
-def read_changes(square: SquareOrderReads, ledger: LedgerPort) -> Changes:
+def read_changes(square: SquareOrderReads, ledger: LedgerPort, *, start: datetime | None = None) -> Changes:
+    """``start``: where the very first walk begins (None: Square's whole history); afterwards
+    the saved cursor decides."""
     saved = ledger.get_value(CURSOR_KEY) or {}
     since = saved.get("at") if isinstance(saved, Mapping) else None
     seen = {tuple(pair) for pair in saved.get("seen", [])} if since else set()
+    if since is None and start is not None:
+        since = start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     newest: str | None = since
     at_newest: set[tuple[str, int]] = set(seen)
     changes = Changes()

@@ -21,7 +21,7 @@ it changes in Square.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.domain.intents import Intent, Target
@@ -57,7 +57,7 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     live = ctx.live
     if live is None:
         return StepResult()
-    changes = read_changes(live.square, ctx.ledger)
+    changes = read_changes(live.square, ctx.ledger, start=first_walk_start(ctx, live))
     scans = delivered_parcels(ctx, live, changes)
     config = ucp_config(ctx)
     intents: list[Intent] = []
@@ -84,6 +84,19 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
             if pending:
                 settled.add(outbox.send(pending))
     return StepResult(settled)
+
+
+def first_walk_start(ctx: CycleContext, live: LiveChannels) -> datetime | None:
+    """How far back the first cycle reads Square: the larger reach of the enabled channels (a
+    channel's ``lookback_days = 0`` means the whole history)."""
+    reach = [
+        settings.lookback_days
+        for channel, settings in ((live.ucp, ctx.settings.ucp), (live.tracking, ctx.settings.order_tracking))
+        if channel is not None
+    ]
+    if not reach or 0 in reach:
+        return None
+    return ctx.clock() - timedelta(days=max(reach))
 
 
 def delivered_parcels(ctx: CycleContext, live: LiveChannels, changes: Changes) -> Scans:

@@ -371,3 +371,13 @@ def test_an_endpoint_outage_holds_the_rest_of_the_batch_for_the_next_cycle(live:
     held = [r for n in range(5, 8) for r in live.intents(f"ord_{n}")]
     assert [(r.attempts, r.error_reason) for r in held] == [(1, "held")] * 3
     assert live.cycle().live["ucp"]["sent"] == 8 and live.ucp.calls == 13
+
+
+def test_the_first_cycle_reaches_back_lookback_days_only(live: Live) -> None:
+    live.square.clock = live.now - timedelta(days=45)
+    live.square.put(paid(square_order(id="ord_old", metadata={"ucp_checkout_id": "chk_old"})))
+    live.square.put(split_into_parcels(web_order(id="web_old"), PARCEL_1, PARCEL_2))
+    live.square.clock = live.now - timedelta(days=2)
+    live.square.put(paid(square_order()))
+    live.cycle()
+    assert live.ucp.ids() == ["ord_1001"] and live.tracking.signals == []
