@@ -199,6 +199,12 @@ class UcpSettings(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=32)  # orders pushed at once (each order's in turn)
+    # Delivery scans (CSV files/globs in the shipments feed's columns; order_id = the Square order
+    # id): Square has no delivered state and refuses updates once an order is COMPLETED.
+    deliveries: list[str] = Field(default_factory=list)
+    # The first cycle reads Square orders updated this many days back (0: the whole history).
+    lookback_days: int = Field(default=30, ge=0)
 
     @field_validator("permalink_template")
     @classmethod
@@ -230,6 +236,7 @@ class OrderTrackingSettings(_Section):
     origin_postal_code: str = ""  # where parcels ship from (required by the API)
     origin_region_code: str = ""  # CLDR region code of the origin, e.g. "US"
     product_id_template: str = "online~en~US~{offer_id}"
+    lookback_days: int = Field(default=30, ge=0)  # the first cycle's reach into Square's history (0: all)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)

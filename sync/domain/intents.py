@@ -21,6 +21,8 @@ class Target(StrEnum):
 
     GOOGLE = "google"
     SQUARE = "square"
+    UCP = "ucp"  # UCP order lifecycle webhooks to Google (service/ucp_sender.py)
+    ORDER_TRACKING = "ordertracking"  # Merchant API order tracking signals (same module)
 
 
 class IntentState(StrEnum):
@@ -50,8 +52,9 @@ def _target(value: Target | str) -> Target:
 
 @dataclass(frozen=True, slots=True)
 class Intent:
-    """An operation we mean to send. ``order_id`` is the order key (the Google order id today);
-    ``key`` must be deterministic (see domain.operations)."""
+    """An operation we mean to send. ``order_id`` is the order key: the Google order id, or for
+    the live Google channels (UCP, order tracking) the Square order id; ``key`` must be
+    deterministic (see domain.operations)."""
 
     order_id: str
     target: Target

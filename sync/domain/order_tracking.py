@@ -19,12 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
+from sync.domain.intents import Intent, IntentRecord, Target
 from sync.domain.money import exponent
 from sync.domain.ucp.entity import UcpOrderConfig, is_ucp_order
 from sync.domain.ucp.square_order import SquareOrder
 
 SIGNAL_KEY_PREFIX = "ordertracking"
+TRACKING_SIGNAL = "ordertracking.signal"  # the intent kind: one create call
 
 
 class ShippingState(StrEnum):
@@ -203,3 +206,95 @@ def due_signal(
     if not completely_shipped(order):
         return None
     return tracking_signal(order, config, catalog)
+
+
+# ------------------------------------------------------------------- the signal as an intent
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def signal_intent(signal: TrackingSignal) -> Intent:
+    """The signal recorded before it is sent (the payload is the whole signal: a resend sends
+    what was recorded, whatever the Square order shows by then)."""
+    payload: dict[str, Any] = {
+        "order_id": signal.order_id,
+        "order_created_at": _time(signal.order_created_at),
+        "shipments": [
+            {
+                "shipment_id": s.shipment_id,
+                "tracking_id": s.tracking_id,
+                "carrier": s.carrier,
+                "shipped_at": _time(s.shipped_at),
+                "status": str(s.status),
+                "delivered_at": _time(s.delivered_at),
+                "origin_postal_code": s.origin_postal_code,
+                "origin_region_code": s.origin_region_code,
+            }
+            for s in signal.shipments
+        ],
+        "lines": [
+            {
+                "line_item_id": li.line_item_id,
+                "product_id": li.product_id,
+                "quantity": li.quantity,
+                "title": li.title,
+                "gtins": list(li.gtins),
+                "mpn": li.mpn,
+                "brand": li.brand,
+            }
+            for li in signal.lines
+        ],
+        "shipment_lines": [[m.shipment_id, m.line_item_id, m.quantity] for m in signal.shipment_lines],
+        "delivery_postal_code": signal.delivery_postal_code,
+        "delivery_region_code": signal.delivery_region_code,
+        "shipping_fee_micros": signal.shipping_fee_micros,
+        "currency": signal.currency,
+    }
+    return Intent(signal.order_id, Target.ORDER_TRACKING, TRACKING_SIGNAL, signal.key, payload)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def stored_signal(record: IntentRecord) -> TrackingSignal:
+    """The recorded signal (ValueError when the payload is not what ``signal_intent`` wrote)."""
+    p = record.payload
+    try:
+        return TrackingSignal(
+            key=record.key,
+            order_id=str(p["order_id"]),
+            order_created_at=datetime.fromisoformat(str(p["order_created_at"])),
+            shipments=tuple(
+                ShipmentInfo(
+                    shipment_id=str(s["shipment_id"]),
+                    tracking_id=str(s["tracking_id"]),
+                    carrier=str(s["carrier"]),
+                    shipped_at=datetime.fromisoformat(str(s["shipped_at"])),
+                    status=ShippingState(s["status"]),
+                    delivered_at=datetime.fromisoformat(s["delivered_at"]) if s.get("delivered_at") else None,
+                    origin_postal_code=str(s["origin_postal_code"]),
+                    origin_region_code=str(s["origin_region_code"]),
+                )
+                for s in p["shipments"]
+            ),
+            lines=tuple(
+                SignalLine(
+                    line_item_id=str(li["line_item_id"]),
+                    product_id=str(li["product_id"]),
+                    quantity=int(li["quantity"]),
+                    title=str(li.get("title") or ""),
+                    gtins=tuple(str(g) for g in li.get("gtins") or ()),
+                    mpn=str(li.get("mpn") or ""),
+                    brand=str(li.get("brand") or ""),
+                )
+                for li in p["lines"]
+            ),
+            shipment_lines=tuple(ShipmentLine(str(a), str(b), int(n)) for a, b, n in p["shipment_lines"]),
+            delivery_postal_code=str(p.get("delivery_postal_code") or ""),
+            delivery_region_code=str(p.get("delivery_region_code") or ""),
+            shipping_fee_micros=_optional_int(p.get("shipping_fee_micros")),
+            currency=str(p.get("currency") or ""),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"order tracking signal {record.key}: bad payload ({exc})") from None

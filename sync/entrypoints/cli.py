@@ -486,20 +486,36 @@ def _run_line(run_info: dict[str, Any]) -> str:
 @click.option(
     "--square/--no-square", default=True, show_default=True, help="Bridge the orders into Square too."
 )
-def demo(order_count: int, work_dir: str, square: bool) -> None:
+@click.option(
+    "--channel",
+    type=click.Choice(["google", "ucp"]),
+    default="google",
+    show_default=True,
+    help="google: Content API test orders; ucp: Square orders as UCP webhooks and order tracking signals.",
+)
+def demo(order_count: int, work_dir: str, square: bool, channel: str) -> None:
     """The whole product on embedded defaults: sandbox, test orders, sync to delivered, report.
 
     It reads no configuration file (a --config given is not used)."""
     from sync.entrypoints.demo import DemoRefused, run_demo
+    from sync.entrypoints.demo_ucp import run_ucp_demo
 
     try:
-        code = run_demo(
-            Path(work_dir),
-            order_count=order_count,
-            square=square,
-            echo=lambda line: say(line, line),
-            interactive=progress_wanted(),
-        )
+        if channel == "ucp":
+            code = run_ucp_demo(
+                Path(work_dir),
+                order_count=order_count,
+                echo=lambda line: say(line, line),
+                interactive=progress_wanted(),
+            )
+        else:
+            code = run_demo(
+                Path(work_dir),
+                order_count=order_count,
+                square=square,
+                echo=lambda line: say(line, line),
+                interactive=progress_wanted(),
+            )
     except DemoRefused as exc:
         fail(str(exc), ExitCode.USAGE)
     sys.exit(int(code))

@@ -53,6 +53,8 @@ from sync.sandbox.ucp.models import UcpReceiver
 MAX_BODY = 64 * 1024 * 1024  # a 1,000-entry custombatch is ~1 MB; anything near this is abuse
 _SLASHES = re.compile(r"/{2,}")
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# Square reads that are POSTs: nothing is applied, so no answer can be "lost" after the fact.
+_READ_ONLY_POSTS = re.compile(r"^/v2/(orders|catalog)/(search|batch-retrieve|calculate)/?$")
 # Square requests that carry an order's version: UpdateOrder and PayOrder (version-bump faults).
 _VERSIONED_ORDER = re.compile(r"^/v2/orders/(?!batch-retrieve$|search$|calculate$|clone$)([^/]+)(/pay)?/?$")
 
@@ -350,7 +352,11 @@ class Sandbox:
         if api == "square":
             self._maybe_bump_version(environ)
         app = getattr(self, f"_{api}_app")
-        if environ.get("REQUEST_METHOD") not in _MUTATING or not self.faults.lost_response_rate:
+        if (
+            environ.get("REQUEST_METHOD") not in _MUTATING
+            or not self.faults.lost_response_rate
+            or _READ_ONLY_POSTS.match(environ.get("PATH_INFO") or "")
+        ):
             return app(environ, start_response)
         # Run the request to completion, then decide whether its answer gets "lost".
         captured: dict[str, Any] = {}

@@ -3,7 +3,8 @@ outbox, the cycle's context and its ordered steps. The runner and the scheduler 
 here; nothing else constructs adapters.
 
 A new channel (returns, UCP order webhooks, order-tracking signals) plugs in as a ``Target``
-with its own Sender and settle handler in ``build_outbox`` and a step module in ``default_steps``.
+with its own Sender and settle handler in ``build_outbox`` and a step module in ``default_steps``;
+Google's live channels (issue 16) are opened by ``open_live`` and reach the steps as ``ctx.live``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any
 from sync.adapters.feed_reader import FeedFiles
 from sync.adapters.google_gateway import GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
+from sync.adapters.order_tracking_gateway import OrderTrackingGateway
 from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
+from sync.adapters.ucp_webhook_client import UcpConfigError, UcpWebhookClient
 from sync.config import ConfigError, Settings, refuse_placeholder_merchant
 from sync.domain.intents import Target
-from sync.service.context import CycleContext
+from sync.service.context import CycleContext, LiveChannels
 from sync.service.cycle import Step, SyncCycle
 from sync.service.google_effects import GoogleEffects
 from sync.service.google_sender import GOOGLE_PHASES, GoogleSender
+from sync.service.live_senders import LiveChannelEffects, TrackingSender, UcpSender
 from sync.service.outbox import Outbox, Sender, Settled, SettleHandler
 from sync.service.ports import LedgerPort, Marketplace, OrderSystem, ShipmentSource
 from sync.service.results import CycleResult, Progress, no_progress
@@ -31,6 +35,7 @@ from sync.service.square_sender import SQUARE_PHASES, SquareSender
 from sync.service.steps import (
     feed,
     google_cancellations,
+    google_live,
     poll_new_orders,
     recheck_open_orders,
     resend_pending,
@@ -74,6 +79,36 @@ def open_feed(settings: Settings) -> ShipmentSource:
     return FeedFiles(settings.shipments.feeds)
 
 
+def open_live(
+    settings: Settings, square: SquareGateway | None, google_credentials: Any = None
+) -> LiveChannels | None:
+    """Google's live channels that are enabled ([ucp], [order_tracking]); both read Square, so
+    neither runs without it. Close with ``close_live``."""
+    if square is None or not (settings.ucp.enabled or settings.order_tracking.enabled):
+        return None
+    ucp = tracking = None
+    try:
+        if settings.ucp.enabled:
+            ucp = UcpWebhookClient(settings.ucp)
+        if settings.order_tracking.enabled:
+            tracking = OrderTrackingGateway(settings.order_tracking, credentials=google_credentials)
+    except (UcpConfigError, GoogleCredentialsError) as exc:
+        if ucp is not None:
+            ucp.close()
+        raise ConfigError(str(exc)) from exc
+    deliveries = FeedFiles(settings.ucp.deliveries) if ucp is not None and settings.ucp.deliveries else None
+    return LiveChannels(square=square, ucp=ucp, tracking=tracking, deliveries=deliveries)
+
+
+def close_live(live: LiveChannels | None) -> None:
+    if live is None:
+        return
+    for channel in (live.ucp, live.tracking):
+        close = getattr(channel, "close", None)
+        if close is not None:
+            close()
+
+
 # ----------------------------------------------------------------------------- the cycle
 def default_steps() -> list[Step]:
     """The cycle's steps, in order (steps marked ``order_system`` run only with Square on)."""
@@ -84,6 +119,7 @@ def default_steps() -> list[Step]:
         Step("square_create", square_create.run, order_system=True),
         Step("square_cancellations", square_cancellations.run, order_system=True),
         Step("square_follow", square_follow.run, order_system=True),
+        Step("google_live", google_live.run, order_system=True),
         Step("google_cancellations", google_cancellations.run),
         Step("feed", feed.run),
     ]
@@ -100,6 +136,12 @@ def build_outbox(ctx: CycleContext) -> Outbox:
             ctx.order_system, concurrency=square.concurrency, mark_paid=square.mark_paid
         )
         on_settled[Target.SQUARE] = SquareEffects(ctx)
+    if ctx.live is not None and ctx.live.ucp is not None:
+        senders[Target.UCP] = UcpSender(ctx.live.ucp, concurrency=ctx.settings.ucp.concurrency)
+        on_settled[Target.UCP] = LiveChannelEffects(ctx.result, Target.UCP.value)
+    if ctx.live is not None and ctx.live.tracking is not None:
+        senders[Target.ORDER_TRACKING] = TrackingSender(ctx.live.tracking)
+        on_settled[Target.ORDER_TRACKING] = LiveChannelEffects(ctx.result, Target.ORDER_TRACKING.value)
 
     def count_failures(settled: Settled) -> None:
         ctx.result.failed_orders.update(settled.failed_orders)
@@ -114,13 +156,15 @@ def build_cycle(
     marketplace: Marketplace,
     order_system: OrderSystem | None = None,
     shipments: ShipmentSource | None = None,
+    live: LiveChannels | None = None,
     clock: Callable[[], datetime] = utcnow,
     progress: Progress = no_progress,
     should_stop: Callable[[], bool] = lambda: False,
     steps: Sequence[Step] | None = None,
 ) -> SyncCycle:
     """One cycle over these adapters (the runner opens them with the ``open_*`` functions above;
-    tests hand in fakes). ``shipments`` defaults to the configured feed files."""
+    tests hand in fakes). ``shipments`` defaults to the configured feed files; ``live`` is what
+    ``open_live`` opened (None: no live Google channel)."""
     ctx = CycleContext(
         ledger=ledger,
         clock=clock,
@@ -132,6 +176,7 @@ def build_cycle(
         order_system=order_system,
         shipments=shipments if shipments is not None else open_feed(settings),
         progress=progress,
+        live=live,
     )
     return SyncCycle(
         ctx, build_outbox(ctx), default_steps() if steps is None else steps, should_stop=should_stop

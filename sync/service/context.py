@@ -7,9 +7,33 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sync.config import Settings
-from sync.service.ports import LedgerPort, Marketplace, OrderSystem, ShipmentSource
+from sync.service.ports import (
+    LedgerPort,
+    Marketplace,
+    OrderSystem,
+    ShipmentSource,
+    SquareOrderReads,
+    TrackingSignals,
+    UcpWebhooks,
+)
 from sync.service.results import CycleResult, Progress
 from sync.service.snapshots import SnapshotCache
+
+
+@dataclass(frozen=True)
+class LiveChannels:
+    """Google's live order channels, both fed from Square orders (issue 16): UCP order webhooks
+    (``ucp``, with ``[ucp] enabled``) and order tracking signals (``tracking``)."""
+
+    square: SquareOrderReads
+    ucp: UcpWebhooks | None = None
+    tracking: TrackingSignals | None = None
+    deliveries: ShipmentSource | None = None  # delivery scans of UCP parcels ([ucp] deliveries)
+
+    @property
+    def calls(self) -> int:
+        """Calls to Google's live channels (Square's are counted with the order system)."""
+        return sum(c.calls for c in (self.ucp, self.tracking) if c is not None)
 
 
 @dataclass
@@ -23,6 +47,7 @@ class CycleContext:
     order_system: OrderSystem | None  # None: no order system of the merchant's ([square] off)
     shipments: ShipmentSource
     progress: Progress
+    live: LiveChannels | None = None  # None: neither live Google channel is enabled
 
     @property
     def slice_size(self) -> int:

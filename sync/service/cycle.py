@@ -144,5 +144,6 @@ class SyncCycle:
         return result
 
     def _api_calls(self) -> int:
-        square = self.ctx.order_system
-        return self.ctx.marketplace.calls + (square.calls if square is not None else 0)
+        square, live = self.ctx.order_system, self.ctx.live
+        calls = self.ctx.marketplace.calls + (square.calls if square is not None else 0)
+        return calls + (live.calls if live is not None else 0)

@@ -1,9 +1,11 @@
 """Ports: what the service layer needs of the outside world, as ``typing.Protocol``s.
 
 The adapters satisfy them structurally (mypy checks it where bootstrap wires them):
-``Marketplace`` by ``GoogleGateway`` (Content API v2 today; the live Google channels add their
-own ports), ``OrderSystem`` by ``SquareGateway``, ``ShipmentSource`` by the feed reader, and
-``LedgerPort`` by ``Ledger``. Service tests drive the steps with in-memory fakes of them.
+``Marketplace`` by ``GoogleGateway`` (Content API v2), ``OrderSystem`` by ``SquareGateway``,
+``ShipmentSource`` by the feed reader, ``LedgerPort`` by ``Ledger``; for Google's live channels
+``SquareOrderReads`` by ``SquareGateway``, ``UcpWebhooks`` by ``UcpWebhookClient`` and
+``TrackingSignals`` by ``OrderTrackingGateway``. Service tests drive the steps with in-memory
+fakes of them.
 
 JSON from the APIs crosses these ports as ``dict[str, Any]``: the domain parses it
 (``Order.from_google``, ``sync.domain.square_mapping``) where the service needs it typed.
@@ -16,11 +18,14 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from sync.adapters.order_tracking_gateway import SignalOutcome
+from sync.adapters.ucp_webhook_client import PushOutcome
 from sync.domain.feed import FeedFile, FeedReject
 from sync.domain.intents import Intent, IntentRecord, IntentResult
+from sync.domain.order_tracking import TrackingSignal
 from sync.domain.progress import ShipmentState, StoredShipment
 from sync.domain.records import OrderChanges, OrderRecord, OrderSnapshot, RejectRecord
-from sync.domain.square_records import CatalogVariationRef
+from sync.domain.square_records import CatalogVariationRef, SquarePayment, SquareRefund
 
 
 class Marketplace(Protocol):
@@ -79,6 +84,47 @@ class OrderSystem(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
 
+class SquareOrderReads(Protocol):
+    """What the live Google channels read of Square (``SquareGateway``): changed orders, and
+    each order's refunds and their return orders."""
+
+    base_url: str
+
+    @property
+    def calls(self) -> int: ...
+
+    def location_id(self) -> str: ...
+    def iter_orders_updated_since(
+        self,
+        since_rfc3339: str | None,
+        *,
+        location_ids: list[str] | None = None,
+        limit: int = 500,
+        states: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+    def retrieve_orders(self, order_ids: list[str]) -> list[dict[str, Any]]: ...
+    def get_payment(self, payment_id: str) -> SquarePayment: ...
+    def get_payment_refund(self, refund_id: str) -> SquareRefund: ...
+
+
+class UcpWebhooks(Protocol):
+    """UCP order webhooks to Google (``UcpWebhookClient``): one signed push of stored bytes."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def push(self, webhook_id: str, timestamp: datetime, body: bytes) -> PushOutcome: ...
+
+
+class TrackingSignals(Protocol):
+    """Merchant API order tracking signals (``OrderTrackingGateway``)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def create_signal(self, signal: TrackingSignal) -> SignalOutcome: ...
+
+
 class ShipmentSource(Protocol):
     """The warehouse's shipments feed: the files as read (rows, or a reject per unreadable file)."""
 
@@ -114,6 +160,7 @@ class LedgerPort(Protocol):
         self, target: str | None = None, kinds: Collection[str] | None = None, limit: int | None = None
     ) -> list[IntentRecord]: ...
     def record_results(self, results: Iterable[IntentResult]) -> None: ...
+    def intents_for_order(self, order_id: str) -> list[IntentRecord]: ...
 
     # shipments
     def upsert_shipments(self, shipments: Iterable[StoredShipment]) -> None: ...

@@ -33,6 +33,8 @@ class CycleResult:
     seconds: float = 0.0
     abandoned: bool = False
     outages: list[Outage] = field(default_factory=list)  # services unusable after retries
+    # Google's live channels ("ucp", "ordertracking"): answers this cycle, {"sent", "retry", "failed"}
+    live: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def square_unavailable(self) -> bool:
@@ -75,6 +77,7 @@ class CycleResult:
             "square_unavailable": self.square_unavailable,
             "unavailable": [o.message() for o in self.outages],
             "exit_code": int(self.exit_code),
+            **({"live": {k: dict(v) for k, v in self.live.items()}} if self.live else {}),
         }
 
     def line(self) -> str:
@@ -89,6 +92,10 @@ class CycleResult:
         rejects = f" rejected_rows={self.rejects}" if self.rejects else ""
         if self.rejects:
             rejects += f" new_rejects={self.new_rejects}"
+        for channel, counts in sorted(self.live.items()):
+            rejects += f" {channel}={counts['sent']}"
+            if counts["retry"] or counts["failed"]:
+                rejects += f"/retry={counts['retry']}/failed={counts['failed']}"
         for outage in self.outages:
             rejects += f" {'square' if outage.service == SQUARE else 'google'}=unavailable"
         return (

@@ -27,7 +27,7 @@ from sync.domain.severity import breaks_at_or_above
 from sync.exit_codes import ExitCode, Outage, worst
 from sync.logs import get_logger
 from sync.progress import terminal_progress
-from sync.service.bootstrap import build_cycle, open_google, open_ledger, open_square
+from sync.service.bootstrap import build_cycle, close_live, open_google, open_ledger, open_live, open_square
 from sync.service.outages import google_outage, square_outage
 from sync.service.results import CycleResult
 from sync.service.run_history import remember_last_report
@@ -151,12 +151,14 @@ def run_once(
         with cycle_lock(ledger, settings), metrics_published(settings, ledger) as watch:
             google = watch.google = open_google(settings, google_credentials)
             square = watch.square = open_square(settings, square_token)
+            live = open_live(settings, square, google_credentials)
             with terminal_progress(interactive) as progress:
                 cycle = build_cycle(
                     settings,
                     ledger=ledger,
                     marketplace=google,
                     order_system=square,
+                    live=live,
                     progress=progress,
                     should_stop=should_stop,
                 )
@@ -169,6 +171,8 @@ def run_once(
                 except GoogleApiError as exc:
                     # The cycle could not go on; what it recorded stays pending (ledger first).
                     raise Unavailable(google_outage(google.base_url, exc, google.merchant_id)) from None
+                finally:
+                    close_live(live)
             outcome = watch.outcome = RunOutcome(result, fail_on_breaks=threshold)
             if report and not result.abandoned:
                 from sync.service.report_live import write_live_report  # pandas: only for a report

@@ -18,14 +18,19 @@ from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from sync.domain.intents import Intent, IntentRecord, IntentResult, IntentState, Outcome
+from sync.domain.intents import Intent, IntentRecord, IntentResult, IntentState, Outcome, Target
 
 from .bulk import IN_CHUNK, WRITE_CHUNK, chunks, existing_keys
 from .database import LedgerDatabase
+from .errors import LedgerError
 from .mapping import intent_record, intent_row
-from .models import Operation, to_utc
+from .models import Operation, Order, to_utc
 
 OPERATIONS: Table = Operation.__table__  # type: ignore[assignment]
+ORDERS: Table = Order.__table__  # type: ignore[assignment]
+# Targets whose intents belong to a Google order (an ``orders`` row); the live Google channels
+# key theirs by the Square order id, which has none (migration 0005_j16 dropped the foreign key).
+_ORDER_TARGETS = frozenset({Target.GOOGLE, Target.SQUARE})
 _INTENT_KEY = ("google_order_id", "target", "operation_id")
 Identity = tuple[str, str, str]
 
@@ -64,6 +69,7 @@ class IntentTable(LedgerDatabase):
         for intent in given:
             unique.setdefault(intent.identity, intent)
         with self._write() as conn:
+            self._refuse_unknown_orders(conn, unique.values())
             if self._native_upsert:
                 found = self._insert_new_intents(conn, list(unique.values()), now)
             else:
@@ -72,6 +78,21 @@ class IntentTable(LedgerDatabase):
             # Keys that were already stored (their record wins), and everything on the portable path.
             found.update(self._intents_by_identity(conn, [k for k in unique if k not in found]))
         return [found[i.identity] for i in given]
+
+    def _refuse_unknown_orders(self, conn: Connection, intents: Iterable[Intent]) -> None:
+        """What the foreign key to ``orders`` used to guard: a Google or Square intent names an
+        order already in the ledger."""
+        wanted = {i.order_id for i in intents if i.target in _ORDER_TARGETS}
+        for chunk in chunks(sorted(wanted), IN_CHUNK):
+            found = set(
+                conn.execute(select(ORDERS.c.google_order_id).where(ORDERS.c.google_order_id.in_(chunk))).scalars()
+            )
+            missing = sorted(set(chunk) - found)
+            if missing:
+                raise LedgerError(
+                    f"ledger {self.where}: intents for unknown orders {missing[:5]} (intents and "
+                    "shipments must refer to orders already in the ledger)"
+                )
 
     def _insert_new_intents(
         self, conn: Connection, intents: Sequence[Intent], now: datetime

@@ -135,15 +135,15 @@ class Operation(Base):
     __tablename__ = "operations"
     __table_args__ = (
         UniqueConstraint("google_order_id", "target", "operation_id"),
-        CheckConstraint("target IN ('google', 'square')", name="target"),
+        CheckConstraint("target IN ('google', 'square', 'ucp', 'ordertracking')", name="target"),
         CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
         Index("ix_operations_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    google_order_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("orders.google_order_id", ondelete="CASCADE"), nullable=False
-    )
+    # The order key: a Google order id (an ``orders`` row) or, for the live Google channels (UCP,
+    # order tracking), a Square order id with no ``orders`` row, hence no foreign key (0005_j16).
+    google_order_id: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(16), nullable=False)
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
     operation_id: Mapped[str] = mapped_column(String(192), nullable=False)

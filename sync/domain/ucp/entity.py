@@ -64,6 +64,16 @@ class EventKind(StrEnum):
     CANCELLATION = "cancellation"
 
 
+_SAME_INSTANT_ORDER = {
+    EventKind.CREATED: 0,
+    EventKind.SHIPPED: 1,
+    EventKind.DELIVERED: 2,
+    EventKind.REFUND: 3,
+    EventKind.RETURN: 3,
+    EventKind.CANCELLATION: 4,
+}
+
+
 @dataclass(frozen=True)
 class LifecycleEvent:
     """One reportable change of an order. ``key`` is its identity within the order (what the
@@ -127,7 +137,8 @@ def lifecycle_events(order: SquareOrder, config: UcpOrderConfig) -> list[Lifecyc
     if order.state == "CANCELED":
         canceled_at = order.closed_at or order.updated_at
         later.append(LifecycleEvent("canceled", EventKind.CANCELLATION, f"{order.id}:canceled", canceled_at))
-    later.sort(key=lambda e: (e.occurred_at, e.key))
+    # At one instant, a parcel ships before it is delivered (a delivery scan in the same second).
+    later.sort(key=lambda e: (e.occurred_at, _SAME_INSTANT_ORDER[e.kind], e.key))
     created = LifecycleEvent("created", EventKind.CREATED, order.id, order.created_at)
     return [created, *later]
 
