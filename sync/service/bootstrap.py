@@ -46,8 +46,9 @@ def utcnow() -> datetime:
 
 # ------------------------------------------------------------------------------------ adapters
 def open_ledger(settings: Settings) -> Ledger:
+    """The ledger of the account ``settings`` are for: its rows only, in a database it may share."""
     try:
-        return Ledger(settings.ledger.url)
+        return Ledger(settings.ledger.url, account=settings.account)
     except LedgerError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -277,7 +277,7 @@ def _ledger_check(settings: Settings) -> Check:
             )
         return _ok("ledger", f"{missing} does not exist yet; the first run creates it")
     try:
-        ledger = Ledger(url)
+        ledger = Ledger(url, account=settings.account)
     except ModuleNotFoundError as exc:
         return _fail(
             "ledger",
