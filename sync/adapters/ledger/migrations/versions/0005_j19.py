@@ -122,7 +122,7 @@ def downgrade() -> None:
     bind = op.get_bind()
     accounts: set[str] = set()
     for table in TABLES:
-        accounts.update(bind.execute(sa.text(f"SELECT DISTINCT account FROM {table}")).scalars())  # noqa: S608
+        accounts.update(bind.execute(sa.text(f"SELECT DISTINCT account FROM {table}")).scalars())
     if len(accounts) > 1:
         raise RuntimeError(
             f"the ledger holds the rows of {len(accounts)} accounts ({', '.join(sorted(accounts))}); a "
