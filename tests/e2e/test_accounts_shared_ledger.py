@@ -109,3 +109,36 @@ def test_two_accounts_share_one_ledger_end_to_end(workspace: Workspace) -> None:
     assert mutations["content.orders.acknowledge"] == 4 and mutations["content.orders.shiplineitems"] == 4
     with sqlite3.connect(state / "shared.db") as raw:
         assert raw.execute("SELECT COUNT(*) FROM runs").fetchone() == (4,)
+
+
+def test_a_one_account_ledger_grown_into_accounts_is_adopted_before_its_entry_runs(
+    workspace: Workspace,
+) -> None:
+    ws = workspace
+    merchant = ACCOUNTS["shop-a"]
+    ws.config.write_text(
+        f'[google]\nsandbox = true\nendpoint = "{ws.sandbox.url}/"\nmerchant_id = "{merchant}"\n'
+        'max_backoff_seconds = 0.5\n[ledger]\nurl = "sqlite:///state/shared.db"\n'
+        '[reports]\ndir = "reports"\n',
+        encoding="utf-8",
+    )
+    first = make_orders(ws, merchant, 2)
+    ws.ordersync("run", "--no-report", check=True)  # one account: its rows are 'default''s
+    shared_ledger_config(ws)  # the same ledger, now with two [[accounts]] (shop-a is the old one)
+    later = make_orders(ws, merchant, 1)
+
+    refused = ws.ordersync("run", "--account", "shop-a", "--no-report")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "ordersync adopt --account NAME" in refused.stderr
+    adopted = ws.ordersync("adopt", "--account", "shop-a", check=True)
+    assert "shop-a: adopted the ledger rows of 'default' (2 orders" in adopted.stdout
+    again = ws.ordersync("adopt", "--account", "shop-a")
+    assert again.returncode == 2 and "holds no rows of account 'default'" in again.stderr
+
+    ran = ws.ordersync("run", "--no-report")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "shop-a: run 2: seen=1 acknowledged=1" in ran.stdout  # its history went on: run 2, 1 new order
+    assert ws.stats()["mutations"]["content.orders.acknowledge"] == len(first) + len(later)  # none twice
+    with sqlite3.connect(ws.root / "state" / "shared.db") as raw:
+        by_account = dict(raw.execute("SELECT account, COUNT(*) FROM orders GROUP BY account").fetchall())
+    assert by_account == {"shop-a": 3}

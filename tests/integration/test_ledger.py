@@ -704,3 +704,35 @@ def test_an_account_name_is_required_and_bounded(tmp_path: Path) -> None:
     for bad in ("", "x" * 49):
         with pytest.raises(ValueError, match="a ledger account is 1-48 characters"):
             Ledger(tmp_path / "l.db", account=bad)
+
+
+def test_an_account_adopts_the_rows_of_another_in_one_move(
+    ledger: Ledger, other_account: Ledger, clock: Clock
+) -> None:
+    """A configuration grown into [[accounts]]: the entry takes over the 'default' rows whole,
+    the references between them intact; refused while the entry has rows of its own."""
+    old, entry = ledger, other_account
+    store(old, order("G1", merchant_order_id="OS-1"), order("G2"), G2="delivered")
+    (rec,) = old.add_intents([intent("G1", "op-1")])
+    old.upsert_shipments([StoredShipment("G1", "S1")])
+    old.record_rejects([FeedReject("feed.csv", 2, "order not found", {"order_id": "G9"})], run_id=None)
+    old.finish_run(old.start_run(), "ok", {})
+    old.set_value("cursor", {"page": 4})
+    old.record_report("r-1", {"breaks": 0})
+    assert not entry.holds_rows_of("shop-b") and old.holds_rows_of("default")
+
+    moved = entry.adopt_rows("default")
+    assert moved == {"orders": 2, "operations": 1, "shipments": 1, "feed_rejects": 1, "runs": 1,
+                     "report_history": 1, "kv": 1}  # fmt: skip
+    assert old.rows_of("default") == {} and entry.rows_of("shop-b") == moved
+    assert entry.get_orders(["G1"])["G1"].merchant_order_id == "OS-1"
+    assert entry.count_by_stage() == {"delivered": 1, "new": 1}
+    assert entry.add_intents([intent("G1", "op-1")]) == [rec]  # the same intent, not a new one
+    assert [s.shipment_id for s in entry.shipments_for(["G1"])["G1"]] == ["S1"]
+    assert entry.get_value("cursor") == {"page": 4} and len(entry.open_rejects()) == 1
+    old.upsert_orders([order("G3")])
+    with pytest.raises(LedgerError, match="'shop-b' already has rows"):
+        entry.adopt_rows("default")
+    assert list(old.get_orders(["G3"])) == ["G3"]  # nothing moved
+    with pytest.raises(ValueError, match="its own rows"):
+        entry.adopt_rows("shop-b")

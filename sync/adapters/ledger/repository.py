@@ -14,8 +14,9 @@ Usage by the sync cycle (design.md §5; the outbox, service/outbox.py, owns the 
         ledger.finish_run(run_id, "ok", summary)
 
 ``Ledger`` is composed of one repository per table (orders.py, intents.py, shipments.py,
-rejects.py, runs.py) over one database (database.py: engine, errors, migrations, transactions);
-mapping.py turns the domain's records into rows and back. Each module states the rules it keeps.
+rejects.py, runs.py, report_history.py; accounts.py across them) over one database (database.py:
+engine, errors, migrations, transactions); mapping.py turns the domain's records into rows and
+back. Each module states the rules it keeps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 
 from sync.domain.intents import IntentState
 
+from .accounts import AccountTable
 from .database import MIGRATIONS_DIR
 from .intents import OPERATIONS, IntentTable
 from .orders import OrderTable
@@ -35,7 +37,7 @@ from .runs import RunTable
 from .shipments import ShipmentTable
 
 
-class Ledger(OrderTable, IntentTable, ShipmentTable, RejectTable, RunTable, ReportHistoryTable):
+class Ledger(OrderTable, IntentTable, ShipmentTable, RejectTable, RunTable, ReportHistoryTable, AccountTable):
     """Repository over the ledger database. Thread-safe (connections come from the engine's pool)."""
 
     @classmethod
