@@ -130,6 +130,8 @@ def test_a_one_account_ledger_grown_into_accounts_is_adopted_before_its_entry_ru
     refused = ws.ordersync("run", "--account", "shop-a", "--no-report")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "ordersync adopt --account NAME" in refused.stderr
+    doctor = ws.ordersync("doctor")
+    assert doctor.returncode == 2 and "-> fix: ordersync adopt --account NAME" in doctor.stdout, doctor.stdout
     adopted = ws.ordersync("adopt", "--account", "shop-a", check=True)
     assert "shop-a: adopted the ledger rows of 'default' (2 orders" in adopted.stdout
     again = ws.ordersync("adopt", "--account", "shop-a")
