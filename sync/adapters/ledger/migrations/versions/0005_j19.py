@@ -52,7 +52,7 @@ def upgrade() -> None:
         op.execute(sa.table(table, sa.column("account", ACCOUNT)).update().values(account=account))
     if not _sqlite():
         # PostgreSQL: the orders key cannot change while the old references point at it. (SQLite
-        # copies each table in batch mode, with foreign keys off for the upgrade: Ledger._migrate.)
+        # copies each table in batch mode, with foreign keys off: LedgerDatabase._migrating.)
         for table, fk in OLD_FKS.items():
             op.drop_constraint(fk, table, type_="foreignkey")
 
