@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 
 from .conftest import Workspace
+from .test_accounts_cli import make_orders
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -35,15 +36,6 @@ dir = "reports"
 {entries}""",
         encoding="utf-8",
     )
-
-
-def make_orders(ws: Workspace, merchant: str, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        order_id = ws.sandbox.google.create_test_order(merchant, template_name="template1")
-        ws.sandbox.google.advance_test_order(merchant, order_id)
-        ids.append(order_id)
-    return ids
 
 
 def feed_rows(ws: Workspace, merchant: str, ids: list[str]) -> list[dict[str, str]]:

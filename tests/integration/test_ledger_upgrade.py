@@ -3,7 +3,6 @@ one written before 0005 carries its rows over to the account that opens it."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sync.adapters.ledger import Intent, Ledger, LedgerError, OrderSnapshot
 from sync.adapters.ledger.repository import MIGRATIONS_DIR
 from sync.domain.intents import Target
+
+from .test_ledger import POSTGRES_URL, _empty_postgres
 
 
 def _head() -> str:
@@ -87,7 +88,6 @@ def test_0002_ledger_upgrades_to_0003_with_reject_memory_and_orders_intact(tmp_p
 
 
 # ------------------------------------------------------------------------ 0005: rows per account
-POSTGRES_URL = os.environ.get("ORDERSYNC_TEST_POSTGRES_URL", "")
 STAMP = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
@@ -97,12 +97,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'at-0004.db'}"
     if not POSTGRES_URL:
         pytest.skip("ORDERSYNC_TEST_POSTGRES_URL is not set")
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return POSTGRES_URL
+    return _empty_postgres(POSTGRES_URL)
 
 
 def _populate_0004(url: str) -> None:
