@@ -10,7 +10,7 @@ PostgreSQL schema for the queue, dropped afterwards):
 * setup (not measured): latency off, ``--accounts`` merchant accounts with ``--orders`` test
   orders each, created and advanced to pendingShipment through the emulator's backend (no HTTP),
   one shipments feed per account (one parcel per order, already delivered), a configuration with
-  one [[accounts]] entry each (its own SQLite ledger file: accounts never share a ledger yet) and
+  one [[accounts]] entry each (its own SQLite ledger file, though accounts may share one) and
   queue mode on PostgreSQL. W ``ordersync worker`` processes are started and waited for (their
   start-up, about a second each, is not measured).
 * measured: latency on (``--latency-ms``, every API request), ``enqueue`` of every account, then

@@ -488,14 +488,6 @@ PGPASS_ADVICE = (
 )
 
 
-def _ledger_key(url: str) -> str:
-    """What makes two ledger URLs the same database: a SQLite file by its absolute path."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :].split("?", 1)[0]
-        return "sqlite:" + os.path.normpath(os.path.abspath(path)) if path and path != ":memory:" else url
-    return url
-
-
 def _textfile_for(path: str, account: str) -> str:
     """``ordersync.prom`` -> ``ordersync.<account>.prom``: node_exporter reads every *.prom file."""
     folder, _, name = path.rpartition("/")
@@ -541,7 +533,7 @@ def _account_settings(
 ) -> tuple[tuple[Settings, ...], list[str]]:
     """Every [[accounts]] entry's effective settings: the top-level sections (file and environment)
     with the entry's tables laid over them key by key, validated as a whole; then the checks that
-    span accounts (names, merchant ids, ledgers)."""
+    span accounts (names, merchant ids). Accounts may share a ledger: its rows are per account."""
     if not isinstance(raw, list):
         return (), [f"{source}: accounts must be an array of tables ([[accounts]] entries)"]
     problems: list[str] = []
@@ -575,13 +567,9 @@ def _account_settings(
 
 def _fleet_problems(accounts: list[Settings], source: str) -> list[str]:
     problems = []
-    seen: dict[str, dict[str, str]] = {"name": {}, "merchant_id": {}, "ledger": {}}
+    seen: dict[str, dict[str, str]] = {"name": {}, "merchant_id": {}}
     for account in accounts:
-        keys = {
-            "name": account.account,
-            "merchant_id": account.google.merchant_id,
-            "ledger": _ledger_key(account.ledger.url),
-        }
+        keys = {"name": account.account, "merchant_id": account.google.merchant_id}
         for what, key in keys.items():
             other = seen[what].get(key)
             if other is None:
@@ -589,16 +577,9 @@ def _fleet_problems(accounts: list[Settings], source: str) -> list[str]:
                 continue
             if what == "name":
                 problems.append(f"{source}: [[accounts]] name {key!r} is used twice")
-            elif what == "merchant_id":
+            else:
                 problems.append(f"{source}: [[accounts]] {other!r} and {account.account!r} have the same "
                                 f"[accounts.google] merchant_id {key}")  # fmt: skip
-            else:
-                problems.append(
-                    f"{source}: [[accounts]] {other!r} and {account.account!r} share the ledger "
-                    f"{account.ledger.url!r}: until the ledger keeps accounts apart, give each entry its "
-                    "own [accounts.ledger] url (a SQLite file, or a PostgreSQL schema such as "
-                    "?options=-csearch_path%3Dshop01)"
-                )
     return problems
 
 

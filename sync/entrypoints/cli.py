@@ -34,6 +34,7 @@ class _LazyGroup(click.Group):
     (werkzeug and both sandboxes' models) or the doctor's probes on every start."""
 
     lazy_commands: ClassVar[dict[str, tuple[str, str]]] = {
+        "adopt": ("sync.entrypoints.cli_ops", "adopt"),
         "doctor": ("sync.entrypoints.cli_ops", "doctor"),
         # Queue mode (procrastinate on PostgreSQL): never imported by `run`.
         "enqueue": ("sync.entrypoints.cli_queue", "enqueue"),

@@ -1,4 +1,5 @@
-"""`ordersync init [DIR]` and `ordersync doctor`: setting up a working directory, and checking it.
+"""`ordersync init [DIR]`, `ordersync doctor` and `ordersync adopt`: setting up a working directory,
+checking it, and handing a one-account ledger's history to an [[accounts]] entry.
 
 Loaded only when named (cli.py's lazy command table), so `ordersync run` never imports the probes.
 """
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import click
 
+from sync.config import DEFAULT_ACCOUNT, ConfigError
 from sync.entrypoints.options import AppContext, config_option, fail, say
 from sync.exit_codes import ExitCode
 from sync.logs import json_mode
 from sync.resources import example_config_text
+from sync.service.adopt import adopt_rows
 from sync.service.doctor import Cause, Check, Status, run_checks
+from sync.service.runner import CycleLocked
 from sync.service.scaffold import CONFIG_FILE, ScaffoldError, scaffold
 
 _MARK = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "skip"}
@@ -82,3 +86,31 @@ def doctor(app: AppContext) -> None:
 def _show(check: Check) -> None:
     fix = f" -> fix: {check.fix}" if check.status in (Status.FAIL, Status.WARN) and check.fix else ""
     say(f"[{_MARK[check.status]:>4}] {check.name:<20} {check.detail}{fix}", "doctor check", **check.as_dict())
+
+
+@click.command()
+@config_option
+@click.option("--account", required=True, metavar="NAME", help="The [[accounts]] entry to adopt them.")
+@click.option(
+    "--from",
+    "source",
+    default=DEFAULT_ACCOUNT,
+    show_default=True,
+    metavar="NAME",
+    help="Whose rows: by default the one account of the configuration before it had [[accounts]].",
+)
+@click.pass_obj
+def adopt(app: AppContext, account: str, source: str) -> None:
+    """Give an [[accounts]] entry the ledger rows of another account name, in one transaction: after
+    a one-account configuration grew into [[accounts]], its history (orders, intents, shipments,
+    rejects, runs, cursors) goes to the entry it belongs to. Refused while the entry has rows of its
+    own (exit 2, nothing changed); exit 75 while a cycle of either account runs."""
+    try:
+        moved = adopt_rows(app.settings, account, source)
+    except ConfigError as exc:
+        fail(str(exc), ExitCode.USAGE)
+    except CycleLocked as exc:
+        fail(str(exc), ExitCode.LOCKED)
+    rows = ", ".join(f"{n} {table}" for table, n in moved.items())
+    say(f"{account}: adopted the ledger rows of {source!r} ({rows})", "adopt finished", account=account,
+        source=source, rows=moved)  # fmt: skip

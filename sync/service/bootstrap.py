@@ -19,7 +19,7 @@ from sync.adapters.ledger import Ledger, LedgerError
 from sync.adapters.order_tracking_gateway import OrderTrackingGateway
 from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
 from sync.adapters.ucp_webhook_client import UcpConfigError, UcpWebhookClient
-from sync.config import ConfigError, Settings, refuse_placeholder_merchant
+from sync.config import DEFAULT_ACCOUNT, ConfigError, Settings, refuse_placeholder_merchant
 from sync.domain.intents import Target
 from sync.service.context import CycleContext, LiveChannels
 from sync.service.cycle import Step, SyncCycle
@@ -51,10 +51,28 @@ def utcnow() -> datetime:
 
 # ------------------------------------------------------------------------------------ adapters
 def open_ledger(settings: Settings) -> Ledger:
+    """The ledger of the account ``settings`` are for: its rows only, in a database it may share.
+
+    An [[accounts]] entry is refused while the ledger still holds the rows of the configuration's
+    one account from before [[accounts]] (``default``): they are some entry's history, which
+    ``ordersync adopt`` hands over; running without it would do every order again."""
     try:
-        return Ledger(settings.ledger.url)
+        ledger = Ledger(settings.ledger.url, account=settings.account)
     except LedgerError as exc:
         raise ConfigError(str(exc)) from exc
+    try:
+        orphaned = settings.in_fleet and ledger.holds_rows_of(DEFAULT_ACCOUNT)
+    except LedgerError as exc:
+        ledger.close()
+        raise ConfigError(str(exc)) from exc
+    if orphaned:
+        ledger.close()
+        raise ConfigError(
+            f"ledger {ledger.where} holds the history of this configuration from before [[accounts]] "
+            f"(account {DEFAULT_ACCOUNT!r}): give it to the entry it belongs to with `ordersync adopt "
+            "--account NAME`, then run again"
+        )
+    return ledger
 
 
 def open_google(settings: Settings, credentials: Any = None) -> GoogleGateway:

@@ -31,7 +31,7 @@ from sync.adapters.google_errors import GoogleApiError, GoogleCredentialsError
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
 from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
-from sync.config import ENV_PREFIX, ConfigError, Settings, load_settings
+from sync.config import DEFAULT_ACCOUNT, ENV_PREFIX, ConfigError, Settings, load_settings
 from sync.service.status import missing_sqlite_ledger
 
 # Doctor answers in seconds: two tries per call, short waits, no minute-long timeouts.
@@ -277,7 +277,7 @@ def _ledger_check(settings: Settings) -> Check:
             )
         return _ok("ledger", f"{missing} does not exist yet; the first run creates it")
     try:
-        ledger = Ledger(url)
+        ledger = Ledger(url, account=settings.account)
     except ModuleNotFoundError as exc:
         return _fail(
             "ledger",
@@ -302,6 +302,15 @@ def _ledger_check(settings: Settings) -> Check:
             "ledger", Cause.UNAVAILABLE, str(exc.orig), "start the database server or check [ledger] url"
         )
     try:
+        shared = any(account.ledger.url == url for account in settings.accounts)
+        if shared and ledger.holds_rows_of(DEFAULT_ACCOUNT):
+            return _fail(
+                "ledger",
+                Cause.CONFIG,
+                f"{ledger.where} holds the history of this configuration from before [[accounts]] "
+                f"(account {DEFAULT_ACCOUNT!r}); its entries refuse to run until it has an owner",
+                "ordersync adopt --account NAME (the entry it belongs to)",
+            )
         return _ok("ledger", f"{ledger.where} reachable, schema {ledger.schema_revision}")
     finally:
         ledger.close()

@@ -33,6 +33,7 @@ from sync.adapters.ledger import (
     StoredShipment,
 )
 from sync.adapters.ledger.models import Base
+from sync.domain.feed import FeedReject
 from sync.domain.orders import ShipmentLine
 from sync.domain.progress import LineCounts
 from tests.integration.conftest import schema_head
@@ -607,3 +608,131 @@ def test_transaction_commits_or_rolls_back_every_write_in_it(ledger: Ledger) -> 
         ledger.update_orders({"G1": OrderChanges(square_order_id="SQ1")})
     assert ledger.get_orders(["G1"])["G1"].square_order_id == "SQ1"
     assert ledger.pending_intents() == []
+
+
+# ----------------------------------------------------------------------- accounts sharing a ledger
+@pytest.fixture
+def other_account(ledger: Ledger, clock: Clock) -> Iterator[Ledger]:
+    """A second account's ledger on the same database as ``ledger`` (account ``default``)."""
+    other = Ledger(ledger.url, account="shop-b", clock=clock)
+    other._native_upsert = ledger._native_upsert  # the same write path as the parametrised one
+    yield other
+    other.close()
+
+
+def test_accounts_sharing_a_ledger_never_see_each_others_rows(
+    ledger: Ledger, other_account: Ledger, clock: Clock
+) -> None:
+    """The same Google order id, operationIds, shipment ids, feed rows and kv keys in two accounts
+    of one database are two sets of rows: every read, write and key lookup stays in its account."""
+    a, b = ledger, other_account
+    a.upsert_orders([order("G1", merchant_order_id="OS-1"), order("G2")])
+    b.upsert_orders([order("G1", merchant_order_id="OS-1", total_minor=999, status="shipped")])
+    assert a.get_orders(["G1"])["G1"].total_minor == 12345 and b.get_orders(["G1"])["G1"].total_minor == 999
+    assert set(a.get_orders_light(["G1", "G2"])) == {"G1", "G2"}
+    assert set(b.get_orders_light(["G1", "G2"])) == {"G1"}
+    a.update_orders({"G1": OrderChanges(stage="delivered", square_order_id="SQ-A")})  # type: ignore[arg-type]
+    assert (b.get_orders(["G1"])["G1"].stage, b.get_orders(["G1"])["G1"].square_order_id) == ("new", None)
+    with pytest.raises(LedgerError, match="unknown order"):
+        b.update_orders({"G2": OrderChanges(stage="delivered")})  # type: ignore[arg-type]
+    assert a.find_by_merchant_order_id("OS-1").total_minor == 12345  # type: ignore[union-attr]
+    assert b.find_by_merchant_order_ids(["OS-1"])["OS-1"].total_minor == 999
+    assert [o.google_order_id for o in a.iter_orders(batch=1)] == ["G1", "G2"]
+    assert [o.google_order_id for o in b.iter_orders(batch=1)] == ["G1"]
+    assert [o.google_order_id for o in a.open_orders()] == ["G2"]
+    assert [o.google_order_id for o in b.orders_missing_square()] == ["G1"]
+    assert a.count_by_stage() == {"delivered": 1, "new": 1} and b.count_by_stage() == {"new": 1}
+    assert not b.record_order_error("G2", "boom") and b.get_orders(["G2"]) == {}
+    assert b.record_order_error("G1", "boom") and a.get_orders(["G1"])["G1"].last_error is None
+
+    # Same operationIds: each account commits its own intent, with its own payload and state.
+    (ia,) = a.add_intents([intent("G1", "op-1", note="a")])
+    (ib,) = b.add_intents([intent("G1", "op-1", note="b")])
+    assert ia.id != ib.id and (ia.payload, ib.payload) == ({"note": "a"}, {"note": "b"})
+    assert b.add_intents([intent("G1", "op-1", note="again")])[0].id == ib.id  # still idempotent
+    a.record_results([IntentResult(ia.id, "done"), IntentResult(ib.id, "failed", error="not a's")])  # type: ignore[arg-type]
+    assert [i.state for i in a.intents_for_order("G1")] == ["done"]
+    assert [(i.id, i.state) for i in b.pending_intents()] == [(ib.id, "pending")]
+    assert a.failed_intents() == [] and b.failed_intents() == []
+    with pytest.raises(LedgerError, match="orders already in the ledger"):
+        b.add_intents([intent("G2", "op-2")])  # G2 is a's order, not b's
+
+    # Same shipment ids.
+    a.upsert_shipments([StoredShipment("G1", "S1", carrier="ups")])
+    b.upsert_shipments([StoredShipment("G1", "S1", carrier="dhl")])
+    a.mark_shipments([("G1", "S1")], "delivered")
+    a.retrack_shipments([("G1", "S1", "fedex", "TRK-A")])
+    ((sb,),) = b.shipments_for(["G1"]).values()
+    assert (sb.state, sb.carrier, sb.tracking_id) == ("planned", "dhl", None)
+    assert [s.carrier for s in a.iter_shipments()] == ["fedex"] and len(list(b.iter_shipments())) == 1
+    assert b.known_shipment_ids(["G1", "G2"]) == {"G1": {"S1"}, "G2": set()}
+    by_ref = b.shipment_states_by_ref(["G1", "OS-1", "G2"])
+    assert by_ref == {"G1": {"S1": "planned"}, "OS-1": {"S1": "planned"}}
+
+    # The same feed row rejected in both accounts; clearing it in one leaves the other open.
+    reject = FeedReject("feed.csv", 2, "order not found", {"order_id": "G9", "carrier": "ups"})
+    a.record_rejects([reject], run_id=None)
+    b.record_rejects([reject], run_id=None)
+    a.record_rejects([], run_id=None, cleared={reject.key: "applied"})
+    assert a.open_rejects() == {} and list(b.open_rejects()) == [reject.key]
+
+    # Runs: b starting a cycle must not mark a's running one interrupted; kv and report history.
+    run_a = a.start_run()
+    run_b = b.start_run()
+    assert [r.outcome for r in a.last_runs()] == ["running"] and [r.id for r in b.last_runs()] == [run_b]
+    with pytest.raises(LedgerError, match=f"no run {run_a}"):
+        b.finish_run(run_a, "ok", {})
+    a.finish_run(run_a, "ok", {})
+    assert a.last_run_with_outcome(["ok"]).id == run_a  # type: ignore[union-attr]
+    assert b.last_run_with_outcome(["ok"]) is None
+    a.set_value("cursor", {"page": 1})
+    b.set_value("cursor", {"page": 2})
+    assert (a.get_value("cursor"), b.get_value("cursor")) == ({"page": 1}, {"page": 2})
+    for n in range(3):
+        a.record_report(f"a-{n}", {"breaks": n}, keep=2)
+    b.record_report("b-0", {"breaks": 9}, keep=2)
+    assert [r.report_id for r in a.report_history()] == ["a-1", "a-2"]
+    assert [r.report_id for r in b.report_history()] == ["b-0"]  # not pruned by a's keep
+
+    sa, sb_ = a.status_summary(), b.status_summary()
+    assert (sa["orders_total"], sb_["orders_total"]) == (2, 1)
+    assert (sa["pending_total"], sb_["pending_total"]) == (0, 1)
+    assert (sa["account"], sb_["account"]) == ("default", "shop-b")
+
+
+def test_an_account_name_is_required_and_bounded(tmp_path: Path) -> None:
+    for bad in ("", "x" * 49):
+        with pytest.raises(ValueError, match="a ledger account is 1-48 characters"):
+            Ledger(tmp_path / "l.db", account=bad)
+
+
+def test_an_account_adopts_the_rows_of_another_in_one_move(
+    ledger: Ledger, other_account: Ledger, clock: Clock
+) -> None:
+    """A configuration grown into [[accounts]]: the entry takes over the 'default' rows whole,
+    the references between them intact; refused while the entry has rows of its own."""
+    old, entry = ledger, other_account
+    store(old, order("G1", merchant_order_id="OS-1"), order("G2"), G2="delivered")
+    (rec,) = old.add_intents([intent("G1", "op-1")])
+    old.upsert_shipments([StoredShipment("G1", "S1")])
+    old.record_rejects([FeedReject("feed.csv", 2, "order not found", {"order_id": "G9"})], run_id=None)
+    old.finish_run(old.start_run(), "ok", {})
+    old.set_value("cursor", {"page": 4})
+    old.record_report("r-1", {"breaks": 0})
+    assert not entry.holds_rows_of("shop-b") and old.holds_rows_of("default")
+
+    moved = entry.adopt_rows("default")
+    assert moved == {"orders": 2, "operations": 1, "shipments": 1, "feed_rejects": 1, "runs": 1,
+                     "report_history": 1, "kv": 1}  # fmt: skip
+    assert old.rows_of("default") == {} and entry.rows_of("shop-b") == moved
+    assert entry.get_orders(["G1"])["G1"].merchant_order_id == "OS-1"
+    assert entry.count_by_stage() == {"delivered": 1, "new": 1}
+    assert entry.add_intents([intent("G1", "op-1")]) == [rec]  # the same intent, not a new one
+    assert [s.shipment_id for s in entry.shipments_for(["G1"])["G1"]] == ["S1"]
+    assert entry.get_value("cursor") == {"page": 4} and len(entry.open_rejects()) == 1
+    old.upsert_orders([order("G3")])
+    with pytest.raises(LedgerError, match="'shop-b' already has rows"):
+        entry.adopt_rows("default")
+    assert list(old.get_orders(["G3"])) == ["G3"]  # nothing moved
+    with pytest.raises(ValueError, match="its own rows"):
+        entry.adopt_rows("shop-b")

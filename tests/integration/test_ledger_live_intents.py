@@ -1,5 +1,5 @@
 """The ledger keeps the live Google channels' intents: keyed by a Square order id that has no
-``orders`` row (migration 0005_j16), while Google and Square intents still need their order."""
+``orders`` row (migration 0005), while Google and Square intents still need their order."""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from sync.adapters.ledger import CycleLock, Ledger, LockHeld
+from sync.config import Settings
+from sync.service.runner import cycle_lock_name
 
 from .test_ledger import POSTGRES_URL, _empty_postgres
 
@@ -152,3 +154,30 @@ def test_file_mode_needs_a_file(tmp_path: Path) -> None:
         CycleLock("sqlite://", 60, mode="file")
     with pytest.raises(ValueError, match="positive"):
         CycleLock(tmp_path / "l.db", 0)
+
+
+@pytest.mark.parametrize("mode", ["file", "table", "advisory"])
+def test_accounts_sharing_a_ledger_each_have_their_own_cycle_lock(tmp_path: Path, mode: str) -> None:
+    """One ledger, two [[accounts]]: each account's cycle lock (runner.cycle_lock_name) is its own
+    in every lock mode, and still excludes a second cycle of the same account."""
+    if mode == "advisory":
+        if not POSTGRES_URL:
+            pytest.skip("ORDERSYNC_TEST_POSTGRES_URL is not set")
+        url: str | Path = _empty_postgres(POSTGRES_URL)
+    else:
+        url = tmp_path / "shared.db"
+    names = [cycle_lock_name(Settings().model_copy(update={"account": a})) for a in ("shop-a", "shop-b")]
+    assert names == ["cycle-shop-a", "cycle-shop-b"]
+    ledgers = [Ledger(url, account=a) for a in ("shop-a", "shop-b")]
+    try:
+        a, b = (CycleLock(led, 60, name=n, mode=mode) for led, n in zip(ledgers, names, strict=True))  # type: ignore[arg-type]
+        again = CycleLock(ledgers[0], 60, name=names[0], mode=mode)  # type: ignore[arg-type]
+        assert a.acquire() and b.acquire()  # two accounts' cycles at once
+        assert not again.acquire() and again.holder is not None  # never two of one account
+        a.release()
+        assert again.acquire() and b.held
+        again.release()
+        b.release()
+    finally:
+        for led in ledgers:
+            led.close()

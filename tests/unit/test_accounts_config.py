@@ -135,18 +135,16 @@ def test_fleet_checks(tmp_path: Path, change: tuple[str, str], expected: str) ->
     assert expected in problems(tmp_path, FLEET.replace(*change, 1))
 
 
-def test_two_accounts_may_not_share_a_ledger_until_it_keeps_accounts_apart(tmp_path: Path) -> None:
+def test_accounts_may_share_one_ledger_whose_rows_are_per_account(tmp_path: Path) -> None:
+    # The same SQLite file under two spellings, and the top-level ledger that neither overrides.
     shared = FLEET.replace("postgresql+psycopg://ordersync@db/ordersync?options=-csearch_path%3Dshop_de",
                            "sqlite:///state/../state/shop01.db")  # fmt: skip
-    assert "'shop01' and 'shop.de' share the ledger" in problems(tmp_path, shared)
-    # Neither sets one: both would use the top-level ledger.
+    fleet = load(tmp_path, shared).fleet
+    assert [a.account for a in fleet] == ["shop01", "shop.de"]
     neither = "\n".join(line for line in FLEET.splitlines() if "[accounts.ledger]" not in line
                         and not line.startswith("url = "))  # fmt: skip
-    assert "share the ledger" in problems(tmp_path, neither)
-    # One account alone may use the top-level ledger (today's data stays where it is).
-    one = FLEET.split('[[accounts]]\nname = "shop.de"')[0]
-    one = one.replace('[accounts.ledger]\nurl = "sqlite:///state/shop01.db"', "")
-    assert load(tmp_path, one).fleet[0].ledger.url == "sqlite:///state/ordersync.db"
+    urls = {a.account: a.ledger.url for a in load(tmp_path, neither).fleet}
+    assert urls == {"shop01": "sqlite:///state/ordersync.db", "shop.de": "sqlite:///state/ordersync.db"}
 
 
 @pytest.mark.parametrize(

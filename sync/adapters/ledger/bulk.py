@@ -39,9 +39,11 @@ def take_new(_col: str, new: Any, _old: Any) -> Any:
 def existing_keys(
     conn: Connection, table: Table, key_cols: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
 ) -> set[tuple[Any, ...]]:
-    first = key_cols[0]
+    """The keys of ``rows`` already in ``table``. Narrowed on every key column (one IN list each),
+    so a key led by the account never reads the whole account."""
     wanted = {tuple(r[k] for k in key_cols) for r in rows}
-    stmt = select(*(table.c[k] for k in key_cols)).where(table.c[first].in_({r[first] for r in rows}))
+    narrowed = (table.c[k].in_({r[k] for r in rows}) for k in key_cols)
+    stmt = select(*(table.c[k] for k in key_cols)).where(*narrowed)
     return {tuple(row) for row in conn.execute(stmt)} & wanted
 
 

@@ -5,6 +5,8 @@ Rules every repository method keeps (repository.py composes them into ``Ledger``
   where it joins that one (a connection held per thread for the block). Write transactions start
   with ``BEGIN IMMEDIATE`` on SQLite so two writers queue on the busy timeout instead of failing
   half-way.
+- Every read and write is scoped to the ledger's account (``Ledger(url, account=...)``): rows of
+  other accounts sharing the database are never seen, matched or changed.
 - Database failures surface as ``LedgerError`` (``LedgerLocked``, ``LedgerCorrupt``,
   ``LedgerSchemaError``) whose message names the ledger.
 """
@@ -21,14 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
+from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from sync.config import DEFAULT_ACCOUNT
+
 from .bulk import Merge, upsert
 from .errors import LedgerCorrupt, LedgerError, LedgerLocked, LedgerSchemaError
-from .models import utcnow
+from .models import ACCOUNT_LENGTH, utcnow
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -95,9 +99,13 @@ class LedgerDatabase:
         self,
         url: str | os.PathLike[str] | URL,
         *,
+        account: str = DEFAULT_ACCOUNT,
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        if not account or len(account) > ACCOUNT_LENGTH:
+            raise ValueError(f"a ledger account is 1-{ACCOUNT_LENGTH} characters, got {account!r}")
+        self.account = account  # whose rows every method reads and writes
         self.url: URL = _coerce_url(url)
         self.path: Path | None = _sqlite_file(self.url)  # the SQLite file, when there is one
         self.where: str = str(self.path) if self.path else self.url.render_as_string(hide_password=True)
@@ -121,7 +129,7 @@ class LedgerDatabase:
         self.engine.dispose()
 
     def __repr__(self) -> str:
-        return f"Ledger({self.where!r})"
+        return f"Ledger({self.where!r}, account={self.account!r})"
 
     # ----------------------------------------------------------------------------- engine
     def _create_engine(self) -> Engine:
@@ -230,6 +238,10 @@ class LedgerDatabase:
         with self._guard(), self.engine.connect() as conn, conn.begin():
             yield conn
 
+    def _mine(self, table: Table) -> ColumnElement[bool]:
+        """The condition every statement on an account's table carries: this ledger's rows only."""
+        return table.c.account == self.account
+
     def _upsert(
         self,
         conn: Connection,
@@ -239,8 +251,10 @@ class LedgerDatabase:
         merge: Merge,
         keep: frozenset[str],
     ) -> None:
-        """Insert-or-update rows that all have the same keys (bulk.upsert)."""
-        upsert(conn, table, key_cols, rows, merge, keep, native=self._native_upsert)
+        """Insert-or-update rows that all have the same keys (bulk.upsert), in this account: the
+        key is ``account`` plus ``key_cols``."""
+        rows = [{**row, "account": self.account} for row in rows]
+        upsert(conn, table, ("account", *key_cols), rows, merge, keep, native=self._native_upsert)
 
     # -------------------------------------------------------------------------- migrations
     def _alembic_config(self) -> Config:
@@ -274,6 +288,33 @@ class LedgerDatabase:
                 )
         return current
 
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """The write transaction of an upgrade. On SQLite with foreign keys off (a pragma that only
+        takes effect outside a transaction): batch mode copies a table by drop-and-rename, and
+        dropping ``orders`` with them on would cascade into its intents and shipments. The
+        references are checked before the upgrade commits instead."""
+        if self.engine.dialect.name != "sqlite":
+            with self._write() as conn:
+                yield conn
+            return
+        with self._guard(), self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                conn.execution_options(ledger_write=True)
+                with conn.begin():
+                    yield conn
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise LedgerSchemaError(
+                            f"ledger {self.where}: the schema upgrade left rows without their order "
+                            f"({len(broken)}, e.g. {broken[0]}); nothing was changed"
+                        )
+            finally:
+                raw.execute("PRAGMA foreign_keys = ON")
+
     def _migrate(self) -> str:
         # Alembic is imported here, quietly: importing alembic.command logs plugin set-up at INFO.
         with _alembic_quiet():
@@ -291,10 +332,11 @@ class LedgerDatabase:
                 return target
             # Check again under the write lock, then upgrade in that same transaction, so a
             # concurrent opener either sees the finished schema or waits for it.
-            with self._write() as conn:
+            with self._migrating() as conn:
                 current = self._current_revisions(conn, script)
                 if current != heads:
                     cfg.attributes["connection"] = conn
+                    cfg.attributes["account"] = self.account  # whose rows a pre-0006 ledger holds
                     command.upgrade(cfg, "head")
                     log.info(
                         "ledger %s schema upgraded from %s to %s",

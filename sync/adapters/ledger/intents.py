@@ -1,8 +1,9 @@
 """The ``operations`` table: intents, committed before they are sent (the heart of exactly-once).
 
-- An intent is unique per (order, target, key). ``add_intents`` never creates a second one; for
-  a key that exists it returns the stored record (its payload wins: what was committed first is
-  what gets resent).
+- An intent is unique per (account, order, target, key): operationIds are unique only within one
+  merchant account, so another account's intent with the same key is another intent.
+  ``add_intents`` never creates a second one; for a key that exists it returns the stored record
+  (its payload wins: what was committed first is what gets resent).
 - ``record_results`` only moves intents out of ``pending``; ``done`` and ``failed`` are final.
 """
 
@@ -29,9 +30,10 @@ from .models import Operation, Order, to_utc
 OPERATIONS: Table = Operation.__table__  # type: ignore[assignment]
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 # Targets whose intents belong to a Google order (an ``orders`` row); the live Google channels
-# key theirs by the Square order id, which has none (migration 0005_j16 dropped the foreign key).
+# key theirs by the Square order id, which has none (migration 0005 dropped the foreign key).
 _ORDER_TARGETS = frozenset({Target.GOOGLE, Target.SQUARE})
 _INTENT_KEY = ("google_order_id", "target", "operation_id")
+_STORED_KEY = ("account", *_INTENT_KEY)  # the unique key in the table
 Identity = tuple[str, str, str]
 
 
@@ -45,6 +47,7 @@ class IntentTable(LedgerDatabase):
         # read back each time it gets a new one.
         for chunk in chunks(sorted(wanted), IN_CHUNK):
             stmt = select(OPERATIONS).where(
+                self._mine(OPERATIONS),
                 OPERATIONS.c.google_order_id.in_({k[0] for k in chunk}),
                 OPERATIONS.c.operation_id.in_({k[2] for k in chunk}),
             )
@@ -85,7 +88,11 @@ class IntentTable(LedgerDatabase):
         wanted = {i.order_id for i in intents if i.target in _ORDER_TARGETS}
         for chunk in chunks(sorted(wanted), IN_CHUNK):
             found = set(
-                conn.execute(select(ORDERS.c.google_order_id).where(ORDERS.c.google_order_id.in_(chunk))).scalars()
+                conn.execute(
+                    select(ORDERS.c.google_order_id).where(
+                        self._mine(ORDERS), ORDERS.c.google_order_id.in_(chunk)
+                    )
+                ).scalars()
             )
             missing = sorted(set(chunk) - found)
             if missing:
@@ -106,12 +113,12 @@ class IntentTable(LedgerDatabase):
         stmt = (sqlite_dialect.insert if sqlite else pg_dialect.insert)(OPERATIONS)
         if sqlite:  # SQLite stores JSON as text: hand it the text already made
             stmt = stmt.values(payload=type_coerce(bindparam("payload"), Text))
-        stmt = stmt.on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _INTENT_KEY]).returning(
+        stmt = stmt.on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _STORED_KEY]).returning(
             OPERATIONS.c.id, *(OPERATIONS.c[k] for k in _INTENT_KEY)
         )
         ids: dict[Identity, int] = {}
         for chunk in chunks(intents, WRITE_CHUNK):
-            rows = [intent_row(i, now, texts[i.identity] if sqlite else i.payload) for i in chunk]
+            rows = [self._intent_row(i, now, texts[i.identity] if sqlite else i.payload) for i in chunk]
             for intent_id, order_id, target, key in conn.execute(stmt, rows):
                 ids[(order_id, target, key)] = intent_id
         by_identity = {i.identity: i for i in intents}
@@ -121,12 +128,15 @@ class IntentTable(LedgerDatabase):
         }
 
     def _insert_intents_portably(self, conn: Connection, intents: Sequence[Intent], now: datetime) -> None:
-        rows = [intent_row(i, now, i.payload) for i in intents]
+        rows = [self._intent_row(i, now, i.payload) for i in intents]
         for chunk in chunks(rows, IN_CHUNK):
-            existing = existing_keys(conn, OPERATIONS, _INTENT_KEY, chunk)
-            new = [r for r in chunk if tuple(r[k] for k in _INTENT_KEY) not in existing]
+            existing = existing_keys(conn, OPERATIONS, _STORED_KEY, chunk)
+            new = [r for r in chunk if tuple(r[k] for k in _STORED_KEY) not in existing]
             if new:
                 conn.execute(insert(OPERATIONS), new)
+
+    def _intent_row(self, intent: Intent, now: datetime, payload: Any) -> dict[str, Any]:
+        return {"account": self.account, **intent_row(intent, now, payload)}
 
     def pending_intents(
         self,
@@ -135,7 +145,8 @@ class IntentTable(LedgerDatabase):
         limit: int | None = None,
     ) -> list[IntentRecord]:
         """Pending intents in the order they were recorded (so e.g. an ack precedes its ship)."""
-        stmt = select(OPERATIONS).where(OPERATIONS.c.state == IntentState.PENDING.value)
+        pending = OPERATIONS.c.state == IntentState.PENDING.value
+        stmt = select(OPERATIONS).where(self._mine(OPERATIONS), pending)
         if target is not None:
             stmt = stmt.where(OPERATIONS.c.target == str(target))
         if kinds is not None:
@@ -179,18 +190,25 @@ class IntentTable(LedgerDatabase):
                 for chunk in chunks(ids, IN_CHUNK):
                     conn.execute(
                         update(OPERATIONS)
-                        .where(OPERATIONS.c.id.in_(chunk), OPERATIONS.c.state == IntentState.PENDING.value)
+                        .where(
+                            self._mine(OPERATIONS),
+                            OPERATIONS.c.id.in_(chunk),
+                            OPERATIONS.c.state == IntentState.PENDING.value,
+                        )
                         .values(values)
                     )
 
     def intents_for_order(self, order_id: str) -> list[IntentRecord]:
-        stmt = select(OPERATIONS).where(OPERATIONS.c.google_order_id == order_id).order_by(OPERATIONS.c.id)
+        mine = self._mine(OPERATIONS)
+        stmt = select(OPERATIONS).where(mine, OPERATIONS.c.google_order_id == order_id)
+        stmt = stmt.order_by(OPERATIONS.c.id)
         with self._read() as conn:
             return [intent_record(r._mapping) for r in conn.execute(stmt)]
 
     def failed_intents(self, since: datetime | None = None) -> list[IntentRecord]:
         """Intents that failed for good, optionally only those failed at or after ``since``."""
-        stmt = select(OPERATIONS).where(OPERATIONS.c.state == IntentState.FAILED.value)
+        failed = OPERATIONS.c.state == IntentState.FAILED.value
+        stmt = select(OPERATIONS).where(self._mine(OPERATIONS), failed)
         if since is not None:
             stmt = stmt.where(OPERATIONS.c.updated_at >= since)
         with self._read() as conn:

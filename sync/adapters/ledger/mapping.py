@@ -84,6 +84,7 @@ def _lenient_line_counts(stored: Sequence[Mapping[str, Any]] | None) -> tuple[Li
 def order_record(fields: Mapping[str, Any], **override: Any) -> OrderRecord:
     """A stored order from its row's columns (``override``: e.g. order_json=None, light read)."""
     values = {**fields, **override}
+    values.pop("account", None)  # the ledger's own scope, not part of the record
     values["line_items"] = line_counts(values["line_items"])
     values["stage"] = _STAGES[values["stage"]]
     return OrderRecord(**values)
@@ -219,8 +220,8 @@ def reject_row(reject: FeedReject) -> dict[str, Any]:
 
 
 def reject_record(fields: Mapping[str, Any]) -> RejectRecord:
-    return RejectRecord(**fields)
+    return RejectRecord(**{k: v for k, v in fields.items() if k != "account"})
 
 
 def run_record(fields: Mapping[str, Any]) -> RunRecord:
-    return RunRecord(**fields)
+    return RunRecord(**{k: v for k, v in fields.items() if k != "account"})

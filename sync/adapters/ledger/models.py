@@ -4,6 +4,11 @@ The schema itself is created and upgraded only by the Alembic migrations in ``mi
 models must stay identical to what the migrations build (a test compares them). The repository
 works on ``Model.__table__`` with Core statements, so bulk paths avoid per-row ORM overhead.
 
+Every table but ``locks`` holds the rows of one merchant account each (``account``, the
+``[[accounts]]`` name; ``default`` for a configuration without ``[[accounts]]``), and the keys
+that ids are unique under start with it: a Google order id or an operationId is unique only
+within its merchant account, so several accounts can share one ledger database.
+
 All timestamps are UTC. SQLite has no time zones, so ``UTCDateTime`` stores naive UTC there and
 hands back aware UTC datetimes everywhere; naive datetimes are refused on the way in, because a
 naive value is ambiguous and would silently shift by the host's offset somewhere else.
@@ -21,7 +26,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -45,6 +50,7 @@ REJECT_STATES = ("open", "cleared")
 DEFAULT_STAGE = Stage.NEW.value
 # For SQL: the stages after which nothing more happens to an order, as plain strings.
 TERMINAL_STAGE_VALUES = tuple(sorted(s.value for s in TERMINAL_STAGES))
+ACCOUNT_LENGTH = 48  # an [[accounts]] name: 1-48 characters (sync.config.ACCOUNT_NAME)
 
 # Stable constraint names, so later migrations (batch mode on SQLite) can refer to them.
 NAMING_CONVENTION = {
@@ -95,17 +101,30 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def account_column(*, primary_key: bool = False) -> Mapped[str]:
+    """The merchant account a row belongs to; first in every key it is part of."""
+    return mapped_column(String(ACCOUNT_LENGTH), primary_key=primary_key, nullable=False)
+
+
+def _order_reference() -> ForeignKeyConstraint:
+    """A row of an order: gone with its order (same account, same Google order id)."""
+    return ForeignKeyConstraint(
+        ["account", "google_order_id"], ["orders.account", "orders.google_order_id"], ondelete="CASCADE"
+    )
+
+
 class Order(Base):
     """One Google order as last seen, plus where we are with it (``stage``) and its Square twin."""
 
     __tablename__ = "orders"
     __table_args__ = (
-        # Unique only when set: NULLs never collide in SQLite/PostgreSQL unique indexes.
-        Index("ux_orders_merchant_order_id", "merchant_order_id", unique=True),
+        # Unique per account, and only when set: NULLs never collide in SQLite/PostgreSQL unique indexes.
+        Index("ux_orders_merchant_order_id", "account", "merchant_order_id", unique=True),
         Index("ix_orders_square_order_id", "square_order_id"),
-        Index("ix_orders_stage", "stage"),
+        Index("ix_orders_account_stage", "account", "stage"),
     )
 
+    account: Mapped[str] = account_column(primary_key=True)
     google_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     merchant_id: Mapped[str | None] = mapped_column(String(32))
     merchant_order_id: Mapped[str | None] = mapped_column(String(128))
@@ -134,15 +153,16 @@ class Operation(Base):
 
     __tablename__ = "operations"
     __table_args__ = (
-        UniqueConstraint("google_order_id", "target", "operation_id"),
+        UniqueConstraint("account", "google_order_id", "target", "operation_id"),
         CheckConstraint("target IN ('google', 'square', 'ucp', 'ordertracking')", name="target"),
         CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
-        Index("ix_operations_state_id", "state", "id"),
+        Index("ix_operations_account_state_id", "account", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = account_column()
     # The order key: a Google order id (an ``orders`` row) or, for the live Google channels (UCP,
-    # order tracking), a Square order id with no ``orders`` row, hence no foreign key (0005_j16).
+    # order tracking), a Square order id with no ``orders`` row, hence no foreign key (0005).
     google_order_id: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(16), nullable=False)
     kind: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -164,13 +184,13 @@ class Shipment(Base):
 
     __tablename__ = "shipments"
     __table_args__ = (
+        _order_reference(),
         CheckConstraint("source IN ('feed', 'square')", name="source"),
         CheckConstraint("state IN ('planned', 'shipped', 'delivered', 'failed')", name="state"),
     )
 
-    google_order_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("orders.google_order_id", ondelete="CASCADE"), primary_key=True
-    )
+    account: Mapped[str] = account_column(primary_key=True)
+    google_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     shipment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="feed")
     carrier: Mapped[str | None] = mapped_column(String(64))
@@ -197,9 +217,10 @@ class FeedReject(Base):
     __tablename__ = "feed_rejects"
     __table_args__ = (
         CheckConstraint("state IN ('open', 'cleared')", name="state"),
-        Index("ix_feed_rejects_state", "state"),
+        Index("ix_feed_rejects_account_state", "account", "state"),
     )
 
+    account: Mapped[str] = account_column(primary_key=True)
     reject_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     content_key: Mapped[str] = mapped_column(String(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -223,8 +244,10 @@ class Run(Base):
     """One sync cycle (or other job): when, how it ended, and its summary counters."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_account_id", "account", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = account_column()
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(32), nullable=False, default="running")
@@ -236,8 +259,10 @@ class ReportHistory(Base):
     (a few dozen rows: older ones are pruned as new ones are written)."""
 
     __tablename__ = "report_history"
+    __table_args__ = (Index("ix_report_history_account_id", "account", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = account_column()
     report_id: Mapped[str] = mapped_column(String(64), nullable=False)  # the reports/<run-id> folder
     written_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
@@ -248,13 +273,15 @@ class KeyValue(Base):
 
     __tablename__ = "kv"
 
+    account: Mapped[str] = account_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class LockRow(Base):
-    """The cycle lock on databases where a file lock is not possible (anything but a SQLite file)."""
+    """The cycle lock on databases where a file lock is not possible (anything but a SQLite file).
+    Not per account: each account's lock has its own name (``cycle-<account>``)."""
 
     __tablename__ = "locks"
 

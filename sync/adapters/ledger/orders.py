@@ -3,6 +3,7 @@
 - ``upsert_orders`` writes only the fields each snapshot carries; ``first_seen_at`` and ``stage``
   (NEW) are written on insert only; ``last_seen_at`` defaults to now.
 - ``update_orders`` sets fields of stored orders, all or nothing.
+- Everything is in the ledger's account (a Google order id is unique only within one).
 - Records returned are frozen ``OrderRecord``s; no ORM objects or sessions leak out.
 """
 
@@ -26,6 +27,7 @@ from .models import TERMINAL_STAGE_VALUES, Order, Shipment
 ORDERS: Table = Order.__table__  # type: ignore[assignment]
 SHIPMENTS: Table = Shipment.__table__  # type: ignore[assignment]
 _INSERT_ONLY = frozenset({"first_seen_at", "stage"})
+_KEY = ("account", "google_order_id")
 
 
 class OrderTable(LedgerDatabase):
@@ -55,21 +57,21 @@ class OrderTable(LedgerDatabase):
                 raise ValueError("order changes need a google_order_id")
             fields = changes_row(change)
             if fields:
-                rows.append({"google_order_id": gid, **fields})
+                rows.append({"account": self.account, "google_order_id": gid, **fields})
         if not rows:
             return
         with self._write() as conn:
             missing: list[str] = []
             for chunk in chunks(rows, IN_CHUNK):
-                found = existing_keys(conn, ORDERS, ("google_order_id",), chunk)
-                missing += [r["google_order_id"] for r in chunk if (r["google_order_id"],) not in found]
+                found = existing_keys(conn, ORDERS, _KEY, chunk)
+                missing += [r["google_order_id"] for r in chunk if tuple(r[k] for k in _KEY) not in found]
             if missing:
                 raise LedgerError(f"ledger {self.where}: unknown order(s): {', '.join(missing[:10])}")
             for group in group_by_keyset(rows):
-                cols = [c for c in group[0] if c != "google_order_id"]
+                cols = [c for c in group[0] if c not in _KEY]
                 stmt = (
                     update(ORDERS)
-                    .where(ORDERS.c.google_order_id == bindparam("k_id"))
+                    .where(self._mine(ORDERS), ORDERS.c.google_order_id == bindparam("k_id"))
                     .values({c: bindparam(f"n_{c}", type_=ORDERS.c[c].type) for c in cols})
                 )
                 conn.execute(
@@ -81,7 +83,8 @@ class OrderTable(LedgerDatabase):
         out: dict[str, OrderRecord] = {}
         with self._read() as conn:
             for chunk in chunks(wanted, IN_CHUNK):
-                for row in conn.execute(select(ORDERS).where(ORDERS.c.google_order_id.in_(chunk))):
+                stmt = select(ORDERS).where(self._mine(ORDERS), ORDERS.c.google_order_id.in_(chunk))
+                for row in conn.execute(stmt):
                     rec = order_record(row._mapping)
                     out[rec.google_order_id] = rec
         return out
@@ -97,7 +100,8 @@ class OrderTable(LedgerDatabase):
         out: dict[str, tuple[OrderRecord, str | None]] = {}
         with self._read() as conn:
             for chunk in chunks(wanted, IN_CHUNK):
-                for row in conn.execute(select(*cols, text).where(ORDERS.c.google_order_id.in_(chunk))):
+                stmt = select(*cols, text).where(self._mine(ORDERS), ORDERS.c.google_order_id.in_(chunk))
+                for row in conn.execute(stmt):
                     fields = dict(row._mapping)
                     snapshot = fields.pop("order_json_text")
                     out[row.google_order_id] = (order_record(fields, order_json=None), snapshot)
@@ -109,7 +113,7 @@ class OrderTable(LedgerDatabase):
         between are fine)."""
         last: str | None = None
         while True:
-            stmt = select(ORDERS).order_by(ORDERS.c.google_order_id).limit(batch)
+            stmt = select(ORDERS).where(self._mine(ORDERS)).order_by(ORDERS.c.google_order_id).limit(batch)
             if open_only:
                 stmt = stmt.where(ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES))
             if last is not None:
@@ -125,14 +129,14 @@ class OrderTable(LedgerDatabase):
         """Orders whose stage is not terminal (delivered, canceled, returned)."""
         stmt = (
             select(ORDERS)
-            .where(ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES))
+            .where(self._mine(ORDERS), ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES))
             .order_by(ORDERS.c.google_order_id)
         )
         with self._read() as conn:
             return [order_record(r._mapping) for r in conn.execute(stmt)]
 
     def find_by_merchant_order_id(self, merchant_order_id: str) -> OrderRecord | None:
-        stmt = select(ORDERS).where(ORDERS.c.merchant_order_id == merchant_order_id)
+        stmt = select(ORDERS).where(self._mine(ORDERS), ORDERS.c.merchant_order_id == merchant_order_id)
         with self._read() as conn:
             row = conn.execute(stmt).first()
         return order_record(row._mapping) if row is not None else None
@@ -143,7 +147,8 @@ class OrderTable(LedgerDatabase):
         out: dict[str, OrderRecord] = {}
         with self._read() as conn:
             for chunk in chunks(wanted, IN_CHUNK):
-                for row in conn.execute(select(ORDERS).where(ORDERS.c.merchant_order_id.in_(chunk))):
+                stmt = select(ORDERS).where(self._mine(ORDERS), ORDERS.c.merchant_order_id.in_(chunk))
+                for row in conn.execute(stmt):
                     rec = order_record(row._mapping)
                     out[rec.merchant_order_id] = rec  # type: ignore[index]  # matched, so not None
         return out
@@ -158,11 +163,15 @@ class OrderTable(LedgerDatabase):
         cols = (
             ORDERS.c.google_order_id, ORDERS.c.merchant_order_id, SHIPMENTS.c.shipment_id, SHIPMENTS.c.state
         )
-        joined = ORDERS.outerjoin(SHIPMENTS, SHIPMENTS.c.google_order_id == ORDERS.c.google_order_id)
+        same_order = (SHIPMENTS.c.account == ORDERS.c.account) & (
+            SHIPMENTS.c.google_order_id == ORDERS.c.google_order_id
+        )
+        joined = ORDERS.outerjoin(SHIPMENTS, same_order)
+        mine = select(*cols).select_from(joined).where(self._mine(ORDERS))
         with self._read() as conn:
             for chunk in chunks(wanted, IN_CHUNK):
                 for gid, _mid, sid, state in conn.execute(
-                    select(*cols).select_from(joined).where(ORDERS.c.google_order_id.in_(chunk))
+                    mine.where(ORDERS.c.google_order_id.in_(chunk))
                 ):
                     found = out.setdefault(gid, {})
                     if sid is not None:
@@ -170,7 +179,7 @@ class OrderTable(LedgerDatabase):
             missing = [r for r in wanted if r not in out]
             for chunk in chunks(missing, IN_CHUNK):
                 for _gid, mid, sid, state in conn.execute(
-                    select(*cols).select_from(joined).where(ORDERS.c.merchant_order_id.in_(chunk))
+                    mine.where(ORDERS.c.merchant_order_id.in_(chunk))
                 ):
                     found = out.setdefault(mid, {})
                     if sid is not None:
@@ -183,6 +192,7 @@ class OrderTable(LedgerDatabase):
         stmt = (
             select(ORDERS)
             .where(
+                self._mine(ORDERS),
                 ORDERS.c.square_order_id.is_(None),
                 ORDERS.c.square_skip_reason.is_(None),
                 ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES),
@@ -198,6 +208,7 @@ class OrderTable(LedgerDatabase):
         stmt = (
             select(ORDERS.c.google_order_id, ORDERS.c.square_order_id)
             .where(
+                self._mine(ORDERS),
                 ORDERS.c.square_order_id.is_not(None),
                 or_(
                     ORDERS.c.merchant_order_id.is_(None),
@@ -212,7 +223,9 @@ class OrderTable(LedgerDatabase):
 
     def oldest_open_placed_at(self) -> datetime | None:
         """placed_at of the oldest open order: how far back to look for cancellations."""
-        stmt = select(func.min(ORDERS.c.placed_at)).where(ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES))
+        stmt = select(func.min(ORDERS.c.placed_at)).where(
+            self._mine(ORDERS), ORDERS.c.stage.not_in(TERMINAL_STAGE_VALUES)
+        )
         with self._read() as conn:
             value: datetime | None = conn.execute(stmt).scalar()
             return value
@@ -222,13 +235,14 @@ class OrderTable(LedgerDatabase):
         order too malformed to store): the caller's log is then the only record."""
         stmt = (
             update(ORDERS)
-            .where(ORDERS.c.google_order_id == google_order_id)
+            .where(self._mine(ORDERS), ORDERS.c.google_order_id == google_order_id)
             .values(last_error=error, last_error_at=at or self._clock())
         )
         with self._write() as conn:
             return conn.execute(stmt).rowcount == 1
 
     def count_by_stage(self) -> dict[str, int]:
-        stmt = select(ORDERS.c.stage, func.count()).group_by(ORDERS.c.stage).order_by(ORDERS.c.stage)
+        stmt = select(ORDERS.c.stage, func.count()).where(self._mine(ORDERS))
+        stmt = stmt.group_by(ORDERS.c.stage).order_by(ORDERS.c.stage)
         with self._read() as conn:
             return {stage: n for stage, n in conn.execute(stmt)}

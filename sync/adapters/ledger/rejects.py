@@ -23,7 +23,7 @@ _INSERT_ONLY = frozenset({"first_seen_at", "first_run_id"})
 class RejectTable(LedgerDatabase):
     def open_rejects(self, *, retryable_only: bool = False) -> dict[str, RejectRecord]:
         """The feed rejects still open, by reject_key, oldest first."""
-        stmt = select(REJECTS).where(REJECTS.c.state == "open")
+        stmt = select(REJECTS).where(self._mine(REJECTS), REJECTS.c.state == "open")
         if retryable_only:
             stmt = stmt.where(REJECTS.c.retryable.is_(True))
         stmt = stmt.order_by(REJECTS.c.first_seen_at, REJECTS.c.source, REJECTS.c.line_no)
@@ -61,6 +61,6 @@ class RejectTable(LedgerDatabase):
                     keys = [k for k in chunk if cleared[k] == why]
                     conn.execute(
                         update(REJECTS)
-                        .where(REJECTS.c.reject_key.in_(keys), REJECTS.c.state == "open")
+                        .where(self._mine(REJECTS), REJECTS.c.reject_key.in_(keys), REJECTS.c.state == "open")
                         .values(state=REJECT_STATES[1], cleared_at=now, cleared_why=why, last_run_id=run_id)
                     )

@@ -24,14 +24,17 @@ class RunTable(LedgerDatabase):
     def start_run(self, *, close_unfinished: bool = True) -> int:
         """Record the start of a run and return its id.
 
-        With ``close_unfinished`` (call it while holding the CycleLock) runs still marked
-        ``running`` are from a process that died, and are marked ``interrupted``.
+        With ``close_unfinished`` (call it while holding the account's CycleLock) the account's runs
+        still marked ``running`` are from a process that died, and are marked ``interrupted``
+        (other accounts' runs are theirs to close: they may be running now).
         """
         now = self._clock()
         with self._write() as conn:
             if close_unfinished:
-                conn.execute(update(RUNS).where(RUNS.c.outcome == "running").values(outcome="interrupted"))
-            result = conn.execute(insert(RUNS).values(started_at=now, outcome="running", summary={}))
+                unfinished = update(RUNS).where(self._mine(RUNS), RUNS.c.outcome == "running")
+                conn.execute(unfinished.values(outcome="interrupted"))
+            started = insert(RUNS).values(account=self.account, started_at=now, outcome="running", summary={})
+            result = conn.execute(started)
             run_id = result.inserted_primary_key
         assert run_id is not None
         return int(run_id[0])
@@ -41,7 +44,7 @@ class RunTable(LedgerDatabase):
         with self._write() as conn:
             result = conn.execute(
                 update(RUNS)
-                .where(RUNS.c.id == run_id)
+                .where(self._mine(RUNS), RUNS.c.id == run_id)
                 .values(finished_at=now, outcome=outcome, summary=dict(summary))
             )
             if result.rowcount == 0:
@@ -49,14 +52,15 @@ class RunTable(LedgerDatabase):
 
     def last_runs(self, n: int = 10) -> list[RunRecord]:
         """The ``n`` most recent runs, newest first."""
-        stmt = select(RUNS).order_by(RUNS.c.id.desc()).limit(n)
+        stmt = select(RUNS).where(self._mine(RUNS)).order_by(RUNS.c.id.desc()).limit(n)
         with self._read() as conn:
             return [run_record(r._mapping) for r in conn.execute(stmt)]
 
     def last_run_with_outcome(self, outcomes: Iterable[str]) -> RunRecord | None:
         """The most recent finished run whose outcome is one of ``outcomes`` (e.g. the last success)."""
         wanted = list(outcomes)
-        stmt = select(RUNS).where(RUNS.c.outcome.in_(wanted)).order_by(RUNS.c.id.desc()).limit(1)
+        stmt = select(RUNS).where(self._mine(RUNS), RUNS.c.outcome.in_(wanted))
+        stmt = stmt.order_by(RUNS.c.id.desc()).limit(1)
         with self._read() as conn:
             row = conn.execute(stmt).first()
         return None if row is None else run_record(row._mapping)
@@ -64,7 +68,7 @@ class RunTable(LedgerDatabase):
     # ---------------------------------------------------------------------------------- kv
     def get_value(self, key: str, default: Any = None) -> Any:
         with self._read() as conn:
-            row = conn.execute(select(KV.c.value).where(KV.c.key == key)).first()
+            row = conn.execute(select(KV.c.value).where(self._mine(KV), KV.c.key == key)).first()
         return default if row is None else row[0]
 
     def set_value(self, key: str, value: Any) -> None:

@@ -1,4 +1,4 @@
-"""The ``shipments`` table: parcels by (order, shipment id); they never move backwards.
+"""The ``shipments`` table: parcels by (account, order, shipment id); they never move backwards.
 
 Upserts write what each shipment carries; ``state`` never moves backwards (planned < shipped <
 delivered; failed only from planned) and the nullable facts (carrier, tracking, timestamps) are
@@ -67,7 +67,7 @@ class ShipmentTable(LedgerDatabase):
             return
         stmt = (
             update(SHIPMENTS)
-            .where(SHIPMENTS.c.google_order_id == bindparam("k_o"))
+            .where(self._mine(SHIPMENTS), SHIPMENTS.c.google_order_id == bindparam("k_o"))
             .where(SHIPMENTS.c.shipment_id == bindparam("k_s"))
             .values(
                 carrier=func.coalesce(
@@ -113,7 +113,7 @@ class ShipmentTable(LedgerDatabase):
                 del p["n_at"]
         stmt = (
             update(SHIPMENTS)
-            .where(SHIPMENTS.c.google_order_id == bindparam("k_o"))
+            .where(self._mine(SHIPMENTS), SHIPMENTS.c.google_order_id == bindparam("k_o"))
             .where(SHIPMENTS.c.shipment_id == bindparam("k_s"))
             .values(values)
         )
@@ -131,7 +131,7 @@ class ShipmentTable(LedgerDatabase):
             for chunk in chunks(wanted, IN_CHUNK):
                 stmt = (
                     select(SHIPMENTS)
-                    .where(SHIPMENTS.c.google_order_id.in_(chunk))
+                    .where(self._mine(SHIPMENTS), SHIPMENTS.c.google_order_id.in_(chunk))
                     .order_by(SHIPMENTS.c.created_at, SHIPMENTS.c.shipment_id)
                 )
                 for row in conn.execute(stmt):
@@ -145,7 +145,8 @@ class ShipmentTable(LedgerDatabase):
         keyset-paginated reads: the reconciliation's view of what was taken from the feed."""
         last: ShipmentKey | None = None
         while True:
-            stmt = select(SHIPMENTS).order_by(SHIPMENTS.c.google_order_id, SHIPMENTS.c.shipment_id)
+            stmt = select(SHIPMENTS).where(self._mine(SHIPMENTS))
+            stmt = stmt.order_by(SHIPMENTS.c.google_order_id, SHIPMENTS.c.shipment_id)
             if source is not None:
                 stmt = stmt.where(SHIPMENTS.c.source == str(source))
             if last is not None:
@@ -169,7 +170,7 @@ class ShipmentTable(LedgerDatabase):
         with self._read() as conn:
             for chunk in chunks(wanted, IN_CHUNK):
                 stmt = select(SHIPMENTS.c.google_order_id, SHIPMENTS.c.shipment_id).where(
-                    SHIPMENTS.c.google_order_id.in_(chunk)
+                    self._mine(SHIPMENTS), SHIPMENTS.c.google_order_id.in_(chunk)
                 )
                 for gid, sid in conn.execute(stmt):
                     out[gid].add(sid)
