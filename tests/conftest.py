@@ -22,6 +22,7 @@ def _module_uses_postgres(path: Path) -> bool:
     return _uses_postgres[path]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.suffix == ".py" and _module_uses_postgres(item.path):
