@@ -111,6 +111,9 @@ class OrderRefundState:
         others = tuple(e for e in self.square_events if e.refund_id != event.refund_id)
         return replace(self, square_events=(*others, event))
 
+    def without_event(self, refund_id: str) -> OrderRefundState:
+        return replace(self, square_events=tuple(e for e in self.square_events if e.refund_id != refund_id))
+
     def with_google(self, refunded_minor: int, net_minor: int | None) -> OrderRefundState:
         return replace(
             self, google_refunded_minor=refunded_minor, google_net_minor=net_minor, google_seen=True

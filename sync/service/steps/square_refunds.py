@@ -189,8 +189,8 @@ def _decide(
 def _remember(
     state: OrderRefundState, refund: SquareRefund, decision: GoogleRefundDecision
 ) -> OrderRefundState:
-    if decision.verdict is Verdict.IGNORE:
-        return state
+    if decision.verdict is Verdict.IGNORE:  # e.g. a parked PENDING refund Square then rejected
+        return state.without_event(refund.refund_id)
     return state.with_event(
         SquareRefundEvent(
             refund_id=refund.refund_id,

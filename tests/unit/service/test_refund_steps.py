@@ -188,3 +188,17 @@ def test_an_idle_cycle_costs_one_refund_listing(square_world: World) -> None:
     world.cycle()
     assert square.calls_by_method == {"orders.search": 1, "refunds.list": 1}
     assert world.google.calls_with_returns - before == 1  # orders.list unacknowledged
+
+
+def test_a_pending_square_refund_rejected_later_is_never_reported_nor_counted(square_world: World) -> None:
+    world = square_world
+    square, sale = delivered_order(world)
+    refund_id = square.store_refund(sale, 500, reason="Goodwill", status="PENDING")
+    world.cycle()
+    square.settle_refund(refund_id, "REJECTED")
+    world.cycle()
+    world.google.merchant_refund("G-1", 400)  # then Google refunds: all of it is due in Square
+    world.cycle()
+    assert google_refund_requests(world) == []
+    ours = [r for r in square.refunds.values() if own_refund_key(r["reason"])]
+    assert [r["amount_minor"] for r in ours] == [400]
