@@ -46,6 +46,7 @@ class Marketplace(Protocol):
 
     def custombatch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
+    def get_order_return(self, return_id: str) -> dict[str, Any]: ...
     def iter_order_returns(
         self,
         *,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sync.adapters.google_errors import GoogleApiError
 from sync.domain.intents import (
     GOOGLE_REFUND_KINDS,
     SQUARE_REFUND,
@@ -35,8 +36,9 @@ from sync.domain.refunds.records import RefundDataError, Verdict, google_refunde
 from sync.logs import get_logger
 from sync.service.context import CycleContext
 from sync.service.order_reads import read_orders
+from sync.service.outages import google_outage
 from sync.service.outbox import Outbox, Settled
-from sync.service.refund_returns import RETURNS_CURSOR_KEY, store_google_returns
+from sync.service.refund_returns import pull_new_returns
 from sync.service.refund_state import (
     GOOGLE_CHECKED_AT_KEY,
     GOOGLE_REREAD_AFTER_KEY,
@@ -70,10 +72,11 @@ def _periodic_read(ctx: CycleContext) -> list[Order]:
         ctx.ledger.get_value(GOOGLE_CHECKED_AT_KEY), now, ctx.settings.google.recheck_open_orders_minutes
     ):
         return []
-    returns_since = ctx.ledger.get_value(RETURNS_CURSOR_KEY)
-    listed = list(ctx.marketplace.iter_order_returns(created_start=returns_since))
-    newest = max([returns_since or "", *(str(r.get("creationDate") or "") for r in listed)]) or None
-    with_returns = store_google_returns(ctx.ledger, listed)
+    try:
+        with_returns = pull_new_returns(ctx.ledger, ctx.marketplace)
+    except GoogleApiError as exc:
+        ctx.result.outage(google_outage(ctx.marketplace.base_url, exc, ctx.marketplace.merchant_id))
+        return []
     after = ctx.ledger.get_value(GOOGLE_REREAD_AFTER_KEY)
     ids = ctx.ledger.orders_in_square_since(now - RETURN_WINDOW, after=after, limit=REREAD_PER_CHECK)
     wanted = sorted(set(ids) | with_returns)
@@ -82,8 +85,6 @@ def _periodic_read(ctx: CycleContext) -> list[Order]:
         return []  # Google could not be read: the whole check again next cycle
     with ctx.ledger.transaction():
         ctx.ledger.set_value(GOOGLE_REREAD_AFTER_KEY, ids[-1] if len(ids) == REREAD_PER_CHECK else None)
-        if newest:
-            ctx.ledger.set_value(RETURNS_CURSOR_KEY, newest)
         ctx.ledger.set_value(GOOGLE_CHECKED_AT_KEY, now.isoformat())
     return fresh
 

@@ -45,7 +45,7 @@ from sync.logs import get_logger
 from sync.service.context import CycleContext
 from sync.service.order_reads import read_orders
 from sync.service.outbox import Outbox
-from sync.service.refund_returns import google_returns_of
+from sync.service.refund_returns import google_returns_of, refresh_returns
 from sync.service.refund_state import (
     OWN,
     SQUARE_CURSOR_KEY,
@@ -131,6 +131,12 @@ def _decide(
         by_order[record.google_order_id].append((refund, sale, ret))
     if not by_order:
         return parked, []
+    itemized = {oid for oid, items in by_order.items() if any(ret and ret.itemized for _, _, ret in items)}
+    if itemized and not refresh_returns(ctx.ledger, ctx.marketplace, itemized):
+        for order_id in itemized:  # pairing needs Google's returns as they are now: next cycle
+            parked.update(r.refund_id for r, _, _ in by_order.pop(order_id))
+        if not by_order:
+            return parked, []
     fresh = read_orders(ctx, sorted(by_order), why="orders refunded in Square")
     if fresh is None:
         return parked | {r.refund_id for items in by_order.values() for r, _, _ in items}, []

@@ -96,6 +96,38 @@ class FakeMarketplace:
         start = str(created_start or "")
         yield from (copy.deepcopy(r) for r in self.returns if r["creationDate"] >= start)
 
+    def get_order_return(self, return_id: str) -> dict[str, Any]:
+        self.returns_calls += 1
+        return copy.deepcopy(next(r for r in self.returns if r["orderReturnId"] == return_id))
+
+    def customer_return(self, order_id: str, line_id: str, units: int, *, state: str = "new") -> str:
+        """The customer returns ``units`` of a line on Google (one return item per unit)."""
+        order = self.orders[order_id]
+        line = next(li for li in order["lineItems"] if li["id"] == line_id)
+        return_id = f"RET-{len(self.returns) + 1}"
+        self.returns.append(
+            {
+                "orderReturnId": return_id,
+                "orderId": order_id,
+                "creationDate": "2026-11-21T09:00:00Z",
+                "returnItems": [
+                    {"itemId": f"{return_id}-{n}", "product": line["product"], "state": state}
+                    for n in range(units)
+                ],
+            }
+        )
+        return return_id
+
+    def refund_customer_return(self, return_id: str, amount: int) -> None:
+        """Google (its customer service) refunds a customer return itself."""
+        ret = next(r for r in self.returns if r["orderReturnId"] == return_id)
+        order = self.orders[ret["orderId"]]
+        for item in ret["returnItems"]:
+            item["state"] = "refunded"
+            line = next(li for li in order["lineItems"] if li["product"]["id"] == item["product"]["id"])
+            line["quantityReturned"] += 1
+        self.merchant_refund(order["id"], amount, {"reason": "customerDiscretionaryReturn"})
+
     @property
     def calls_with_returns(self) -> int:
         return self.calls + self.returns_calls

@@ -202,3 +202,33 @@ def test_a_pending_square_refund_rejected_later_is_never_reported_nor_counted(sq
     assert google_refund_requests(world) == []
     ours = [r for r in square.refunds.values() if own_refund_key(r["reason"])]
     assert [r["amount_minor"] for r in ours] == [400]
+
+
+def test_a_store_return_of_a_unit_google_refunded_already_is_matched_not_refunded_twice(
+    square_world: World,
+) -> None:
+    world = square_world
+    square, sale = delivered_order(world)
+    return_id = world.google.customer_return("G-1", "LI-A", 1)
+    world.cycle()  # the return is seen (stored, open)
+    world.google.refund_customer_return(return_id, 2159)  # Google refunds it before the store does
+    square.store_refund(sale, 2159, line_uid="LI-A", quantity=1, tax_minor=160, reason="Returned goods")
+    world.cycle()
+    assert google_refund_requests(world) == []  # matched with Google's refund: nothing sent
+    assert len(world.google.orders["G-1"]["refunds"]) == 1
+    world.cycle()
+    # And Square's return is Square's own record of that money: nothing is recorded on top.
+    assert len(square.refunds) == 1
+
+
+def test_a_store_return_of_an_open_customer_return_accepts_it_once(square_world: World) -> None:
+    world = square_world
+    square, sale = delivered_order(world)
+    world.google.customer_return("G-1", "LI-A", 1)
+    world.cycle()
+    square.store_refund(sale, 2159, line_uid="LI-A", quantity=1, tax_minor=160, reason="Returned goods")
+    world.cycle()
+    (entry,) = google_refund_requests(world)
+    assert entry["method"] == "returnRefundLineItem" and entry["returnRefundLineItem"]["quantity"] == 1
+    world.cycle()
+    assert len(google_refund_requests(world)) == 1 and len(square.refunds) == 1
