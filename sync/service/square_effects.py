@@ -43,6 +43,7 @@ class SquareEffects:
                 continue
             if answer.response is not None and answer.response.get("refund_id"):
                 memory.set_verdict(str(answer.response["refund_id"]), record.order_id, OWN)
+                self.ctx.result.refunds_to_square += 1
             figures = record.payload["google"]
             state = memory.order(record.order_id)
             memory.save_order(state.with_google(int(figures["refunded_minor"]), figures["net_minor"]))

@@ -1,9 +1,14 @@
 """Refunds both ways through `ordersync run`, as a user runs it (issue 15 flows 1 and 2): the store
 refunds in Square POS and Google refunds the line once; Google refunds in Merchant Center and
-Square's EXTERNAL payment records it once; reruns change nothing on either side."""
+Square's EXTERNAL payment records it once; reruns change nothing on either side; the demo with
+Square shows one refund each way."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +86,22 @@ def test_a_google_refund_is_recorded_once_on_the_square_external_payment(workspa
     assert "[ordersync osr:" in (refunds[0].reason or "")
     assert square.payments.get(payment_id).payment.refunded_money.amount == 400
     assert len(ws.google.get_order(order_id)["refunds"]) == 1  # not echoed back to Google
+
+
+def test_the_demo_with_square_shows_one_refund_each_way(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSYNC_")}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "sync", "demo", "--orders", "2", "--dir", str(tmp_path / "demo")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "in the Square Dashboard; Google refunded 3.00 USD of order" in proc.stdout
+    assert "refunds_to_google=1 refunds_to_square=1" in proc.stdout
+    assert "refunds: Square -> Google reached Google; Google -> Square recorded on the EXTERNAL payment" in (
+        proc.stdout
+    )
+    assert "(0 breaks)" in proc.stdout

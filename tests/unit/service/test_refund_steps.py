@@ -42,7 +42,7 @@ def test_an_itemized_square_refund_becomes_one_return_refund_line_item(square_wo
     square, sale = delivered_order(world)
     net_before = minor(world.google.orders["G-1"]["netAmount"])
     refund_id = square.store_refund(sale, 2159, line_uid="LI-A", quantity=1, tax_minor=160, reason="Damaged")
-    world.cycle()
+    assert world.cycle().refunds_to_google == 1
     (entry,) = google_refund_requests(world)
     body = entry["returnRefundLineItem"]
     assert entry["method"] == "returnRefundLineItem" and entry["operationId"].startswith("os:sq-refund:")
@@ -79,7 +79,7 @@ def test_a_google_refund_is_recorded_once_on_the_external_payment_and_never_echo
     world = square_world
     square, sale = delivered_order(world)
     world.google.merchant_refund("G-1", 1000, {"reason": "priceError"})
-    world.cycle()
+    assert world.cycle().refunds_to_square == 1
     (refund,) = square.refunds.values()
     assert (refund["amount_minor"], refund["payment_id"]) == (1000, f"PAY-{sale}")
     assert own_refund_key(refund["reason"]) is not None  # marked as ordersync's
