@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sync.adapters.google_errors import GoogleApiError
 from sync.domain.intents import (
@@ -60,33 +60,39 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     if pending:
         settled.add(outbox.send(pending))
     busy = {record.order_id for record, _ in settled.retried}
-    fresh = _periodic_read(ctx)
-    if fresh:
-        settled.add(_plan(ctx, outbox, fresh, busy))
-    return StepResult(settled)
-
-
-def _periodic_read(ctx: CycleContext) -> list[Order]:
     now = ctx.clock()
     if not due(
         ctx.ledger.get_value(GOOGLE_CHECKED_AT_KEY), now, ctx.settings.google.recheck_open_orders_minutes
     ):
-        return []
+        return StepResult(settled)
+    read = _periodic_read(ctx, now)
+    if read is None:
+        return StepResult(settled)  # Google could not be read: the whole check again next cycle
+    fresh, position = read
+    if fresh:
+        settled.add(_plan(ctx, outbox, fresh, busy))
+    # Only once the orders read were planned (a Square failure above leaves the check due).
+    with ctx.ledger.transaction():
+        ctx.ledger.set_value(GOOGLE_REREAD_AFTER_KEY, position)
+        ctx.ledger.set_value(GOOGLE_CHECKED_AT_KEY, now.isoformat())
+    return StepResult(settled)
+
+
+def _periodic_read(ctx: CycleContext, now: datetime) -> tuple[list[Order], str | None] | None:
+    """New customer returns stored, and the orders to compare: this check's share of the return
+    window plus the orders with new returns; with where the next check starts. None: Google failed."""
     try:
         with_returns = pull_new_returns(ctx.ledger, ctx.marketplace)
     except GoogleApiError as exc:
         ctx.result.outage(google_outage(ctx.marketplace.base_url, exc, ctx.marketplace.merchant_id))
-        return []
+        return None
     after = ctx.ledger.get_value(GOOGLE_REREAD_AFTER_KEY)
     ids = ctx.ledger.orders_in_square_since(now - RETURN_WINDOW, after=after, limit=REREAD_PER_CHECK)
     wanted = sorted(set(ids) | with_returns)
     fresh = read_orders(ctx, wanted, why="orders in the return window") if wanted else []
     if fresh is None:
-        return []  # Google could not be read: the whole check again next cycle
-    with ctx.ledger.transaction():
-        ctx.ledger.set_value(GOOGLE_REREAD_AFTER_KEY, ids[-1] if len(ids) == REREAD_PER_CHECK else None)
-        ctx.ledger.set_value(GOOGLE_CHECKED_AT_KEY, now.isoformat())
-    return fresh
+        return None
+    return fresh, ids[-1] if len(ids) == REREAD_PER_CHECK else None
 
 
 def _plan(ctx: CycleContext, outbox: Outbox, fresh: list[Order], busy: set[str]) -> Settled:

@@ -265,6 +265,7 @@ class FakeOrderSystem:
         self.calls = 0
         self.calls_by_method: dict[str, int] = {}
         self.down = False  # every call fails (503) while set
+        self.fail_methods: dict[str, int] = {}  # method -> the next n calls of it fail (503)
         self.amount_of = amount_of  # what the EXTERNAL payment of a new order pays (minor units)
         self.payment_records: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> refund fields (+ updated_at)
@@ -276,7 +277,10 @@ class FakeOrderSystem:
     def _call(self, method: str = "") -> None:
         self.calls += 1
         self.calls_by_method[method] = self.calls_by_method.get(method, 0) + 1
-        if self.down:
+        failing = self.fail_methods.get(method, 0)
+        if failing:
+            self.fail_methods[method] = failing - 1
+        if self.down or failing:
             raise SquareApiError(
                 status=503, code="SERVICE_UNAVAILABLE", category="API_ERROR", detail="down", retryable=True
             )

@@ -4,6 +4,7 @@ answers and refusals never make a second refund."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sync.adapters.square_gateway import SquareApiError
@@ -232,3 +233,17 @@ def test_a_store_return_of_an_open_customer_return_accepts_it_once(square_world:
     assert entry["method"] == "returnRefundLineItem" and entry["returnRefundLineItem"]["quantity"] == 1
     world.cycle()
     assert len(google_refund_requests(world)) == 1 and len(square.refunds) == 1
+
+
+def test_a_square_failure_while_comparing_leaves_the_periodic_check_due(square_world: World) -> None:
+    world = square_world
+    google = world.settings.google.model_copy(update={"recheck_open_orders_minutes": 60})
+    world.settings = world.settings.model_copy(update={"google": google})
+    square, _sale = delivered_order(world)
+    world.now += timedelta(minutes=61)
+    world.google.merchant_refund("G-1", 700)
+    square.fail_methods["payments.get"] = 1  # reading the EXTERNAL payment fails once
+    assert world.cycle().square_unavailable
+    assert square.refunds == {}
+    world.cycle()  # ten minutes later: the check was not marked done, so it runs again
+    assert [r["amount_minor"] for r in square.refunds.values()] == [700]
