@@ -158,7 +158,9 @@ def _decide(
         intents: list[Intent] = []
         refused: list[GoogleRefundDecision] = []
         ignored: list[str] = []
-        for refund, sale, ret in sorted(by_order.pop(order.id), key=lambda item: _when(item[0])):
+        batch = sorted(by_order.pop(order.id), key=lambda item: _when(item[0]))
+        decided = {refund.refund_id for refund, _, _ in batch}
+        for refund, sale, ret in batch:
             decision = decide_google_refund(refund, ret, sale, context, rules=rules)
             context = context.after(decision)
             state = _remember(state, refund, decision)
@@ -182,7 +184,7 @@ def _decide(
             for decision in refused:
                 _refuse(ctx, memory, None, order.id, decision.reason, refund_id=decision.square_refund_id)
             for event in state.square_events:
-                if event.verdict != Verdict.WAIT:
+                if event.refund_id in decided and event.verdict != Verdict.WAIT:
                     memory.set_verdict(event.refund_id, order.id, event.verdict)
             for refund_id in ignored:
                 memory.set_verdict(refund_id, order.id, Verdict.IGNORE)
