@@ -42,7 +42,7 @@ def _order_key(order_id: str) -> str:
 @dataclass(frozen=True, slots=True)
 class SquareRefundEvent:
     """A Square refund of a Google order as decided: SEND (its Google operation ids), MATCHED,
-    WAIT (status PENDING: counts as unsettled), REFUSE, IGNORE."""
+    WAIT (parked: counts as unsettled), REFUSE."""
 
     refund_id: str
     verdict: str  # a Verdict value
@@ -98,13 +98,13 @@ class OrderRefundState:
 
     def unsettled_minor(self, pending_operation_ids: Iterable[str]) -> int:
         """Square refunds Google does not show yet: sent ones whose Google operation is pending,
-        and the ones still PENDING in Square (parked)."""
+        and the parked ones (PENDING in Square, or waiting for the order to be fully shipped)."""
         pending = set(pending_operation_ids)
         return sum(
             e.amount_minor
             for e in self.square_events
-            if (e.verdict == Verdict.SEND and pending.intersection(e.operation_ids))
-            or (e.verdict == Verdict.WAIT and e.status == "PENDING")
+            if e.verdict == Verdict.WAIT
+            or (e.verdict == Verdict.SEND and pending.intersection(e.operation_ids))
         )
 
     def with_event(self, event: SquareRefundEvent) -> OrderRefundState:

@@ -247,3 +247,20 @@ def test_a_square_failure_while_comparing_leaves_the_periodic_check_due(square_w
     assert square.refunds == {}
     world.cycle()  # ten minutes later: the check was not marked done, so it runs again
     assert [r["amount_minor"] for r in square.refunds.values()] == [700]
+
+
+def test_a_parked_square_refund_counts_as_unsettled_for_a_racing_google_refund(square_world: World) -> None:
+    world = square_world
+    world.google = type(world.google)([google_order("G-1")])
+    square = world.square
+    assert square is not None
+    world.cycle()
+    world.feed.rows = [feed_row("G-1", "LI-A", 2)]  # LI-B still pending: not fully shipped
+    world.cycle()
+    (sale,) = square.orders
+    square.store_refund(sale, 2159, line_uid="LI-A", quantity=1, tax_minor=160, reason="Damaged")
+    world.google.merchant_refund("G-1", 400)
+    world.cycle()
+    assert google_refund_requests(world) == []  # returnRefundLineItem waits for the full shipment
+    ours = [r["amount_minor"] for r in square.refunds.values() if own_refund_key(r["reason"])]
+    assert ours == [400]  # Google's refund recorded in full now, not short
