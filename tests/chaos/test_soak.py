@@ -11,7 +11,7 @@ itemized returns and Dashboard amounts), Merchant Center refunds others on Googl
 (one of them SIGKILLed) must carry each to the other side exactly once.
 
 Everything is checked at the end through the public APIs, never through the ledger.
-Size: 200 orders by default (about a minute on 2 cores); ORDERSYNC_SOAK_ORDERS=N for a larger soak,
+Size: 150 orders by default (about a minute on 2 cores); ORDERSYNC_SOAK_ORDERS=N for a larger soak,
 its time budget growing with N.
 """
 
@@ -40,7 +40,7 @@ from sync.adapters.square_sandbox import SquareSandboxControls
 from sync.config import GoogleSettings, SquareSettings
 from sync.domain.feed import COLUMNS as FEED_COLUMNS
 
-ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "200"))
+ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "150"))
 WAVES = 5
 KILLS = 3
 FAULTS = ["--fault-rate", "0.1", "--lost-response-rate", "0.02", "--latency-ms", "3", "--seed", "20261123"]
