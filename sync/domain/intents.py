@@ -148,6 +148,9 @@ class IntentResult:
 SQUARE_CREATE = "square.create"  # CreateOrder, then the EXTERNAL payment that pays it
 SQUARE_CANCEL = "square.cancel"  # the Google order was canceled: cancel its Square order
 SQUARE_CANCEL_LINES = "square.cancel_lines"  # units Google canceled: absolute counts per line
+SQUARE_REFUND = "square.refund"  # RefundPayment on the EXTERNAL payment: what Google refunded (issue 15)
+# Google mutations reporting a Square refund (the custombatch methods; issue 15).
+GOOGLE_REFUND_KINDS = frozenset({"returnRefundLineItem", "returnLineItem", "refund"})
 
 
 def google_intent(order_id: str, entry: Mapping[str, Any]) -> Intent:

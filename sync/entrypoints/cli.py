@@ -454,6 +454,8 @@ def _run_line(run_info: dict[str, Any]) -> str:
         "delivered",
         "canceled",
         "lines_canceled",
+        "refunds_to_google",
+        "refunds_to_square",
         "failed",
         "rejects",
         "new_rejects",

@@ -3,7 +3,9 @@
 It starts the emulators in-process, obtains a Google token through the real service-account flow,
 creates and advances test orders, then plays a warehouse: each round it exports a shipments feed
 (partial shipments first, then the rest, then deliveries) and runs a real sync cycle, until every
-order is delivered. It ends with a reconciliation report and prints where everything is.
+order is delivered. With Square, a refund is then made each way (the store in the Square
+Dashboard, Google in Merchant Center) and one more cycle carries each to the other side. It ends
+with a reconciliation report and prints where everything is.
 
 Its folder (``--dir``) is its own: it is marked with ``MARKER`` when the demo first uses it, and
 a non-empty folder without that marker is refused (``DemoRefused``, exit 2) rather than touched.
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from google.oauth2 import service_account
 
+from sync.adapters.square_sandbox import SquareSandboxControls
 from sync.config import (
     GoogleSettings,
     LedgerSettings,
@@ -27,9 +30,10 @@ from sync.config import (
     ShipmentsSettings,
     SquareSettings,
 )
+from sync.domain.money import minor_to_price
 from sync.exit_codes import ExitCode
 from sync.sandbox.credentials import write_service_account
-from sync.sandbox.players import SquareStore, Warehouse, cancel_one_unit
+from sync.sandbox.players import SquareStore, Warehouse, cancel_one_unit, refund_both_ways, refunds_carried
 from sync.sandbox.server import Sandbox
 from sync.service.bootstrap import open_google, open_square
 from sync.service.runner import run_once, terminal_progress
@@ -167,6 +171,30 @@ def run_demo(
                 echo(f"the carrier delivered {len(orders)} parcel(s); the delivery feed says so")
         final = [google.get_order(order_id) for order_id in order_ids]
         delivered = sum(o["status"] == "delivered" for o in final)
+        refunds_ok = True
+        if square_account is not None:
+            played = refund_both_ways(google, SquareSandboxControls(sandbox.url), final)
+            if played is not None:
+                echo(
+                    f"the store refunded {minor_to_price(played.in_square_minor, played.currency)['value']} "
+                    f"{played.currency} of order {played.in_square_order} in the Square Dashboard; Google "
+                    f"refunded {minor_to_price(played.on_google_minor, played.currency)['value']} "
+                    f"{played.currency} of order {played.on_google_order} in Merchant Center"
+                )
+                outcome = run_once(
+                    settings,
+                    report=False,
+                    interactive=interactive,
+                    google_credentials=credentials,
+                    square_token=SANDBOX_TOKEN,
+                )
+                echo(f"refund cycle: {outcome.cycle.line()}")
+                to_google, to_square = refunds_carried(google, square_account, played)
+                echo(
+                    f"refunds: Square -> Google {'reached Google' if to_google else 'NOT on Google'}; "
+                    f"Google -> Square {'recorded on the EXTERNAL payment' if to_square else 'NOT in Square'}"
+                )
+                refunds_ok = to_google and to_square
         outcome = run_once(
             settings,
             report=True,
@@ -186,6 +214,6 @@ def run_demo(
     echo(f"report:  {outcome.report_path} ({breaks})")
     if earlier_reports:
         echo(f"earlier demo reports are kept beside it in {work_dir / 'reports'}")
-    if delivered == len(order_ids) and outcome.report_breaks == 0:
+    if delivered == len(order_ids) and outcome.report_breaks == 0 and refunds_ok:
         return ExitCode.OK
     return ExitCode.FAILED

@@ -1,15 +1,20 @@
-"""Players for the sandbox: a warehouse exporting shipments feeds, and shop staff fulfilling
-orders in Square, as ``ordersync demo`` and the tests drive them against the emulators."""
+"""Players for the sandbox: a warehouse exporting shipments feeds, shop staff fulfilling orders in
+Square, and a refund each way (the store in the Square Dashboard, Google in Merchant Center), as
+``ordersync demo`` and the tests drive them against the emulators."""
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.square_gateway import SquareGateway
+from sync.adapters.square_sandbox import SquareSandboxControls
 from sync.domain.feed import COLUMNS as FEED_COLUMNS
+from sync.domain.money import minor_to_price, price_to_minor
+from sync.domain.refunds.rules import own_refund_key
 
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
 
@@ -146,3 +151,51 @@ def cancel_one_unit(google: GoogleGateway, orders: list[dict[str, Any]]) -> str:
                 )
                 return f"1 x {line['product'].get('title', line['id'])} of order {order['id']}"
     return ""
+
+
+@dataclass(frozen=True)
+class PlayedRefunds:
+    """One refund each way: the store's in Square on one order, Google's on another."""
+
+    in_square_order: str  # the Google order the store refunded in Square
+    in_square_minor: int
+    on_google_order: str  # the Google order Merchant Center refunded
+    on_google_minor: int
+    currency: str
+
+
+def refund_both_ways(
+    google: GoogleGateway, controls: SquareSandboxControls, orders: list[dict[str, Any]]
+) -> PlayedRefunds | None:
+    """The store refunds 5.00 of the first delivered order in the Square Dashboard; Merchant
+    Center refunds 3.00 of the last one on Google. None without a delivered order."""
+    delivered = [o for o in orders if o["status"] == "delivered" and o.get("merchantOrderId")]
+    if not delivered:
+        return None
+    first, last = delivered[0], delivered[-1]
+    currency = first["netAmount"]["currency"]
+    controls.dashboard_refund(first["merchantOrderId"], 500, currency, reason="Goodwill")
+    google.refund(
+        last["id"],
+        f"demo-merchant-center-refund:{last['id']}",
+        minor_to_price(300, currency),
+        minor_to_price(0, currency),
+        "priceError",
+        "Merchant Center: price error",
+    )
+    return PlayedRefunds(first["id"], 500, last["id"], 300, currency)
+
+
+def refunds_carried(google: GoogleGateway, square: SquareGateway, played: PlayedRefunds) -> tuple[bool, bool]:
+    """(the Square refund is on Google, the Google refund is on Square's EXTERNAL payment)."""
+    on_google = google.get_order(played.in_square_order).get("refunds") or []
+    to_google = played.in_square_minor in [price_to_minor(r["amount"])[0] for r in on_google]
+    sale = square.retrieve_order(google.get_order(played.on_google_order)["merchantOrderId"])
+    payment_ids = {t.get("payment_id") for t in sale.get("tenders") or []}
+    recorded = [
+        r
+        for r in square.iter_payment_refunds(source_type="EXTERNAL")
+        if r.payment_id in payment_ids and own_refund_key(r.reason)
+    ]
+    to_square = [r.amount_minor for r in recorded] == [played.on_google_minor]
+    return to_google, to_square

@@ -36,12 +36,14 @@ from sync.service.steps import (
     feed,
     google_cancellations,
     google_live,
+    google_refunds,
     poll_new_orders,
     recheck_open_orders,
     resend_pending,
     square_cancellations,
     square_create,
     square_follow,
+    square_refunds,
 )
 
 
@@ -140,6 +142,9 @@ def default_steps() -> list[Step]:
         Step("google_live", google_live.run, order_system=True),
         Step("google_cancellations", google_cancellations.run),
         Step("feed", feed.run),
+        # Refunds (issue 15): after the feed, so this cycle's shipments are out first.
+        Step("square_refunds", square_refunds.run, order_system=True),
+        Step("google_refunds", google_refunds.run, order_system=True),
     ]
 
 

@@ -8,6 +8,8 @@ that records their results, so an answer and its meaning are stored together:
 - shipLineItems done -> the shipment is SHIPPED; refused by Google -> FAILED (it never left, and
   never counts as shipped); updateShipment with a status (a delivery) -> DELIVERED; without
   (a correction) -> the shipment's carrier and tracking id;
+- a refund mutation reporting a Square refund (issue 15) -> counted (Google's figures are read
+  back by the refund steps);
 - then each touched order's stage and confirmed line counters (service/stages.py).
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.domain.intents import IntentRecord
+from sync.domain.intents import GOOGLE_REFUND_KINDS, IntentRecord
 from sync.domain.progress import ShipmentState, Stage
 from sync.domain.records import OrderChanges
 from sync.service.context import CycleContext
@@ -41,6 +43,7 @@ class GoogleEffects:
         ]
         if refused:
             ledger.mark_shipments(refused, state=ShipmentState.FAILED)
+        self.ctx.result.refunds_to_google += sum(1 for r, _ in settled.done if r.kind in GOOGLE_REFUND_KINDS)
         if settled.done:
             self._confirmed([record for record, _ in settled.done])
 

@@ -2,7 +2,8 @@
 
 Entries inside one custombatch request have no guaranteed order, so the outbox sends Google's
 intents in phases (``GOOGLE_PHASES``): acknowledge / updateMerchantOrderId / cancel first, then
-shipLineItems, then updateShipment (which needs the shipment to exist).
+shipLineItems, then updateShipment (which needs the shipment to exist), then the refunds that
+report Square refunds (returnRefundLineItem needs the order fully shipped, maybe by this cycle).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sync.adapters.google_errors import GoogleApiError, entry_error
-from sync.domain.intents import IntentRecord, Outcome, SendResult
+from sync.domain.intents import GOOGLE_REFUND_KINDS, IntentRecord, Outcome, SendResult
 from sync.exit_codes import Outage
 from sync.logs import get_logger
 from sync.service.outages import google_outage
@@ -22,6 +23,7 @@ GOOGLE_PHASES: tuple[frozenset[str], ...] = (
     frozenset({"acknowledge", "updateMerchantOrderId", "cancel", "cancelLineItem"}),
     frozenset({"shipLineItems"}),
     frozenset({"updateShipment"}),
+    GOOGLE_REFUND_KINDS,
 )
 
 

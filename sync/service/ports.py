@@ -51,6 +51,16 @@ class Marketplace(Protocol):
 
     def custombatch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
+    def get_order_return(self, return_id: str) -> dict[str, Any]: ...
+    def iter_order_returns(
+        self,
+        *,
+        created_start: str | datetime | None = None,
+        created_end: str | datetime | None = None,
+        order_by: str = "RETURN_CREATION_TIME_ASC",
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+
 
 class OrderSystem(Protocol):
     """The merchant's own order system (Square Orders, Payments and Catalog)."""
@@ -82,6 +92,34 @@ class OrderSystem(Protocol):
         limit: int = 500,
         states: list[str] | None = None,
     ) -> Iterator[dict[str, Any]]: ...
+
+    # refunds (issue 15)
+    def retrieve_orders(self, order_ids: list[str]) -> list[dict[str, Any]]: ...
+    def external_payment(self, square_order: dict[str, Any]) -> SquarePayment | None: ...
+    def refund_payment(
+        self,
+        payment_id: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        *,
+        reason: str | None = None,
+        payment_version_token: str | None = None,
+    ) -> SquareRefund: ...
+    def get_payment_refund(self, refund_id: str) -> SquareRefund: ...
+    def iter_payment_refunds(
+        self,
+        *,
+        begin_time: str | None = None,
+        end_time: str | None = None,
+        updated_at_begin_time: str | None = None,
+        location_id: str | None = None,
+        status: str | None = None,
+        source_type: str | None = None,
+        sort_field: str = "CREATED_AT",
+        sort_order: str = "ASC",
+        limit: int = 100,
+    ) -> Iterator[SquareRefund]: ...
 
 
 class SquareOrderReads(Protocol):
@@ -152,6 +190,9 @@ class LedgerPort(Protocol):
     def orders_missing_square(self) -> list[OrderRecord]: ...
     def orders_awaiting_merchant_order_id(self) -> list[tuple[str, str]]: ...
     def oldest_open_placed_at(self) -> datetime | None: ...
+    def orders_in_square_since(
+        self, placed_since: datetime, *, after: str | None, limit: int
+    ) -> list[str]: ...
     def record_order_error(self, google_order_id: str, error: str, at: datetime | None = None) -> bool: ...
 
     # intents

@@ -25,6 +25,8 @@ class CycleResult:
     square_orders: int = 0
     square_unmapped_lines: int = 0  # lines sent to Square as ad-hoc lines (no catalog variation)
     square_skipped: int = 0  # orders kept out of Square: already shipped when they would be created
+    refunds_to_google: int = 0  # Google refund mutations done that report Square refunds
+    refunds_to_square: int = 0  # RefundPayments done that record Google's refunds in Square
     failed_orders: set[str] = field(default_factory=set)
     rejects: int = 0  # feed rows (or whole files) rejected this cycle
     new_rejects: int = 0  # of which not already rejected (same content) by an earlier cycle
@@ -67,6 +69,8 @@ class CycleResult:
             "delivered": self.delivered,
             "canceled": self.canceled,
             "lines_canceled": self.lines_canceled,
+            "refunds_to_google": self.refunds_to_google,
+            "refunds_to_square": self.refunds_to_square,
             "resent": self.resent,
             "failed": len(self.failed_orders),
             "rejects": self.rejects,
@@ -89,6 +93,10 @@ class CycleResult:
         canceled = f" canceled={self.canceled}"
         if self.lines_canceled:
             canceled += f" lines_canceled={self.lines_canceled}"
+        if self.refunds_to_google or self.refunds_to_square:
+            canceled += (
+                f" refunds_to_google={self.refunds_to_google} refunds_to_square={self.refunds_to_square}"
+            )
         rejects = f" rejected_rows={self.rejects}" if self.rejects else ""
         if self.rejects:
             rejects += f" new_rejects={self.new_rejects}"

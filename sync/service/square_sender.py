@@ -6,6 +6,10 @@
 - ``square.cancel``: the Square order of a Google order canceled on Google's side.
 - ``square.cancel_lines``: absolute counts per line, so applying one twice changes nothing; the
   newest of an order's pending ones carries every older one (those are done, ``superseded``).
+- ``square.refund``: RefundPayment on the order's EXTERNAL payment with the planned key and
+  reason (Google refunded; issue 15). Square replays a repeated key; what a refusal means is
+  ``refunds.refusals``: retry with the same key, or failed with Square's code and advice. The
+  answer carries the Square refund id (the ledger's echo signal).
 
 A Square error on one intent is that intent's result: RETRY when Square says it may pass, else
 FAILED (the order is reported).
@@ -21,10 +25,12 @@ from sync.domain.intents import (
     SQUARE_CANCEL,
     SQUARE_CANCEL_LINES,
     SQUARE_CREATE,
+    SQUARE_REFUND,
     IntentRecord,
     Outcome,
     SendResult,
 )
+from sync.domain.refunds.refusals import Disposition, square_refund_outcome, square_refusal
 from sync.domain.square_mapping import CanceledLine, line_cancellation_update
 from sync.logs import get_logger
 from sync.service.ports import OrderSystem
@@ -35,6 +41,7 @@ SQUARE_PHASES: tuple[frozenset[str], ...] = (
     frozenset({SQUARE_CREATE}),
     frozenset({SQUARE_CANCEL}),
     frozenset({SQUARE_CANCEL_LINES}),
+    frozenset({SQUARE_REFUND}),
 )
 
 
@@ -61,6 +68,9 @@ class SquareSender:
         for record in intents:
             if record.kind == SQUARE_CANCEL:
                 results[record.id] = self._cancel(record)
+        for record in intents:
+            if record.kind == SQUARE_REFUND:
+                results[record.id] = self._refund(record)
         lines = [r for r in intents if r.kind == SQUARE_CANCEL_LINES]
         if lines:
             results.update(self._line_cancellations(lines))
@@ -89,6 +99,30 @@ class SquareSender:
         except SquareApiError as exc:
             return failure(exc)
         return SendResult.done()
+
+    def _refund(self, record: IntentRecord) -> SendResult:
+        request = record.payload["request"]
+        try:
+            refund = self.orders.refund_payment(
+                request["payment_id"],
+                int(request["amount_money"]["amount"]),
+                str(request["amount_money"]["currency"]),
+                str(request["idempotency_key"]),
+                reason=request.get("reason"),
+            )
+        except SquareApiError as exc:
+            refusal = square_refusal(exc.status, exc.code, exc.detail, category=exc.category)
+            log.warning("Square refused a refund", order=record.order_id, code=exc.code, detail=exc.detail)
+            # An outage stays pending too: the same request goes once Square takes us again.
+            outcome = Outcome.FAILED if refusal.disposition is Disposition.FAILED else Outcome.RETRY
+            return SendResult(outcome, error=refusal.reason, reason=refusal.code)
+        refused = square_refund_outcome(refund)
+        if refused is not None:
+            return SendResult(Outcome.FAILED, error=refused.reason, reason=refused.code)
+        return SendResult.done(
+            execution_status=refund.status.lower(),
+            response={"refund_id": refund.refund_id, "status": refund.status},
+        )
 
     def _line_cancellations(self, pending: Sequence[IntentRecord]) -> dict[int, SendResult]:
         # Counts only grow, so the newest intent of an order carries every older one.

@@ -6,9 +6,13 @@ latency. Test orders arrive in waves while `ordersync run` cycles with Square en
 completes Square fulfilments (once Square shows the units customers canceled on Google meanwhile)
 and a carrier feed reports deliveries as they happen. Runs are killed
 with SIGKILL at seeded random points, and the emulator is restarted from its state file once.
+Once everything is delivered, refunds go both ways: the store refunds some orders in Square (POS
+itemized returns and Dashboard amounts), Merchant Center refunds others on Google, and the cycles
+(one of them SIGKILLed) must carry each to the other side exactly once.
 
 Everything is checked at the end through the public APIs, never through the ledger.
-Size: 500 orders by default (≤ 5 minutes on 2 cores); ORDERSYNC_SOAK_ORDERS=N for a larger soak.
+Size: 150 orders by default (about a minute on 2 cores); ORDERSYNC_SOAK_ORDERS=N for a larger soak,
+its time budget growing with N.
 """
 
 from __future__ import annotations
@@ -32,17 +36,21 @@ from google.oauth2 import service_account
 
 from sync.adapters.google_gateway import GoogleApiError, GoogleGateway
 from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.adapters.square_sandbox import SquareSandboxControls
 from sync.config import GoogleSettings, SquareSettings
 from sync.domain.feed import COLUMNS as FEED_COLUMNS
 
-ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "500"))
+ORDERS = int(os.environ.get("ORDERSYNC_SOAK_ORDERS", "150"))
 WAVES = 5
 KILLS = 3
 FAULTS = ["--fault-rate", "0.1", "--lost-response-rate", "0.02", "--latency-ms", "3", "--seed", "20261123"]
 MERCHANT_ID = "5550001"
 TEMPLATES = ("template1", "template2", "template1a", "template1b")
 CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
-SOAK_SECONDS = 280
+# The time budget: order creation, the cycles and the checks all grow with the size (280 s at 500,
+# as before the refund phase; the fixed part is the process starts and the refund phase's cycles).
+SOAK_SECONDS = 120 + 0.32 * ORDERS
+REFUND_SHARE = 0.05  # of the orders: refunded in Square, and as many on Google
 
 pytestmark = pytest.mark.timeout(SOAK_SECONDS + 60)
 
@@ -255,6 +263,7 @@ url = "sqlite:///state/ordersync.db"
             if square_order.get("reference_id") not in canceled_units:
                 return True
             return bool((square_order.get("metadata") or {}).get("google_canceled"))
+
         kills = 0
         per_wave = ORDERS // WAVES
         for wave in range(WAVES):
@@ -357,11 +366,30 @@ url = "sqlite:///state/ordersync.db"
                 f"no convergence after {round_no + 1} final cycles"
             )
 
+        # ---- refunds both ways, then the cycles carry them over (one run SIGKILLed)
+        # Orders without a refund yet (a line cancellation after payment is one): each side then
+        # shows exactly the one refund played here.
+        refundable = [o for o in _all_google_orders(google) if o["id"] not in canceled_units]
+        refunds_started = time.monotonic()
+        refunds = _refund_some(rng, google, square, SquareSandboxControls(url), refundable)
+        run_cycle(rng.uniform(0.3, 1.5))
+        for round_no in range(12):
+            code = run_cycle()
+            if code == 0 and _refunds_carried(google, square, refunds):
+                break
+            assert time.monotonic() - started < SOAK_SECONDS, (
+                f"refunds not carried after {round_no + 1} cycles",
+                _uncarried(google, square, refunds),
+            )
+        _check_refunds(google, square, refunds)
+        refund_phase = f"refund_cycles={round_no + 2} refund_seconds={time.monotonic() - refunds_started:.1f}"
+
         # ---- the verdict, through the public APIs
         google_orders = _all_google_orders(google)
         square_orders = _all_square_orders(square)
         faults = emulator.faults()
-        references = Counter(o.get("reference_id") for o in square_orders)
+        # Sale orders only: each Square refund makes a return order (no reference_id, its ``returns``).
+        references = Counter(o.get("reference_id") for o in square_orders if not o.get("returns"))
         merchant_ids = Counter(o.get("merchantOrderId") for o in google_orders)
         square_by_id = {o["id"]: o for o in square_orders}
         duplicates = sum(c - 1 for c in references.values() if c > 1) + sum(
@@ -389,8 +417,9 @@ url = "sqlite:///state/ordersync.db"
             if order["id"] in canceled_units:
                 line_id = canceled_units[order["id"]]
                 assert square_order["metadata"]["google_canceled"] == f"kept|{line_id}=1"
-                assert "do not send: 1 x " in (
-                    square_order["fulfillments"][0]["shipment_details"]["shipping_note"]
+                assert (
+                    "do not send: 1 x "
+                    in (square_order["fulfillments"][0]["shipment_details"]["shipping_note"])
                 )
         report = subprocess.run(
             [sys.executable, "-m", "sync", "report"],
@@ -407,10 +436,93 @@ url = "sqlite:///state/ordersync.db"
             f"\nchaos soak: orders={len(google_orders)} square_orders={len(square_orders)} "
             f"faults_injected={sum(faults.values())} ({dict(faults)}) kills={kills} emulator_restarts=1 "
             f"line_cancellations={len(canceled_units)} duplicates_found={duplicates} "
+            f"square_refunds={len(refunds.square)} google_refunds={len(refunds.google)} {refund_phase} "
             f"seconds={time.monotonic() - started:.1f}"
         )
     finally:
         emulator.stop()
+
+
+class Refunds:
+    """What the harness refunded: per Google order, the store's Square refund (id, amount) or
+    Merchant Center's Google refund amount; and each order's Square sale."""
+
+    def __init__(self) -> None:
+        self.square: dict[str, tuple[str, int]] = {}
+        self.google: dict[str, int] = {}
+        self.sale_of: dict[str, str] = {}
+
+
+def _refund_some(
+    rng: random.Random,
+    google: GoogleGateway,
+    square: SquareGateway,
+    controls: SquareSandboxControls,
+    orders: list[dict[str, Any]],
+) -> Refunds:
+    refunds = Refunds()
+    picked = rng.sample(orders, max(2, int(len(orders) * REFUND_SHARE * 2)))
+    half = len(picked) // 2
+    for n, order in enumerate(picked):
+        refunds.sale_of[order["id"]] = order["merchantOrderId"]
+        if n < half:
+            sale_id = order["merchantOrderId"]
+            if n % 2:
+                sale = _patient(square.retrieve_order, sale_id)
+                line = sale["line_items"][0]
+                played = controls.pos_itemized_refund(sale_id, line["uid"], "1", "Damaged")
+            else:
+                played = controls.dashboard_refund(sale_id, 100 + n, "USD", reason="Goodwill")
+            refund = played["refund"]
+            refunds.square[order["id"]] = (refund["id"], refund["amount_money"]["amount"])
+        else:
+            amount = 150 + n
+            value = {"value": f"{amount / 100:.2f}", "currency": "USD"}
+            zero = {"value": "0.00", "currency": "USD"}
+            # The same operationId on every attempt: a retried call after a lost answer is one refund.
+            with contextlib.suppress(GoogleApiError):
+                _patient(
+                    google.refund, order["id"], f"soak-mc-refund:{order['id']}", value, zero, "priceError"
+                )
+            refunds.google[order["id"]] = amount
+    return refunds
+
+
+def _refund_figures(
+    google: GoogleGateway, square: SquareGateway, refunds: Refunds
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Per refunded order: (Google's refunds[] amounts, the Square payment's refund amounts)."""
+    all_square = _patient(lambda: list(square.iter_payment_refunds(source_type="EXTERNAL")))
+    by_payment: dict[str, list[int]] = {}
+    for refund in all_square:
+        if refund.status in ("COMPLETED", "PENDING"):
+            by_payment.setdefault(refund.payment_id or "", []).append(refund.amount_minor)
+    sales = {o["id"]: o for o in _patient(square.retrieve_orders, sorted(set(refunds.sale_of.values())))}
+    figures = {}
+    for order_id, sale_id in refunds.sale_of.items():
+        order = _patient(google.get_order, order_id)
+        on_google = sorted(round(float(r["amount"]["value"]) * 100) for r in order.get("refunds") or [])
+        payment_id = sales[sale_id]["tenders"][0]["payment_id"]
+        figures[order_id] = (on_google, sorted(by_payment.get(payment_id, [])))
+    return figures
+
+
+def _refunds_carried(google: GoogleGateway, square: SquareGateway, refunds: Refunds) -> bool:
+    return all(len(g) == 1 and g == s for g, s in _refund_figures(google, square, refunds).values())
+
+
+def _uncarried(google: GoogleGateway, square: SquareGateway, refunds: Refunds) -> dict[str, Any]:
+    figures = _refund_figures(google, square, refunds)
+    return {oid: f for oid, f in figures.items() if not (len(f[0]) == 1 and f[0] == f[1])}
+
+
+def _check_refunds(google: GoogleGateway, square: SquareGateway, refunds: Refunds) -> None:
+    """Each refund on both sides, once, with its amount (nothing lost, nothing twice)."""
+    figures = _refund_figures(google, square, refunds)
+    for order_id, (_refund_id, amount) in refunds.square.items():
+        assert figures[order_id] == ([amount], [amount]), (order_id, figures[order_id])
+    for order_id, amount in refunds.google.items():
+        assert figures[order_id] == ([amount], [amount]), (order_id, figures[order_id])
 
 
 def _write_delivery_feed(path: Path, parcels: dict[str, dict[str, Any]], *, before_wave: int) -> None:

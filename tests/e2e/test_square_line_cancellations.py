@@ -96,9 +96,13 @@ def test_paid_square_order_keeps_its_lines_and_the_store_is_told_what_not_to_sen
     shipped = {li["id"]: (li["quantityShipped"], li["quantityCanceled"]) for li in google_order["lineItems"]}
     assert shipped[line_id] == (1, 1)
     assert all(s + c == 2 for s, c in shipped.values())
-    # Google refunded the canceled unit; the paid Square order (kept as sold) has no refund yet:
-    # a true refund_mismatch (issue 15.6) until Google's refund is recorded in Square (15.2).
-    assert [b["category"] for b in _breaks(ws)] == ["refund_mismatch"]
+    # Google refunded the canceled unit; the paid Square order is kept as sold and Google's refund
+    # is recorded on its EXTERNAL payment (issue 15.2), once: the books match, no refund_mismatch.
+    google_refunded = sum(round(float(r["amount"]["value"]) * 100) for r in google_order["refunds"])
+    payment_id = after["tenders"][0]["payment_id"]
+    recorded = [r for r in _square(ws).iter_payment_refunds() if r.payment_id == payment_id]
+    assert [r.amount_minor for r in recorded] == [google_refunded] and google_refunded > 0
+    assert "refund_mismatch" not in [b["category"] for b in _breaks(ws)]
 
 
 def test_unpaid_square_order_has_its_quantities_reduced(square_ws: Workspace) -> None:

@@ -230,6 +230,20 @@ class OrderTable(LedgerDatabase):
             value: datetime | None = conn.execute(stmt).scalar()
             return value
 
+    def orders_in_square_since(self, placed_since: datetime, *, after: str | None, limit: int) -> list[str]:
+        """Ids of orders that have a Square order, placed at or after ``placed_since``, by id after
+        ``after`` (a round-robin position; None: from the start), at most ``limit``."""
+        stmt = (
+            select(ORDERS.c.google_order_id)
+            .where(self._mine(ORDERS), ORDERS.c.square_order_id.is_not(None), ORDERS.c.placed_at >= placed_since)
+            .order_by(ORDERS.c.google_order_id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(ORDERS.c.google_order_id > after)
+        with self._read() as conn:
+            return [str(r[0]) for r in conn.execute(stmt)]
+
     def record_order_error(self, google_order_id: str, error: str, at: datetime | None = None) -> bool:
         """Note why an order could not be processed. False if the order is not in the ledger (an
         order too malformed to store): the caller's log is then the only record."""

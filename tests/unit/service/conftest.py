@@ -13,7 +13,7 @@ from sync.adapters.ledger import Ledger
 from sync.config import GoogleSettings, Settings, ShipmentsSettings, SquareSettings
 from sync.service.bootstrap import build_cycle
 from sync.service.results import CycleResult
-from tests.unit.service.fakes import FakeMarketplace, FakeOrderSystem, FakeShipments
+from tests.unit.service.fakes import FakeMarketplace, FakeOrderSystem, FakeShipments, minor
 
 
 @dataclass
@@ -55,5 +55,12 @@ def world(tmp_path: Path) -> Iterator[World]:
 @pytest.fixture
 def square_world(tmp_path: Path) -> Iterator[World]:
     ledger = Ledger("sqlite://")
-    yield World(settings_for(tmp_path, square=True), ledger, square=FakeOrderSystem())
+    world = World(settings_for(tmp_path, square=True), ledger, square=FakeOrderSystem())
+    assert world.square is not None
+    # The EXTERNAL payment pays what Google charged; Square's clock is the cycle's.
+    world.square.amount_of = lambda square_order: minor(
+        world.google.orders[square_order["reference_id"]]["netAmount"]
+    )
+    world.square.clock = lambda: world.now
+    yield world
     ledger.close()
