@@ -235,7 +235,8 @@ class OrderTable(LedgerDatabase):
         ``after`` (a round-robin position; None: from the start), at most ``limit``."""
         stmt = (
             select(ORDERS.c.google_order_id)
-            .where(self._mine(ORDERS), ORDERS.c.square_order_id.is_not(None), ORDERS.c.placed_at >= placed_since)
+            .where(self._mine(ORDERS), ORDERS.c.square_order_id.is_not(None))
+            .where(ORDERS.c.placed_at >= placed_since)
             .order_by(ORDERS.c.google_order_id)
             .limit(limit)
         )
