@@ -36,7 +36,7 @@ from sync.sandbox.credentials import write_service_account
 from sync.sandbox.players import SquareStore, Warehouse, cancel_one_unit, refund_both_ways, refunds_carried
 from sync.sandbox.server import Sandbox
 from sync.service.bootstrap import open_google, open_square
-from sync.service.runner import run_once, terminal_progress
+from sync.service.runner import RunOutcome, run_once, terminal_progress
 
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 MAX_ROUNDS = 8
@@ -142,14 +142,18 @@ def run_demo(
         warehouse = Warehouse(work_dir / "feeds")
         square_account = open_square(settings, SANDBOX_TOKEN)  # None unless square
         store = SquareStore(square_account, work_dir / "feeds") if square_account is not None else None
-        for round_no in range(1, MAX_ROUNDS + 1):
-            outcome = run_once(
+
+        def one_cycle(report: bool = False) -> RunOutcome:
+            return run_once(
                 settings,
-                report=False,
+                report=report,
                 interactive=interactive,
                 google_credentials=credentials,
                 square_token=SANDBOX_TOKEN,
             )
+
+        for round_no in range(1, MAX_ROUNDS + 1):
+            outcome = one_cycle()
             echo(outcome.cycle.line())  # "run N: ...": the ledger's run number is the one numbering
             orders = [google.get_order(order_id) for order_id in order_ids]
             if all(o["status"] in ("delivered", "canceled") for o in orders):
@@ -181,13 +185,7 @@ def run_demo(
                     f"refunded {minor_to_price(played.on_google_minor, played.currency)['value']} "
                     f"{played.currency} of order {played.on_google_order} in Merchant Center"
                 )
-                outcome = run_once(
-                    settings,
-                    report=False,
-                    interactive=interactive,
-                    google_credentials=credentials,
-                    square_token=SANDBOX_TOKEN,
-                )
+                outcome = one_cycle()
                 echo(f"refund cycle: {outcome.cycle.line()}")
                 to_google, to_square = refunds_carried(google, square_account, played)
                 echo(
@@ -195,13 +193,7 @@ def run_demo(
                     f"Google -> Square {'recorded on the EXTERNAL payment' if to_square else 'NOT in Square'}"
                 )
                 refunds_ok = to_google and to_square
-        outcome = run_once(
-            settings,
-            report=True,
-            interactive=interactive,
-            google_credentials=credentials,
-            square_token=SANDBOX_TOKEN,
-        )
+        outcome = one_cycle(report=True)
         stats = sandbox.stats.snapshot()
 
     echo(
