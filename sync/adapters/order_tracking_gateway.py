@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import google.api_core.exceptions as core_exceptions
@@ -37,6 +35,7 @@ from google.type import datetime_pb2
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from sync.adapters.google_credentials import describe_refresh_error, resolve_credentials
+from sync.adapters.order_tracking_outcomes import SignalOutcome, SignalResult
 from sync.config import OrderTrackingSettings
 from sync.domain.order_tracking import ShippingState, TrackingSignal
 
@@ -45,27 +44,6 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DETAIL_MAX = 300
 
 log = logging.getLogger(__name__)
-
-
-class SignalResult(StrEnum):
-    CREATED = "created"
-    ALREADY_EXISTS = "already_exists"
-    RETRY = "retry"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True)
-class SignalOutcome:
-    result: SignalResult
-    status: int | None = None
-    reason: str = ""  # Google's status ("INVALID_ARGUMENT", …) or "transport_error"
-    detail: str = ""
-    signal_id: str = ""
-    attempts: int = 1
-
-    @property
-    def sent(self) -> bool:
-        return self.result in (SignalResult.CREATED, SignalResult.ALREADY_EXISTS)
 
 
 def _datetime(moment: datetime) -> datetime_pb2.DateTime:

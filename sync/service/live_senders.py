@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sync.adapters.order_tracking_gateway import SignalOutcome, SignalResult
+from sync.adapters.order_tracking_outcomes import SignalOutcome, SignalResult
 from sync.adapters.ucp_webhook_client import PushOutcome, PushResult
 from sync.domain.intents import IntentRecord, Outcome, SendResult
 from sync.domain.order_tracking import stored_signal

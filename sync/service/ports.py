@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from sync.adapters.order_tracking_gateway import SignalOutcome
+from sync.adapters.order_tracking_outcomes import SignalOutcome
 from sync.adapters.ucp_webhook_client import PushOutcome
 from sync.domain.feed import FeedFile, FeedReject
 from sync.domain.intents import Intent, IntentRecord, IntentResult
