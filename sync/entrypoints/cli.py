@@ -343,8 +343,6 @@ def report(
             result = report_only(
                 settings,
                 out_dir=out_dir,
-                google_file=None,
-                oms_file=None,
                 save_inputs=save_inputs,
                 include_pii=include_pii,
                 interactive=progress_wanted(),

@@ -265,27 +265,12 @@ def report_only(
     settings: Settings,
     *,
     out_dir: str | None,
-    google_file: str | None,
-    oms_file: str | None,
     save_inputs: bool,
     include_pii: bool,
     interactive: bool = False,
-    ledger_file: str | None = None,
-    rejects_file: str | None = None,
 ) -> ReportResult:
-    """`ordersync report`: live (Google, ledger, OMS) or from exported snapshot files."""
-    if google_file:
-        from sync.service.reconciliation import report_from_snapshots
-
-        return report_from_snapshots(
-            settings,
-            google_file,
-            oms_file,
-            out_dir=out_dir,
-            include_pii=include_pii,
-            ledger_file=ledger_file,
-            rejects_file=rejects_file,
-        )
+    """`ordersync report` live: Google, the ledger and the OMS (snapshot files go straight to
+    ``reconciliation.report_from_snapshots``, without the runner's imports)."""
     from sync.service.report_live import write_live_report
 
     refuse_placeholder_merchant(settings)
