@@ -166,9 +166,7 @@ def run(
         # One clear line instead of a traceback; everything recorded is resent next cycle.
         fail(f"cycle stopped: {exc}", ExitCode.UNAVAILABLE)
     if as_json:
-        payload = outcome.fields()
-        payload["reconciliation"] = outcome.report.to_json() if outcome.report is not None else None
-        _document("run finished", payload)
+        _document("run finished", _run_document(outcome))
     else:
         say(outcome.line(), "run finished", **outcome.fields())
     for outage in outcome.outages:
@@ -224,9 +222,13 @@ def _account_document(done: Any) -> dict[str, Any]:
     outcome = done.outcome
     if outcome is None:
         return {"account": done.account, "exit_code": int(done.code), "error": done.error}
-    payload = {"account": done.account, **outcome.fields()}
-    payload["reconciliation"] = outcome.report.to_json() if outcome.report is not None else None
-    return payload
+    return {"account": done.account, **_run_document(outcome)}
+
+
+def _run_document(outcome: Any) -> dict[str, Any]:
+    """`run --json`: the run summary's fields and its reconciliation report (None without one)."""
+    report = outcome.report.to_json() if outcome.report is not None else None
+    return {**outcome.fields(), "reconciliation": report}
 
 
 @cli.command()
