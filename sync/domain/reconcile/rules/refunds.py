@@ -82,7 +82,7 @@ def _mismatch(a: Alignment, out: BreakCollector) -> None:
     # Age: since the latest refund on either side (else since the order was placed).
     latest = pd.DataFrame(
         {
-            "google": a.go["last_refunded_at"][mask].reset_index(drop=True),
+            "google": g_refunded_at[mask].reset_index(drop=True),
             "oms": a.oms("last_refunded_at")[mask].reset_index(drop=True),
         }
     ).max(axis=1)
