@@ -8,18 +8,17 @@ other, as in a serial run; everything else spreads over the workers.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
 POSTGRES_ENV = "ORDERSYNC_TEST_POSTGRES_URL"
-_uses_postgres: dict[Path, bool] = {}
 
 
+@functools.cache
 def _module_uses_postgres(path: Path) -> bool:
-    if path not in _uses_postgres:
-        _uses_postgres[path] = POSTGRES_ENV in path.read_text(encoding="utf-8")
-    return _uses_postgres[path]
+    return POSTGRES_ENV in path.read_text(encoding="utf-8")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group marks
