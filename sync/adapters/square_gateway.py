@@ -29,12 +29,12 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from sync.adapters import square_type_hints
 from sync.adapters.request_budget import RequestBudget
+from sync.adapters.square_errors import SquareApiError, SquareCredentialsError
 from sync.config import SquareSettings
 from sync.domain.refunds.google_to_square import SquareRefundPlan
 from sync.domain.refunds.records import tender_payment_ids
 from sync.domain.square_records import CatalogVariationRef, SquarePayment, SquareRefund
 
-TOKEN_ENV = "SQUARE_ACCESS_TOKEN"  # noqa: S105 - the variable name, not a secret
 BATCH_RETRIEVE_CHUNK = 100  # Square's BatchRetrieveOrders limit
 PAYMENT_KEY_MAX = 45  # CreatePayment idempotency keys are shorter than the Orders API's 192
 REFUND_KEY_MAX = 45  # RefundPayment's limit too
@@ -47,42 +47,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 square_type_hints.install()  # the SDK's serializer re-resolves type hints per request otherwise
-
-
-class SquareCredentialsError(Exception):
-    """No Square access token: the message says what to set."""
-
-
-class SquareApiError(Exception):
-    def __init__(
-        self,
-        *,
-        status: int | None,
-        code: str,
-        category: str,
-        detail: str,
-        field: str | None = None,
-        retryable: bool = False,
-        retry_after: float | None = None,
-        method: str = "",
-    ) -> None:
-        self.status = status
-        self.code = code
-        self.category = category
-        self.detail = detail
-        self.field = field
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.method = method
-        where = f" (field {field})" if field else ""
-        super().__init__(
-            f"Square {method or 'call'} failed: {status or 'no response'} {code}: {detail}{where}"
-        )
-
-    @property
-    def is_auth(self) -> bool:
-        """Square refused the access token itself: an operator fixes SQUARE_ACCESS_TOKEN, no retry helps."""
-        return self.status == 401 or self.category == "AUTHENTICATION_ERROR"
 
 
 def derive_key(*parts: str, max_len: int = 192) -> str:

@@ -21,9 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_attempt, wait_random_exponential
 
+from sync.adapters.ucp_push_outcomes import PushOutcome, PushResult, UcpConfigError
 from sync.config import UcpSettings
 from sync.domain.ucp import http_signatures
 from sync.domain.ucp.pushes import webhook_timestamp
@@ -41,29 +40,6 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _DETAIL_MAX = 300
 
 log = logging.getLogger(__name__)
-
-
-class UcpConfigError(Exception):
-    """The client cannot be set up (missing API key, unreadable signing key): says what to fix."""
-
-
-class PushResult(StrEnum):
-    DELIVERED = "delivered"
-    RETRY = "retry"
-    REJECTED = "rejected"
-
-
-@dataclass(frozen=True)
-class PushOutcome:
-    result: PushResult
-    status: int | None  # HTTP status of the last attempt; None when no response arrived
-    reason: str = ""  # Google's/UCP's error code ("signature_invalid", "INVALID_ARGUMENT", "timeout", …)
-    detail: str = ""
-    attempts: int = 1
-
-    @property
-    def delivered(self) -> bool:
-        return self.result is PushResult.DELIVERED
 
 
 def load_signing_key(path: str | Path) -> ec.EllipticCurvePrivateKey:

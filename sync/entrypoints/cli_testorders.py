@@ -24,7 +24,8 @@ from sync.adapters.google_gateway import (
     GoogleCredentialsError,
     GoogleGateway,
 )
-from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
+from sync.adapters.square_errors import SquareApiError, SquareCredentialsError
+from sync.adapters.square_gateway import SquareGateway
 from sync.adapters.square_sandbox import SandboxControlError, SquareSandboxControls
 from sync.config import ConfigError, Settings, load_settings, refuse_placeholder_merchant
 from sync.domain import operations

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync.adapters.feed_reader import FeedFiles
 from sync.adapters.google_gateway import GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
-from sync.adapters.square_gateway import SquareCredentialsError, SquareGateway
-from sync.adapters.ucp_webhook_client import UcpConfigError, UcpWebhookClient
+from sync.adapters.square_errors import SquareCredentialsError
+from sync.adapters.ucp_push_outcomes import UcpConfigError
 from sync.config import DEFAULT_ACCOUNT, ConfigError, Settings, refuse_placeholder_merchant
 from sync.domain.intents import Target
 from sync.service.context import CycleContext, LiveChannels
@@ -44,6 +44,9 @@ from sync.service.steps import (
     square_follow,
     square_refunds,
 )
+
+if TYPE_CHECKING:
+    from sync.adapters.square_gateway import SquareGateway
 
 
 def utcnow() -> datetime:
@@ -88,6 +91,9 @@ def open_square(settings: Settings, token: str | None = None) -> SquareGateway |
     """The merchant's Square account when ``[square] enabled``; None otherwise."""
     if not settings.square.enabled:
         return None
+    # The squareup SDK and httpx (about 0.1 s of every start) load only when Square is on.
+    from sync.adapters.square_gateway import SquareGateway
+
     try:
         return SquareGateway(settings.square, token=token)
     except SquareCredentialsError as exc:
@@ -108,6 +114,9 @@ def open_live(
     ucp = tracking = None
     try:
         if settings.ucp.enabled:
+            # httpx and the signing code load only when the channel is on (~80 ms of every start).
+            from sync.adapters.ucp_webhook_client import UcpWebhookClient
+
             ucp = UcpWebhookClient(settings.ucp)
         if settings.order_tracking.enabled:
             # Google's generated client (protobuf, api-core) loads only when the channel is on:

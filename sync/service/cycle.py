@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sync.adapters.google_errors import GoogleApiError
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.exit_codes import ExitCode
 from sync.logs import get_logger
 from sync.service.context import CycleContext

@@ -30,7 +30,8 @@ from sync.adapters.google_credentials import describe_refresh_error, resolve_cre
 from sync.adapters.google_errors import GoogleApiError, GoogleCredentialsError
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
-from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway
+from sync.adapters.square_errors import SquareApiError, SquareCredentialsError
+from sync.adapters.square_gateway import SquareGateway
 from sync.config import DEFAULT_ACCOUNT, ENV_PREFIX, ConfigError, Settings, load_settings
 from sync.service.status import missing_sqlite_ledger
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from sync.adapters.order_tracking_outcomes import SignalOutcome, SignalResult
-from sync.adapters.ucp_webhook_client import PushOutcome, PushResult
+from sync.adapters.ucp_push_outcomes import PushOutcome, PushResult
 from sync.domain.intents import IntentRecord, Outcome, SendResult
 from sync.domain.order_tracking import stored_signal
 from sync.domain.ucp.intents import StoredPushError, stored_push

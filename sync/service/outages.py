@@ -4,7 +4,7 @@ names the service, its host:port and URL, the error, and what the operator shoul
 from __future__ import annotations
 
 from sync.adapters.google_errors import GoogleApiError
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.exit_codes import Outage
 
 GOOGLE = "Google Content API"

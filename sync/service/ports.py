@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sync.adapters.order_tracking_outcomes import SignalOutcome
-from sync.adapters.ucp_webhook_client import PushOutcome
+from sync.adapters.ucp_push_outcomes import PushOutcome
 from sync.domain.feed import FeedFile, FeedReject
 from sync.domain.intents import Intent, IntentRecord, IntentResult
 from sync.domain.order_tracking import TrackingSignal

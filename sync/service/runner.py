@@ -20,8 +20,8 @@ import structlog
 
 from sync.adapters.google_gateway import GoogleApiError, GoogleCredentialsError
 from sync.adapters.ledger import CycleLock, Ledger, LedgerError, LockHeld
-from sync.adapters.square_gateway import TOKEN_ENV as SQUARE_TOKEN_ENV
-from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.adapters.square_errors import TOKEN_ENV as SQUARE_TOKEN_ENV
+from sync.adapters.square_errors import SquareApiError
 from sync.config import ConfigError, Settings, refuse_placeholder_merchant
 from sync.domain.severity import breaks_at_or_above
 from sync.exit_codes import ExitCode, Outage, worst
@@ -33,7 +33,8 @@ from sync.service.results import CycleResult
 from sync.service.run_history import remember_last_report
 from sync.service.run_metrics import metrics_published
 
-if TYPE_CHECKING:  # pandas & co. are imported only when a report is written
+if TYPE_CHECKING:  # pandas & co. are imported only when a report is written, the SDK with Square on
+    from sync.adapters.square_gateway import SquareGateway
     from sync.service.reconciliation import ReportResult
 
 log = get_logger(__name__)

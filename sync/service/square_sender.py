@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.domain.intents import (
     SQUARE_CANCEL,
     SQUARE_CANCEL_LINES,

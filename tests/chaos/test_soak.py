@@ -35,7 +35,8 @@ import pytest
 from google.oauth2 import service_account
 
 from sync.adapters.google_gateway import GoogleApiError, GoogleGateway
-from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.adapters.square_errors import SquareApiError
+from sync.adapters.square_gateway import SquareGateway
 from sync.adapters.square_sandbox import SquareSandboxControls
 from sync.config import GoogleSettings, SquareSettings
 from sync.domain.feed import COLUMNS as FEED_COLUMNS

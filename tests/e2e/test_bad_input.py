@@ -23,7 +23,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.adapters.square_errors import SquareApiError
+from sync.adapters.square_gateway import SquareGateway
 from sync.config import SquareSettings
 from sync.sandbox.server import Sandbox
 

@@ -12,7 +12,7 @@ from google.oauth2.credentials import Credentials
 
 from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger, OrderChanges
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.config import GoogleSettings, LedgerSettings, Settings, ShipmentsSettings
 from sync.domain.feed import COLUMNS
 from sync.sandbox.server import Sandbox

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from sync.adapters.square_gateway import SquareApiError, SquareCredentialsError, SquareGateway, derive_key
+from sync.adapters.square_errors import SquareApiError, SquareCredentialsError
+from sync.adapters.square_gateway import SquareGateway, derive_key
 from sync.config import SquareSettings
 from sync.sandbox.square.models import SquareBackend
 from sync.sandbox.square.routes import error_response, make_app

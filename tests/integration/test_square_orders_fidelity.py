@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from sync.adapters.square_gateway import SquareApiError, SquareGateway
+from sync.adapters.square_errors import SquareApiError
+from sync.adapters.square_gateway import SquareGateway
 from sync.config import SquareSettings
 from sync.sandbox.server import Sandbox
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sync.adapters.google_errors import GoogleApiError
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.domain.severity import at_or_above, breaks_at_or_above
 from sync.exit_codes import ExitCode, Outage, worst
 from sync.service.cycle import CycleResult

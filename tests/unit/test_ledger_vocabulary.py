@@ -6,8 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from sync.adapters.ledger import models
+from sync.adapters.ledger.database import MIGRATIONS_DIR, SCHEMA_HEAD
 from sync.domain.intents import IntentState, Target
 from sync.domain.progress import ShipmentSource, ShipmentState
 
@@ -45,3 +48,10 @@ def test_check_constraints_list_the_domain_vocabulary(table: str, constraint: st
                 written.append(line)
     assert written, "no migration writes the constraint"
     assert _check_values(written[-1].split("IN", 1)[1]) == values
+
+
+def test_the_schema_head_constant_is_the_newest_migration() -> None:
+    # A ledger stamped with SCHEMA_HEAD opens without alembic: a new migration must move it.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [SCHEMA_HEAD]

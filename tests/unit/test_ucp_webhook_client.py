@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from sync.adapters.ucp_webhook_client import PushResult, UcpConfigError, UcpWebhookClient
+from sync.adapters.ucp_push_outcomes import PushResult, UcpConfigError
+from sync.adapters.ucp_webhook_client import UcpWebhookClient
 from sync.config import UcpSettings
 from sync.domain.ucp import http_signatures as hs
 from sync.logs import redact_text

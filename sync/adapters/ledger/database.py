@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+# The newest migration's revision. A ledger stamped with it opens without importing alembic (about
+# 80 ms of every run); tests/unit/ledger checks it against the migration scripts.
+SCHEMA_HEAD = "0006"
 
 
 def _coerce_url(url: str | os.PathLike[str] | URL) -> URL:
@@ -315,7 +318,16 @@ class LedgerDatabase:
             finally:
                 raw.execute("PRAGMA foreign_keys = ON")
 
+    def _stamped_revisions(self) -> set[str]:
+        """The revisions the ledger says it is at, read without alembic (empty: none recorded)."""
+        with self._read() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return set()
+            return {str(row[0]) for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+
     def _migrate(self) -> str:
+        if self._stamped_revisions() == {SCHEMA_HEAD}:
+            return SCHEMA_HEAD
         # Alembic is imported here, quietly: importing alembic.command logs plugin set-up at INFO.
         with _alembic_quiet():
             from alembic import command

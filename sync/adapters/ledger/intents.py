@@ -16,12 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_coerce, update
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from sync.domain.intents import Intent, IntentRecord, IntentResult, IntentState, Outcome, Target
 
-from .bulk import IN_CHUNK, WRITE_CHUNK, chunks, existing_keys
+from .bulk import IN_CHUNK, WRITE_CHUNK, chunks, existing_keys, native_insert
 from .database import LedgerDatabase
 from .errors import LedgerError
 from .mapping import intent_record, intent_row
@@ -110,7 +108,7 @@ class IntentTable(LedgerDatabase):
         # the record gets the same decoded copy that reading it back would give.
         texts = {i.identity: json.dumps(i.payload) for i in intents}
         sqlite = conn.dialect.name == "sqlite"
-        stmt = (sqlite_dialect.insert if sqlite else pg_dialect.insert)(OPERATIONS)
+        stmt = native_insert(conn, OPERATIONS)
         if sqlite:  # SQLite stores JSON as text: hand it the text already made
             stmt = stmt.values(payload=type_coerce(bindparam("payload"), Text))
         stmt = stmt.on_conflict_do_nothing(index_elements=[OPERATIONS.c[k] for k in _STORED_KEY]).returning(

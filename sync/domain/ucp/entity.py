@@ -19,15 +19,18 @@ Mapping (spec ucp-order-lifecycle.md §12, our design where marked [D] there):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from ucp_sdk.models.schemas.shopping.order import Order
+
+if TYPE_CHECKING:
+    from ucp_sdk.models.schemas.shopping.order import Order
 
 from sync.domain.carriers import UnknownCarrierError, normalize_carrier
 from sync.domain.ucp.square_order import SquareFulfilment, SquareOrder
@@ -43,6 +46,16 @@ TRACKING_URLS = {
     "dhl": "https://www.dhl.com/global-en/home/tracking/tracking-express.html?tracking-id={number}",
     "dhl express": "https://www.dhl.com/global-en/home/tracking/tracking-express.html?tracking-id={number}",
 }
+
+
+@functools.cache
+def order_model() -> type[Order]:
+    """ucp-sdk's 2026-04-08 Order model, loaded on first use: building its pydantic schema costs
+    about 0.1 s, which every process start would pay though most cycles have no UCP order."""
+    from ucp_sdk.models.schemas.shopping.order import Order
+
+    model: type[Order] = Order  # the SDK ships no type hints: Any until named
+    return model
 
 
 class UcpMappingError(ValueError):
@@ -320,7 +333,7 @@ def build_entity(order: SquareOrder, config: UcpOrderConfig, include: Collection
     if adjustments:
         body["adjustments"] = adjustments
     try:
-        return Order.model_validate(body)
+        return order_model().model_validate(body)
     except ValidationError as exc:
         raise UcpMappingError(f"Square order {order.id}: not a valid UCP order: {exc}") from None
 
@@ -369,4 +382,4 @@ def serialize(entity: Order) -> bytes:
 def parse_entity(body: bytes | Mapping[str, Any]) -> Order:
     """Validate a pushed body against the 2026-04-08 order schema (what the receiver does)."""
     data = json.loads(body) if isinstance(body, bytes) else body
-    return Order.model_validate(data)
+    return order_model().model_validate(data)

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
-
-from ucp_sdk.models.schemas.shopping.order import Order
+from typing import TYPE_CHECKING, Literal
 
 from sync.domain.ucp.entity import (
     EventKind,
@@ -27,6 +25,9 @@ from sync.domain.ucp.entity import (
     serialize,
 )
 from sync.domain.ucp.square_order import SquareOrder
+
+if TYPE_CHECKING:
+    from ucp_sdk.models.schemas.shopping.order import Order
 
 TimestampFormat = Literal["rfc3339", "unix"]
 ONE_SECOND = timedelta(seconds=1)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.domain import operations, planning
 from sync.domain.intents import SQUARE_CREATE, Intent, google_intent, square_intent
 from sync.domain.orders import Order

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sync.adapters.google_errors import GoogleApiError
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.domain.feed import COLUMNS, FeedFile
 from sync.domain.orders import derive_status
 from sync.domain.square_records import CatalogVariationRef, SquarePayment, SquareRefund

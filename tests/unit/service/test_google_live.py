@@ -16,7 +16,7 @@ import pytest
 
 from sync.adapters.ledger import Ledger
 from sync.adapters.order_tracking_gateway import SignalOutcome, SignalResult
-from sync.adapters.ucp_webhook_client import PushOutcome, PushResult
+from sync.adapters.ucp_push_outcomes import PushOutcome, PushResult
 from sync.config import OrderTrackingSettings, UcpSettings
 from sync.domain.feed import FeedFile
 from sync.domain.intents import IntentState, Target

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sync.adapters.square_gateway import SquareApiError
+from sync.adapters.square_errors import SquareApiError
 from sync.domain.intents import SQUARE_REFUND, IntentState
 from sync.domain.refunds.rules import own_refund_key
 from tests.unit.fixtures_google import google_order
