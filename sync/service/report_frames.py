@@ -124,6 +124,7 @@ _GOOGLE_BUILD = {
     "last_refunded_at": "datetime",
     "returned_amount_minor": "int64",
     "last_returned_at": "datetime",
+    "qty_return_open": "Int32",
 }
 
 
@@ -192,9 +193,16 @@ def google_order_amount(order: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def frames_from_google_orders(
-    orders: Iterable[Mapping[str, Any]], *, include_pii: bool = False, chunk_rows: int = CHUNK_ROWS
+    orders: Iterable[Mapping[str, Any]],
+    *,
+    include_pii: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    open_returns: Mapping[tuple[str, str], int] | None = None,
 ) -> pd.DataFrame:
-    """Google v2 Order dicts (e.g. GoogleGateway.iter_orders()) -> GOOGLE frame, streamed."""
+    """Google v2 Order dicts (e.g. GoogleGateway.iter_orders()) -> GOOGLE frame, streamed.
+    ``open_returns``: (order id, line id) -> customer-return units not refunded yet (the ledger's,
+    ``reconcile.returns.open_units_by_line``; line "" = a return on no known line, counted on the
+    order's first line); None: not known (``qty_return_open`` NA)."""
     columns = dict(_GOOGLE_BUILD)
     if include_pii:
         columns |= {"customer_name": "str", "customer_email": "str"}
@@ -227,6 +235,11 @@ def frames_from_google_orders(
             base["customer_email"] = customer.get("email") or customer.get("invoiceReceivingEmail") or ""
         lines = order.get("lineItems") or [{}]
         for line_no, line in enumerate(lines):
+            open_units = None
+            if open_returns is not None:
+                open_units = open_returns.get((base["google_order_id"], line.get("id") or ""), 0)
+                if line_no == 0 and line.get("id"):
+                    open_units += open_returns.get((base["google_order_id"], ""), 0)
             acc.add(
                 base
                 | {
@@ -238,6 +251,7 @@ def frames_from_google_orders(
                     "qty_delivered": int(line.get("quantityDelivered") or 0),
                     "qty_canceled": int(line.get("quantityCanceled") or 0),
                     "qty_returned": int(line.get("quantityReturned") or 0),
+                    "qty_return_open": open_units,
                 }
             )
     frame = acc.frame()
