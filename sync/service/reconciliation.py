@@ -57,7 +57,7 @@ import pandas as pd
 
 from sync.config import ConfigError, ReportsSettings, Settings
 from sync.domain import reconcile as rules
-from sync.domain.reconcile.returns import open_units_by_line, returns_frame, returns_summary
+from sync.domain.reconcile.returns import returns_frame, returns_summary
 from sync.domain.refunds.returns import FollowedReturn
 from sync.service import report_partitions
 from sync.service.report_context import ReportContext
@@ -135,9 +135,8 @@ def write_report(
     qty_return_open, a summary section; None: not known, e.g. snapshots)."""
     started = time.perf_counter()
     now_ts, run_id = run_id_for(now, run_id)
-    open_units = open_units_by_line(returns) if returns is not None else None
     google = frame_or_build(
-        google_orders, frames_from_google_orders, include_pii=settings.include_pii, open_returns=open_units
+        google_orders, frames_from_google_orders, include_pii=settings.include_pii, returns=returns
     )
     if not settings.include_pii:
         google = google.drop(columns=[c for c in rules.PII_COLUMNS if c in google.columns])
@@ -150,7 +149,7 @@ def write_report(
     summary = rules.summarise(rec)
     table = None
     if returns is not None:
-        table = returns_frame(returns, now=now_ts, return_hours=settings.return_sla_hours)
+        table = returns_frame(returns, now=now_ts, return_hours=settings.return_sla_hours, breaks=rec.breaks)
         summary = pd.concat([summary, returns_summary(table)], ignore_index=True)
     totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=summary)
     snapshots = {"google": google, "ledger": ledger, "oms": oms, "rejects": rejects} if save_inputs else None

@@ -7,7 +7,7 @@ into compact pandas columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,8 @@ import pandas as pd
 
 from sync.domain import money
 from sync.domain import reconcile as rules
+from sync.domain.reconcile.returns import oldest_waiting, open_units_by_line
+from sync.domain.refunds.returns import FollowedReturn
 
 CHUNK_ROWS = 50_000
 
@@ -125,6 +127,7 @@ _GOOGLE_BUILD = {
     "returned_amount_minor": "int64",
     "last_returned_at": "datetime",
     "qty_return_open": "Int32",
+    "return_waiting_since": "datetime",
 }
 
 
@@ -197,12 +200,14 @@ def frames_from_google_orders(
     *,
     include_pii: bool = False,
     chunk_rows: int = CHUNK_ROWS,
-    open_returns: Mapping[tuple[str, str], int] | None = None,
+    returns: Sequence[FollowedReturn] | None = None,
 ) -> pd.DataFrame:
     """Google v2 Order dicts (e.g. GoogleGateway.iter_orders()) -> GOOGLE frame, streamed.
-    ``open_returns``: (order id, line id) -> customer-return units not refunded yet (the ledger's,
-    ``reconcile.returns.open_units_by_line``; line "" = a return on no known line, counted on the
-    order's first line); None: not known (``qty_return_open`` NA)."""
+    ``returns``: the customer returns waiting for money as the ledger follows them (each line's
+    ``qty_return_open``, a return on no known line counted on the order's first line; the order's
+    ``return_waiting_since``); None: not known (NA, NaT)."""
+    open_returns = open_units_by_line(returns) if returns is not None else None
+    waiting_since = oldest_waiting(returns or ())
     columns = dict(_GOOGLE_BUILD)
     if include_pii:
         columns |= {"customer_name": "str", "customer_email": "str"}
@@ -226,6 +231,7 @@ def frames_from_google_orders(
             # ISO 8601 UTC strings sort chronologically, so min() is the oldest.
             "open_shipment_since": min(open_since) if open_since else None,
             "last_canceled_at": _last_cancellation(order),
+            "return_waiting_since": waiting_since.get(order.get("id") or ""),
         }
         base["refunded_minor"], base["last_refunded_at"] = google_refunds(order)
         base["returned_amount_minor"], base["last_returned_at"] = google_returns(order)

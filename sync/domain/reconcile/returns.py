@@ -12,10 +12,12 @@ customer data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from sync.domain.orders import parse_datetime
 from sync.domain.reconcile.columns import hours_since, sheet_time
 from sync.domain.refunds.returns import FollowedReturn, FollowStatus
 
@@ -34,13 +36,21 @@ RETURN_COLUMNS = (
     "age_hours",
     "past_sla",
 )
+BREAK = "return_not_refunded_past_sla"  # what an open return past the SLA is
 SUMMARY_SECTION = "returns"  # summary.csv: units per status, and those past the SLA
 SUMMARY_KEYS = ("open", "matched", "past_sla")
 
 
-def returns_frame(rows: Sequence[FollowedReturn], *, now: pd.Timestamp, return_hours: float) -> pd.DataFrame:
+def returns_frame(
+    rows: Sequence[FollowedReturn],
+    *,
+    now: pd.Timestamp,
+    return_hours: float,
+    breaks: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """returns.csv (RETURN_COLUMNS), oldest first; ``age_hours`` since the return was created
-    (NaN: Google gave no time), ``past_sla`` once that is more than ``return_hours``."""
+    (NaN: Google gave no time), ``past_sla`` once that is more than ``return_hours`` and (given
+    the report's ``breaks``) its order has the return_not_refunded_past_sla break, which it is."""
     created = pd.to_datetime(
         pd.Series([r.created or None for r in rows], dtype="object"),
         utc=True,
@@ -48,6 +58,10 @@ def returns_frame(rows: Sequence[FollowedReturn], *, now: pd.Timestamp, return_h
         errors="coerce",
     ).astype("datetime64[us, UTC]")
     age = hours_since(pd.Timestamp(now).tz_convert("UTC"), created)
+    late = age > return_hours
+    if breaks is not None:
+        flagged = breaks.loc[breaks["category"] == BREAK, "google_order_id"].astype("str")
+        late &= np.isin(np.array([r.order_id for r in rows], dtype=object), flagged.to_numpy(dtype=object))
     frame = pd.DataFrame(
         {
             "google_order_id": pd.Series([r.order_id for r in rows], dtype="str"),
@@ -62,10 +76,17 @@ def returns_frame(rows: Sequence[FollowedReturn], *, now: pd.Timestamp, return_h
             "matched": pd.Series(["yes" if r.square_refund_id else "no" for r in rows], dtype="str"),
             "square_refund_id": pd.Series([r.square_refund_id for r in rows], dtype="str"),
             "age_hours": np.round(age, 1),
-            "past_sla": pd.Series(np.where(age > return_hours, "yes", "no"), dtype="str"),
+            "past_sla": pd.Series(np.where(late, "yes", "no"), dtype="str"),
         }
     )
-    order = np.lexsort((frame["return_id"].to_numpy(), np.where(np.isnan(age), -np.inf, -age)))
+    # Oldest first (unknown times last), then by order and return id.
+    order = np.lexsort(
+        (
+            frame["return_id"].to_numpy(dtype=object),
+            frame["google_order_id"].to_numpy(dtype=object),
+            np.where(np.isnan(age), np.inf, -age),
+        )
+    )
     return frame.iloc[order].reset_index(drop=True)[list(RETURN_COLUMNS)]
 
 
@@ -86,6 +107,20 @@ def returns_summary(table: pd.DataFrame) -> pd.DataFrame:
             "currency": "",
         }
     )
+
+
+def oldest_waiting(rows: Sequence[FollowedReturn]) -> dict[str, str]:
+    """Order id -> creation time of its oldest return still waiting for money (GOOGLE
+    ``return_waiting_since``: the clock of return_not_refunded_past_sla)."""
+    oldest: dict[str, tuple[datetime, str]] = {}
+    for r in rows:
+        try:
+            when = parse_datetime(r.created)
+        except ValueError:  # no time (or a garbled one): this return cannot start the clock
+            continue
+        if r.order_id not in oldest or when < oldest[r.order_id][0]:
+            oldest[r.order_id] = (when, r.created)
+    return {order_id: text for order_id, (_, text) in oldest.items()}
 
 
 def open_units_by_line(rows: Sequence[FollowedReturn]) -> dict[tuple[str, str], int]:
