@@ -4,9 +4,10 @@ the ledger, and drawn as a section of index.html. Imported only when a live repo
 Sources, all in the ledger (no API call): each order's Google returns (``refunds.returns.<order>``,
 refund_returns.py), its Square itemized returns as the Square -> Google step decided them
 (``refunds.order.<order>``, refund_state.py) and those decisions' Google intents (done: the refund
-went through), and the order's last Google snapshot (its lines, for the product -> line mapping,
-and its refunds). Pairing is ``refunds.returns.followed_returns``; the table is
-``reconcile.returns``.
+went through), and the order's last Google snapshot (its lines, for the product -> line mapping).
+The copy of each return follows Google's hourly (the periodic read lists from the oldest open
+one), so a return refunded, rejected or canceled on Google's side leaves the list then.
+Pairing is ``refunds.returns.followed_returns``; the table is ``reconcile.returns``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from sync.domain.refunds.records import GoogleReturn, RefundDataError, Verdict, 
 from sync.domain.refunds.returns import FollowedReturn, FollowStatus, followed_returns
 from sync.logs import get_logger
 from sync.service.ports import LedgerPort
+from sync.service.refund_returns import RETURNS_PREFIX
 from sync.service.refund_state import RefundMemory, SquareRefundEvent
-from sync.service.report_frames import google_refunds, google_returns
 
 log = get_logger(__name__)
 
-RETURNS_PREFIX = "refunds.returns."  # refund_returns._returns_key
 SHOWN = 50  # rows on the page; returns.csv has them all
 
 __all__ = ["open_units_by_line", "read_followed_returns", "returns_frame", "returns_section"]
@@ -68,8 +68,6 @@ def read_followed_returns(ledger: LedgerPort) -> tuple[FollowedReturn, ...]:
                 error=str(exc),
             )
             continue
-        if _refunds_cover_returns(record.order_json):
-            continue  # Google refunded what was returned (Merchant Center...): our copy is behind
         state = memory.order(order_id)
         out.extend(
             followed_returns(order, returns, state.history, _refunded(ledger, order_id, state.square_events))
@@ -83,14 +81,6 @@ def _parsed(order_id: str, raw: Mapping[str, Any]) -> GoogleReturn | None:
     except RefundDataError as exc:
         log.warning("stored Google return unreadable; not in the report", order=order_id, error=str(exc))
         return None
-
-
-def _refunds_cover_returns(order_json: Mapping[str, Any]) -> bool:
-    """Google's refunds of the order reach what its returned units are worth (the measure of
-    ``return_not_refunded_past_sla``): none of its returns is waiting for money any more."""
-    worth, _ = google_returns(order_json)
-    refunded, _ = google_refunds(order_json)
-    return worth > 0 and refunded >= worth
 
 
 def _refunded(ledger: LedgerPort, order_id: str, events: tuple[SquareRefundEvent, ...]) -> set[str]:
