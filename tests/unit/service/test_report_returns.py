@@ -64,3 +64,30 @@ def test_a_return_google_refunded_itself_leaves_the_list(square_world: World) ->
     world.google.refund_customer_return(return_id, 540)  # Merchant Center / Google's service
     world.cycle()
     assert read_followed_returns(world.ledger) == ()
+
+
+def test_the_periodic_read_follows_an_open_return_older_than_the_cursor(square_world: World) -> None:
+    world = square_world
+    delivered_order(world)
+    older = world.google.customer_return("G-1", "LI-A", 1)
+    world.google.returns[0]["creationDate"] = "2026-11-20T09:00:00Z"
+    world.google.customer_return("G-1", "LI-B", 1)  # newer: the cursor stops at it
+    world.cycle()
+    assert {r.return_id for r in read_followed_returns(world.ledger)} == {older, "RET-2"}
+    world.google.returns[0]["returnItems"][0]["state"] = "rejected"  # the merchant refused it
+    world.cycle()
+    assert [r.return_id for r in read_followed_returns(world.ledger)] == ["RET-2"]
+    # Nothing open any more: the listing starts at the cursor again.
+    world.google.returns[1]["returnItems"][0]["state"] = "canceled"
+    world.cycle()
+    assert read_followed_returns(world.ledger) == ()
+    starts: list[object] = []
+    listing = world.google.iter_order_returns
+
+    def spy(**kwargs: Any) -> Any:
+        starts.append(kwargs.get("created_start"))
+        return listing(**kwargs)
+
+    world.google.iter_order_returns = spy  # type: ignore[method-assign]
+    world.cycle()
+    assert starts == ["2026-11-21T09:00:00Z"]
