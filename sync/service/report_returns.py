@@ -128,11 +128,12 @@ def returns_section(table: pd.DataFrame | None, return_hours: float) -> str:
         f"<td>{escape(str(r.line_item_id))}</td><td class=n>{int(r.quantity)}</td>"
         f"<td>{escape(str(r.status))}</td><td>{escape(str(r.return_state))}</td>"
         f"<td>{escape(str(r.shipment_state) or '-')}</td><td>{escape(str(r.reason))}</td>"
-        f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td></tr>"
+        f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td>"
+        f"<td>{'past: the order has the break' if r.past_sla == 'yes' else ''}</td></tr>"
         for r in table.head(SHOWN).itertuples(index=False)
     )
     return (
         f"{head} ({units})</h2>{intro}<table><tr><th>order</th><th>return</th><th>line</th>"
         "<th>units</th><th>status</th><th>Google state</th><th>shipment</th><th>reason</th>"
-        f"<th>age (h)</th></tr>{rows}</table></section>"
+        f"<th>age (h)</th><th>SLA</th></tr>{rows}</table></section>"
     )
