@@ -22,7 +22,12 @@ from sync.domain.reconcile.returns import (
 )
 from sync.domain.refunds.records import google_return
 from sync.domain.refunds.returns import FollowedReturn, FollowStatus, SquareReturnedUnits, followed_returns
-from sync.service.reconciliation import frames_from_google_orders, write_report
+from sync.service.reconciliation import (
+    SnapshotFiles,
+    frames_from_google_orders,
+    write_report,
+    write_snapshot_report,
+)
 from sync.service.report_files import run_folders
 from sync.service.report_returns import returns_section
 from tests.unit.refund_fixtures import delivered_order, google_return_raw, order_of
@@ -197,3 +202,22 @@ def test_a_report_with_followed_returns_writes_returns_csv_summary_and_page(tmp_
     assert not (other.path / "returns.csv").exists()
     assert "Not known in this report" in (other.path / "index.html").read_text(encoding="utf-8")
     assert {o["qty_return_open"] for o in _read(other.path / "orders.csv")} == {""}
+
+
+def test_a_report_from_saved_inputs_keeps_qty_return_open_but_lists_no_returns(tmp_path: Path) -> None:
+    google, _square, ledger = base_case()
+    rows = [FollowedReturn("G1", "R-1", "L1", 1, iso(5), "new", "", "changedMind")]
+    settings = ReportsSettings(dir=str(tmp_path))
+    live = write_report(
+        google, ledger, None, settings=settings, now=NOW, out_dir=tmp_path, returns=rows, save_inputs=True
+    )
+    again = write_snapshot_report(
+        SnapshotFiles(google=live.path / "google.parquet", ledger=live.path / "ledger.parquet"),
+        settings=settings,
+        now=NOW,
+        out_dir=tmp_path,
+    )
+    orders = {o["google_order_id"]: o["qty_return_open"] for o in _read(again.path / "orders.csv")}
+    assert orders == {"G1": "1", "G2": "0", "G3": "0"}
+    assert not (again.path / "returns.csv").exists()
+    assert "Not known in this report" in (again.path / "index.html").read_text(encoding="utf-8")
