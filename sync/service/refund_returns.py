@@ -27,9 +27,7 @@ from sync.service.ports import LedgerPort, Marketplace
 log = get_logger(__name__)
 
 RETURNS_CURSOR_KEY = "refunds.google.returns_since"
-
-
-RETURNS_PREFIX = "refunds.returns."
+RETURNS_PREFIX = "refunds.returns."  # + the Google order id: that order's returns
 
 
 def _returns_key(order_id: str) -> str:
