@@ -46,7 +46,7 @@ import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +57,8 @@ import pandas as pd
 
 from sync.config import ConfigError, ReportsSettings, Settings
 from sync.domain import reconcile as rules
+from sync.domain.reconcile.returns import returns_frame, returns_summary
+from sync.domain.refunds.returns import FollowedReturn
 from sync.service import report_partitions
 from sync.service.report_context import ReportContext
 from sync.service.report_files import MONEY_COLUMNS, neutralise
@@ -125,12 +127,17 @@ def write_report(
     rejects: pd.DataFrame | None = None,
     freshness: rules.Freshness | None = None,
     context: ReportContext | None = None,
+    returns: Sequence[FollowedReturn] | None = None,
 ) -> ReportResult:
     """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring. ``context``:
-    what the page says besides the reconciliation (account, cycle health, rejects, history)."""
+    what the page says besides the reconciliation (account, cycle health, rejects, history);
+    ``returns``: the customer returns still waiting for money (returns.csv, orders.csv
+    qty_return_open, a summary section; None: not known, e.g. snapshots)."""
     started = time.perf_counter()
     now_ts, run_id = run_id_for(now, run_id)
-    google = frame_or_build(google_orders, frames_from_google_orders, include_pii=settings.include_pii)
+    google = frame_or_build(
+        google_orders, frames_from_google_orders, include_pii=settings.include_pii, returns=returns
+    )
     if not settings.include_pii:
         google = google.drop(columns=[c for c in rules.PII_COLUMNS if c in google.columns])
     ledger = None
@@ -139,9 +146,16 @@ def write_report(
     rec = rules.reconcile(
         google, ledger, oms, slas=slas_of(settings), now=now_ts, rejects=rejects, freshness=freshness
     )
-    totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=rules.summarise(rec))
+    summary = rules.summarise(rec)
+    table = None
+    if returns is not None:
+        table = returns_frame(returns, now=now_ts, return_hours=settings.return_sla_hours, breaks=rec.breaks)
+        summary = pd.concat([summary, returns_summary(table)], ignore_index=True)
+    totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=summary)
     snapshots = {"google": google, "ledger": ledger, "oms": oms, "rejects": rejects} if save_inputs else None
-    path = write_run(out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context)
+    path = write_run(
+        out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context, returns=table
+    )
     return result_of(path, path.name, totals, started)
 
 

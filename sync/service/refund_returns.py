@@ -7,15 +7,19 @@ Before the Square -> Google step decides itemized refunds it refreshes them (``r
 the returns created since the cursor, and each stored return of those orders still open in our
 copy read again by id (Google may have refunded or rejected it since: pairing with a stale
 ``new`` unit could refund a unit Google already refunded). It pairs the store's Square returns
-with the customer's (``refunds.returns``: matched, not refunded twice).
+with the customer's (``refunds.returns``: matched, not refunded twice). The periodic read lists
+from the oldest return still open in our copy, so the copy follows Google (the report's open
+returns are read from it: report_returns.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sync.adapters.google_errors import GoogleApiError
+from sync.domain.orders import parse_datetime
 from sync.domain.refunds.records import GoogleReturn, RefundDataError, google_return
 from sync.logs import get_logger
 from sync.service.ports import LedgerPort, Marketplace
@@ -23,10 +27,18 @@ from sync.service.ports import LedgerPort, Marketplace
 log = get_logger(__name__)
 
 RETURNS_CURSOR_KEY = "refunds.google.returns_since"
+RETURNS_PREFIX = "refunds.returns."  # + the Google order id: that order's returns
 
 
 def _returns_key(order_id: str) -> str:
-    return f"refunds.returns.{order_id}"
+    return f"{RETURNS_PREFIX}{order_id}"
+
+
+def _earlier(a: str, b: str) -> bool:
+    try:
+        return parse_datetime(a) < parse_datetime(b)
+    except ValueError:
+        return False
 
 
 def google_returns_of(ledger: LedgerPort, order_id: str) -> tuple[GoogleReturn, ...]:
@@ -62,10 +74,34 @@ def store_google_returns(ledger: LedgerPort, returns: Iterable[Mapping[str, Any]
     return changed
 
 
-def pull_new_returns(ledger: LedgerPort, google: Marketplace) -> set[str]:
-    """``orderreturns.list`` from the cursor (inclusive): stored; the orders whose returns changed."""
+def oldest_open_return(ledger: LedgerPort) -> str | None:
+    """creationDate of the oldest stored return our copy shows open (None: none is)."""
+    oldest: tuple[datetime, str] | None = None
+    for key, raw in ledger.values_with_prefix(RETURNS_PREFIX).items():
+        for item in raw if isinstance(raw, list) else []:
+            try:
+                ret = google_return(item)
+                when = parse_datetime(ret.created)
+            except (RefundDataError, ValueError):
+                log.warning("stored Google return unreadable; skipped", key=key)
+                continue
+            if any(i.is_open for i in ret.items) and (oldest is None or when < oldest[0]):
+                oldest = (when, ret.created)
+    return oldest[1] if oldest else None
+
+
+def pull_new_returns(ledger: LedgerPort, google: Marketplace, *, reread_open: bool = False) -> set[str]:
+    """``orderreturns.list`` from the cursor (inclusive): stored; the orders whose returns changed.
+    ``reread_open`` (the periodic read): from the oldest return our copy shows open instead, when
+    that is earlier, so what became of it (refunded, rejected, canceled in Merchant Center or by
+    Google, a shipment on its way) reaches the ledger and the report without a call per return."""
     since = ledger.get_value(RETURNS_CURSOR_KEY)
-    listed = list(google.iter_order_returns(created_start=since))
+    start = since
+    if reread_open:
+        oldest = oldest_open_return(ledger)
+        if oldest is not None and (since is None or _earlier(oldest, since)):
+            start = oldest
+    listed = list(google.iter_order_returns(created_start=start))
     newest = max([since or "", *(str(r.get("creationDate") or "") for r in listed)]) or None
     with ledger.transaction():
         changed = store_google_returns(ledger, listed)

@@ -7,7 +7,7 @@ into compact pandas columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,8 @@ import pandas as pd
 
 from sync.domain import money
 from sync.domain import reconcile as rules
+from sync.domain.reconcile.returns import oldest_waiting, open_units_by_line
+from sync.domain.refunds.returns import FollowedReturn
 
 CHUNK_ROWS = 50_000
 
@@ -124,6 +126,8 @@ _GOOGLE_BUILD = {
     "last_refunded_at": "datetime",
     "returned_amount_minor": "int64",
     "last_returned_at": "datetime",
+    "qty_return_open": "Int32",
+    "return_waiting_since": "datetime",
 }
 
 
@@ -192,9 +196,18 @@ def google_order_amount(order: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def frames_from_google_orders(
-    orders: Iterable[Mapping[str, Any]], *, include_pii: bool = False, chunk_rows: int = CHUNK_ROWS
+    orders: Iterable[Mapping[str, Any]],
+    *,
+    include_pii: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    returns: Sequence[FollowedReturn] | None = None,
 ) -> pd.DataFrame:
-    """Google v2 Order dicts (e.g. GoogleGateway.iter_orders()) -> GOOGLE frame, streamed."""
+    """Google v2 Order dicts (e.g. GoogleGateway.iter_orders()) -> GOOGLE frame, streamed.
+    ``returns``: the customer returns waiting for money as the ledger follows them (each line's
+    ``qty_return_open``, a return on no known line counted on the order's first line; the order's
+    ``return_waiting_since``); None: not known (NA, NaT)."""
+    open_returns = open_units_by_line(returns) if returns is not None else None
+    waiting_since = oldest_waiting(returns or ())
     columns = dict(_GOOGLE_BUILD)
     if include_pii:
         columns |= {"customer_name": "str", "customer_email": "str"}
@@ -218,6 +231,7 @@ def frames_from_google_orders(
             # ISO 8601 UTC strings sort chronologically, so min() is the oldest.
             "open_shipment_since": min(open_since) if open_since else None,
             "last_canceled_at": _last_cancellation(order),
+            "return_waiting_since": waiting_since.get(order.get("id") or ""),
         }
         base["refunded_minor"], base["last_refunded_at"] = google_refunds(order)
         base["returned_amount_minor"], base["last_returned_at"] = google_returns(order)
@@ -227,6 +241,11 @@ def frames_from_google_orders(
             base["customer_email"] = customer.get("email") or customer.get("invoiceReceivingEmail") or ""
         lines = order.get("lineItems") or [{}]
         for line_no, line in enumerate(lines):
+            open_units = None
+            if open_returns is not None:
+                open_units = open_returns.get((base["google_order_id"], line.get("id") or ""), 0)
+                if line_no == 0 and line.get("id"):
+                    open_units += open_returns.get((base["google_order_id"], ""), 0)
             acc.add(
                 base
                 | {
@@ -238,6 +257,7 @@ def frames_from_google_orders(
                     "qty_delivered": int(line.get("quantityDelivered") or 0),
                     "qty_canceled": int(line.get("quantityCanceled") or 0),
                     "qty_returned": int(line.get("quantityReturned") or 0),
+                    "qty_return_open": open_units,
                 }
             )
     frame = acc.frame()

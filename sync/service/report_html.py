@@ -142,12 +142,14 @@ def _health(health: CycleHealth | None) -> str:
     return f'<section id="health"><h2>Sync cycle</h2><table>{body}</table></section>'
 
 
-def _links(context: ReportContext, previous: str | None, rejects_href: str | None) -> str:
+def _links(context: ReportContext, previous: str | None, rejects_href: str | None, returns: bool) -> str:
     links = [
         ('orders.csv', "orders.csv", "one row per order"),
         ('breaks.csv', "breaks.csv", "one row per break"),
         ('summary.csv', "summary.csv", "counts and amounts"),
     ]
+    if returns:
+        links.append(("returns.csv", "returns.csv", "customer returns waiting for a refund"))
     if rejects_href:
         links.append((rejects_href, "rejected feed rows", "the rejects file to correct"))
     if previous:
@@ -223,7 +225,9 @@ def render_html(
     context: ReportContext | None = None,
     previous: str | None = None,
     rejects_href: str | None = None,
+    returns_html: str = "",
 ) -> str:
+    """The page; ``returns_html``: the customer-returns section (report_returns)."""
     context = context or ReportContext()
     orders = _count(summary, "totals", "orders")
     n_breaks = _count(summary, "totals", "breaks")
@@ -231,6 +235,10 @@ def render_html(
     tiles = [("orders", orders), ("breaks", n_breaks), ("orders with breaks", broken)]
     tiles += [(f"{sev} breaks", _count(summary, "breaks_by_severity", sev)) for sev in SEVERITIES[:2]]
     tiles.append(("rejected feed rows", _count(summary, "breaks_by_category", "rejected_feed_row")))
+    returns_known = bool((summary["section"] == "returns").any())
+    if returns_known:
+        waiting = _count(summary, "returns", "open") + _count(summary, "returns", "matched")
+        tiles.append(("returned units waiting for a refund", waiting))
     kept_out = _count(summary, "totals", "orders_not_in_square")
     if kept_out:
         tiles.append(("kept out of Square (shipped before it was enabled)", kept_out))
@@ -279,7 +287,7 @@ def render_html(
 {_verdict(breaks, context.health)}
 <h1>{escape(title)}</h1>
 <p>{_badge(context)} · generated {escape(now.strftime("%Y-%m-%d %H:%M:%S UTC"))}</p>
-{_links(context, previous, rejects_href)}
+{_links(context, previous, rejects_href, returns_known)}
 {_health(context.health)}
 <h2>Headline</h2>
 <div class="tiles">{"".join(f"<div class=tile><b>{v}</b>{escape(k)}</div>" for k, v in tiles)}</div>
@@ -290,6 +298,7 @@ def render_html(
 <h2>Orders by Google status</h2>
 <table><tr><th>status</th><th>orders</th><th>amount</th><th>currency</th></tr>{status_html}</table>
 {rejects_html}
+{returns_html}
 <h2>Oldest {min(OLDEST, len(breaks))} of {len(breaks)} breaks</h2>
 <table><tr><th>order</th><th>what</th><th>severity</th><th>age (h)</th><th>detail and what to do</th></tr>
 {break_rows}</table>

@@ -27,6 +27,7 @@ from sync.service.reconciliation import (
     write_report,
 )
 from sync.service.report_context import CycleHealth, ReportContext, TrendPoint
+from sync.service.report_returns import read_followed_returns
 from sync.service.run_history import SUCCESS_OUTCOMES, run_reason
 
 HISTORY_RUNS = 19  # earlier reports on the trend (with this one: 20)
@@ -126,6 +127,8 @@ def write_live_report(
         rejects=frames_from_rejects(open_rejects, resolve),
         freshness=freshness,
         context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
+        # Customer returns are followed by the Square refund steps only: without Square, not known.
+        returns=read_followed_returns(ledger) if square is not None else None,
     )
     remember_report(ledger, result.trend)
     return result

@@ -31,6 +31,7 @@ from sync.service.report_files import (
     write_csv,
 )
 from sync.service.report_html import render_html
+from sync.service.report_returns import returns_section
 from sync.service.report_snapshots import save_snapshot
 
 WRITE_CHUNK_ORDERS = 100_000
@@ -104,10 +105,12 @@ def write_run(
     totals: Totals,
     snapshots: Mapping[str, pd.DataFrame | None] | None = None,
     context: ReportContext | None = None,
+    returns: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/<run-id>/`` atomically: orders.csv from ``orders`` (orders_table slices,
-    consumed first), then breaks.csv, summary.csv and index.html from ``totals`` (complete once
-    ``orders`` is exhausted), the snapshots when given. Then ``out_dir/latest`` points at it and
+    consumed first), then breaks.csv, summary.csv, returns.csv (``returns``: the open customer
+    returns; None: not known, no file) and index.html from ``totals`` (complete once ``orders``
+    is exhausted), the snapshots when given. Then ``out_dir/latest`` points at it and
     run folders older than ``[reports] keep_days`` are pruned (report_files)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,8 @@ def write_run(
         assert totals.breaks is not None and totals.summary is not None
         write_csv(totals.breaks, tmp / "breaks.csv", bom)
         write_csv(totals.summary, tmp / "summary.csv", bom)
+        if returns is not None:
+            write_csv(returns, tmp / "returns.csv", bom)
         rejects = context.rejects_path if context is not None else None
         rejects_href = os.path.relpath(rejects, final) if rejects is not None and rejects.exists() else None
         html = render_html(
@@ -131,6 +136,7 @@ def write_run(
             context=context,
             previous=previous_run(out_dir, run_id),
             rejects_href=rejects_href,
+            returns_html=returns_section(returns, settings.return_sla_hours),
         )
         (tmp / "index.html").write_text(html, encoding="utf-8")
         for name, frame in (snapshots or {}).items():

@@ -519,6 +519,15 @@ def test_key_values(ledger: Ledger) -> None:
     ledger.set_value("cursor", {"page": 2, "token": "abc"})
     ledger.set_value("count", 7)
     assert (ledger.get_value("cursor"), ledger.get_value("count")) == ({"page": 2, "token": "abc"}, 7)
+    # A prefix is matched literally ("_" and "%" are no wildcards), keys in order.
+    ledger.set_value("refunds.returns.B", [2])
+    ledger.set_value("refunds.returns.A", [1])
+    ledger.set_value("refundsXreturnsXC", [3])
+    found = ledger.values_with_prefix("refunds.returns.")
+    assert found == {"refunds.returns.A": [1], "refunds.returns.B": [2]}
+    ledger.set_value("a_b", 1)
+    ledger.set_value("axb", 2)
+    assert ledger.values_with_prefix("a_") == {"a_b": 1} and ledger.values_with_prefix("%") == {}
 
 
 def test_status_summary(ledger: Ledger) -> None:
@@ -688,6 +697,7 @@ def test_accounts_sharing_a_ledger_never_see_each_others_rows(
     a.set_value("cursor", {"page": 1})
     b.set_value("cursor", {"page": 2})
     assert (a.get_value("cursor"), b.get_value("cursor")) == ({"page": 1}, {"page": 2})
+    assert a.values_with_prefix("cur") == {"cursor": {"page": 1}}
     for n in range(3):
         a.record_report(f"a-{n}", {"breaks": n}, keep=2)
     b.record_report("b-0", {"breaks": 9}, keep=2)

@@ -71,6 +71,14 @@ class RunTable(LedgerDatabase):
             row = conn.execute(select(KV.c.value).where(self._mine(KV), KV.c.key == key)).first()
         return default if row is None else row[0]
 
+    def values_with_prefix(self, prefix: str) -> dict[str, Any]:
+        """Every value whose key starts with ``prefix`` (e.g. ``refunds.returns.``), by key."""
+        stmt = select(KV.c.key, KV.c.value).where(
+            self._mine(KV), KV.c.key.startswith(prefix, autoescape=True)
+        )
+        with self._read() as conn:
+            return {str(key): value for key, value in conn.execute(stmt.order_by(KV.c.key))}
+
     def set_value(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key`` (e.g. a poll cursor)."""
         row = {"key": key, "value": value, "updated_at": self._clock()}

@@ -8,7 +8,15 @@ import pandas as pd
 import pyarrow as pa
 
 from sync.domain.reconcile.align import Alignment
-from sync.domain.reconcile.columns import FirstRows, differs, format_minor, index_in, nonempty, sheet_time
+from sync.domain.reconcile.columns import (
+    FirstRows,
+    differs,
+    format_minor,
+    index_in,
+    nonempty,
+    per_order_sum,
+    sheet_time,
+)
 from sync.domain.reconcile.rules.oms_copy import oms_amounts, oms_statuses
 from sync.domain.reconcile.rules.refunds import oms_refunds
 from sync.domain.reconcile.schema import (
@@ -64,6 +72,7 @@ def order_rows(a: Alignment, others: pd.DataFrame) -> pd.DataFrame:
     put("oms_status", oms_text)
     for q in (*QUANTITIES, "qty_returned"):
         put(q, a.sums[q])
+    put("qty_return_open", _known_per_order(a.g["qty_return_open"], a.g_first))
     put("amount_google_minor", a.amount_g)
     put("amount_google_net_minor", a.go["net_amount_minor"])
     put("amount_oms_minor", oms_amounts(a) if oo is not None else default_array(NI64, n))
@@ -76,6 +85,14 @@ def order_rows(a: Alignment, others: pd.DataFrame) -> pd.DataFrame:
         if name in a.g.columns:
             put(name, a.go[name])  # only Google has them: "" for the others
     return pd.DataFrame(columns, copy=False)  # the columns are ours and fresh: no second copy
+
+
+def _known_per_order(values: pd.Series, first: np.ndarray) -> pd.arrays.IntegerArray:
+    """Per-order sum of a nullable line column whose lines are all known or all NA (one source
+    wrote the whole frame): NA where the order's first line is."""
+    sums = per_order_sum(values.to_numpy(dtype="int64", na_value=0), first)
+    unknown = values.isna().to_numpy()[first] if len(first) else np.zeros(0, dtype=bool)
+    return pd.arrays.IntegerArray(sums, unknown)
 
 
 def _stack(google_part: pd.Series, other_part: pd.Series) -> pd.Series:
@@ -175,6 +192,7 @@ def _orders_not_in_google(
             # The ledger's count where it has one (what the sync last saw on Google), else the OMS's.
             **{q: quantity(lo, led_at, q).fillna(quantity(oo, oms_at, q)) for q in QUANTITIES},
             "qty_returned": pd.Series(default_array(NI64, k)),  # only Google counts returns
+            "qty_return_open": pd.Series(default_array(NI64, k)),
             "amount_google_minor": pd.Series(default_array(NI64, k)),
             "amount_google_net_minor": pd.Series(default_array(NI64, k)),
             "amount_oms_minor": column(oo, oms_at, "amount_minor", NI64),
@@ -211,6 +229,7 @@ def orders_table(o: pd.DataFrame) -> pd.DataFrame:
             "qty_delivered": o["qty_delivered"],
             "qty_canceled": o["qty_canceled"],
             "qty_returned": o["qty_returned"],
+            "qty_return_open": o["qty_return_open"],
             "amount_google": format_minor(o["amount_google_minor"], o["currency"]),
             # netAmount: what the customer paid after Google's refunds (empty: Google gave none)
             "amount_google_net": format_minor(o["amount_google_net_minor"], o["currency"]),

@@ -35,6 +35,12 @@ GOOGLE (what Google says; built by ``sync.service.reconciliation.frames_from_goo
     returned_amount_minor int64    what the returned units are worth: per line, (price + tax) x
                                    quantityReturned / quantityOrdered, rounded down
     last_returned_at     datetime  creationDate of the latest line return (NaT: none)
+    qty_return_open      Int32     units of the line customers returned on Google (orderreturns) and
+                                   nobody refunded yet, as the ledger follows them; NA: not known
+                                   (snapshots from before, or written without the ledger's returns)
+    return_waiting_since datetime  creationDate of the order's oldest such return (NaT: none or not
+                                   known); the clock of return_not_refunded_past_sla when known,
+                                   else last_returned_at
     customer_name, customer_email  str   optional; only present when PII was asked for
 
 LEDGER (our view; built by ``frames_from_ledger`` from plain dicts of the ledger's records)
@@ -149,6 +155,7 @@ ORDER_COLUMNS = (
     "qty_delivered",
     "qty_canceled",
     "qty_returned",
+    "qty_return_open",
     "amount_google",
     "amount_google_net",
     "amount_oms",
@@ -197,6 +204,8 @@ GOOGLE_SCHEMA: dict[str, tuple[str, bool]] = {
     "last_refunded_at": (DT, False),  # creationDate of the latest refund
     "returned_amount_minor": (I64, False),  # what the returned units are worth (price + tax)
     "last_returned_at": (DT, False),  # creationDate of the latest line return
+    "qty_return_open": (NI32, False),  # customer-return units not refunded yet; NA: not known
+    "return_waiting_since": (DT, False),  # the oldest of them was created (NaT: none / not known)
 }
 LEDGER_SCHEMA: dict[str, tuple[str, bool]] = {
     "google_order_id": (STR, True),

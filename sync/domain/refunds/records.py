@@ -105,6 +105,7 @@ class GoogleReturnItem:
     offer_id: str
     state: str  # a ReturnItemState value; kept as text so an unknown future state is not fatal
     customer_reason: str
+    shipment_state: str = ""  # its return shipments' states, "|"-joined ("" none yet: not sent back)
 
     @property
     def is_open(self) -> bool:
@@ -133,12 +134,20 @@ def google_return(raw: Mapping[str, Any]) -> GoogleReturn:
     order_id = str(raw.get("orderId") or "")
     if not order_id:
         raise RefundDataError(what, "orderId", "missing")
+    shipments = {
+        str(s.get("shipmentId") or ""): str(s.get("state") or "")
+        for s in raw.get("returnShipments") or []
+        if isinstance(s, Mapping)
+    }
     items = []
     for i, item in enumerate(raw.get("returnItems") or []):
         if not isinstance(item, Mapping):
             raise RefundDataError(what, f"returnItems[{i}]", "expected an object")
         product = _object(item.get("product"))
         reason = _object(item.get("customerReturnReason"))
+        shipment_ids = item.get("returnShipmentIds")
+        shipment_ids = shipment_ids if isinstance(shipment_ids, list) else []
+        states = [shipments.get(str(sid), "") for sid in shipment_ids]
         items.append(
             GoogleReturnItem(
                 item_id=str(item.get("itemId") or ""),
@@ -146,6 +155,7 @@ def google_return(raw: Mapping[str, Any]) -> GoogleReturn:
                 offer_id=str(product.get("offerId") or ""),
                 state=str(item.get("state") or ""),
                 customer_reason=str(reason.get("reasonCode") or ""),
+                shipment_state="|".join(dict.fromkeys(s for s in states if s)),
             )
         )
     return GoogleReturn(

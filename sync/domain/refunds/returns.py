@@ -12,14 +12,16 @@ Pairing rule [D]: per Google line, in time order, each unit of a Square itemized
 the oldest unpaired Google return unit created no later than the Square refund (a return Google
 learns of after the store refunded cannot be what the store refunded). Rejected and canceled
 Google units never pair. A Square unit with nothing to pair is a return the store started.
-Google return units left unpaired while open are the open returns the report shows.
+Google return units left unpaired while open are the open returns the report shows
+(``followed_returns``: with the ones a Square return took whose Google refund is not through yet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sync.domain.orders import LineItem, Order, parse_datetime
 from sync.domain.refunds.records import GoogleReturn, GoogleReturnItem, RefundDataError, ReturnItemState
@@ -35,6 +37,8 @@ class ReturnUnit:
     line_item_id: str
     created: str
     state: str
+    shipment_state: str = ""
+    reason: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -88,6 +92,87 @@ def return_units(order: Order, returns: Iterable[GoogleReturn]) -> tuple[ReturnU
                 continue
             units.append(ReturnUnit(ret.return_id, _line_of(order, ret, item).id, ret.created, item.state))
     return tuple(sorted(units, key=lambda u: (_sort_time(u.created), u.return_id)))
+
+
+class FollowStatus(StrEnum):
+    """Where an open customer return stands for the report (``FollowedReturn.status``)."""
+
+    OPEN = "open"  # waiting for the store: no Square itemized return pairs with it
+    MATCHED = "matched"  # the store's Square return pairs with it; Google's refund not through yet
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedReturn:
+    """Units of one customer return on one line that Google's record (as last read) shows open
+    and nobody has refunded yet, as the report lists them."""
+
+    order_id: str
+    return_id: str
+    line_item_id: str  # "" when the return's product is on no line of the order
+    units: int
+    created: str
+    state: str  # Google's return item state (new, received)
+    shipment_state: str  # its return shipments' states ("" none yet)
+    reason: str  # the customer's reason code
+    square_refund_id: str = ""  # the Square itemized refund that pairs with it ("" none: open)
+
+    @property
+    def status(self) -> FollowStatus:
+        return FollowStatus.MATCHED if self.square_refund_id else FollowStatus.OPEN
+
+
+def followed_returns(
+    order: Order,
+    returns: Iterable[GoogleReturn],
+    square_returns: Sequence[SquareReturnedUnits],
+    refunded: Collection[str] = (),
+) -> tuple[FollowedReturn, ...]:
+    """The order's customer-return units Google shows open that are still waiting for money, per
+    (return, line, pairing), oldest first: the open ones no Square return pairs with, and those a
+    Square return took whose refund is not through (its id not in ``refunded``: the Square refunds
+    whose Google refund went through). Google's record of a refunded unit may be stale (it is read
+    again when the store's next refund of the order is decided), so a pairing whose refund went
+    through counts as refunded whatever that record says. A return whose product is on no line is
+    listed with an empty line id (nothing can pair with it), never dropped."""
+    placed: list[ReturnUnit] = []
+    unplaced: list[ReturnUnit] = []  # on no line of the order: nothing can pair with them
+    for ret in returns:
+        if ret.order_id != order.id:
+            continue
+        for item in ret.items:
+            if item.state not in PAIRABLE_STATES:
+                continue
+            try:
+                line = _line_of(order, ret, item).id
+            except RefundDataError:
+                line = ""
+            unit = ReturnUnit(
+                ret.return_id, line, ret.created, item.state, item.shipment_state, item.customer_reason
+            )
+            (placed if line else unplaced).append(unit)
+    units = sorted(placed, key=lambda u: (_sort_time(u.created), u.return_id))
+    taken_by = {
+        i: square.square_refund_id for square, indexes in _assign(units, square_returns) for i in indexes
+    }
+    grouped: dict[tuple[str, str, str, str, str], FollowedReturn] = {}
+    for index, unit in [*enumerate(units), *((-1, u) for u in unplaced)]:
+        by = taken_by.get(index, "")
+        if not unit.is_open or by in refunded:
+            continue
+        key = (unit.return_id, unit.line_item_id, by, unit.state, unit.shipment_state)
+        before = grouped.get(key)
+        grouped[key] = FollowedReturn(
+            order_id=order.id,
+            return_id=unit.return_id,
+            line_item_id=unit.line_item_id,
+            units=(before.units if before else 0) + 1,
+            created=unit.created,
+            state=unit.state,
+            shipment_state=unit.shipment_state,
+            reason=unit.reason,
+            square_refund_id=by,
+        )
+    return tuple(grouped.values())
 
 
 def _line_of(order: Order, ret: GoogleReturn, item: GoogleReturnItem) -> LineItem:

@@ -4,7 +4,8 @@
 1. ``square.refund`` intents left pending (a crash, a lost answer, Square down) are sent again
    with the same idempotency key; Square replays what it did.
 2. Every ``[google] recheck_open_orders_minutes`` (the open-order recheck's rhythm): Google's
-   ``orderreturns.list`` since its cursor (1 call; the returns kept per order, refund_returns.py)
+   ``orderreturns.list`` since its cursor, or since the oldest return still open in the ledger's
+   copy (1 call a page; the returns kept per order, refund_returns.py)
    and one custombatch ``get`` of up to 1,000 orders in Square placed within the return window
    (30 days), round-robin, plus the orders with new returns: so delivered orders, which no other
    step reads again, are looked at about hourly (24,000 orders a day at one call an hour).
@@ -82,7 +83,7 @@ def _periodic_read(ctx: CycleContext, now: datetime) -> tuple[list[Order], str |
     """New customer returns stored, and the orders to compare: this check's share of the return
     window plus the orders with new returns; with where the next check starts. None: Google failed."""
     try:
-        with_returns = pull_new_returns(ctx.ledger, ctx.marketplace)
+        with_returns = pull_new_returns(ctx.ledger, ctx.marketplace, reread_open=True)
     except GoogleApiError as exc:
         ctx.result.outage(google_outage(ctx.marketplace.base_url, exc, ctx.marketplace.merchant_id))
         return None

@@ -116,16 +116,26 @@ def _returns_not_refunded(a: Alignment, out: BreakCollector) -> None:
     returned = a.sums["qty_returned"]
     worth = a.go["returned_amount_minor"].to_numpy(dtype="int64")
     refunded = a.go["refunded_minor"].to_numpy(dtype="int64")
-    last_return = a.go["last_returned_at"]
-    since_return = hours_since(a.now, last_return)
+    # The clock: the oldest customer return still waiting for money where the ledger follows them
+    # (so each open return past the SLA is this break, listed in returns.csv), else the latest
+    # line return (all Google's order data can say, e.g. snapshots from before).
+    waiting = a.go["return_waiting_since"]
+    followed = waiting.notna().to_numpy()
+    since_return = hours_since(a.now, waiting.where(followed, a.go["last_returned_at"]))
     hours = a.slas.return_hours
     mask = (returned > 0) & (refunded < worth) & (since_return > hours)
     if not mask.any():
         return
     cur = a.currency[mask].reset_index(drop=True)
+    which = np.where(
+        followed[mask],
+        f" unit(s) returned on Google, a customer return (see returns.csv) waiting more than {hours:g} h,",
+        f" unit(s) returned on Google, the latest more than {hours:g} h ago,",
+    )
     detail = (
         text(returned[mask])
-        + f" unit(s) returned on Google, the latest more than {hours:g} h ago, but Google refunded "
+        + text(which)
+        + " but Google refunded "
         + format_minor(pd.Series(refunded[mask]), cur)
         + " of the "
         + format_minor(pd.Series(worth[mask]), cur)
