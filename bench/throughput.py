@@ -72,12 +72,12 @@ def minimum_calls(orders: int, mutations_per_order: int = 4) -> int:
 
 
 # ---------------------------------------------------------------------- setup (not measured)
-def make_orders(sb: Sandbox, count: int) -> list[str]:
+def make_orders(sb: Sandbox, count: int, templates: tuple[str, ...] = TEMPLATES) -> list[str]:
     """Create and advance ``count`` test orders through the backend (no HTTP, latency off)."""
     sb.configure_faults(latency_ms=0)
     ids = []
     for i in range(count):
-        order_id = sb.google.create_test_order(MERCHANT_ID, template_name=TEMPLATES[i % len(TEMPLATES)])
+        order_id = sb.google.create_test_order(MERCHANT_ID, template_name=templates[i % len(templates)])
         sb.google.advance_test_order(MERCHANT_ID, order_id)
         ids.append(order_id)
     return ids
@@ -143,8 +143,9 @@ class Baseline:
         return self.orders / self.seconds
 
 
-def run_baseline(sb: Sandbox, count: int, key_file: Path, latency_ms: float) -> Baseline:
-    ids = make_orders(sb, count)
+def run_baseline(sb: Sandbox, count: int, key_file: Path, latency_ms: float,
+                 templates: tuple[str, ...] = TEMPLATES) -> Baseline:
+    ids = make_orders(sb, count, templates)
     rows = {r["order_id"]: r for r in feed_rows(sb, ids)}  # only for carrier/tracking per order
     credentials = service_account.Credentials.from_service_account_file(str(key_file), scopes=SCOPES)
     service = build("content", "v2", credentials=credentials, static_discovery=True, cache_discovery=False,
@@ -256,16 +257,18 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
     # BENCH_CHILD_PREFIX runs the child under a tool, e.g. "valgrind --tool=callgrind
     # --callgrind-out-file=/tmp/cg.%p" for instruction counts that do not depend on the machine's load.
     prefix = os.environ.get("BENCH_CHILD_PREFIX", "").split()
-    proc = subprocess.Popen([*prefix, sys.executable, "-c", CHILD], cwd=work,
-                            env={**env, "BENCH_RSS_FILE": str(rss_file)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wait4 (not communicate): exact end time; the output is small enough for the pipes.
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    proc.stdout.close()  # type: ignore[union-attr]
-    proc.stderr.close()  # type: ignore[union-attr]
+    # Output to files, not pipes: a cycle may log more than a pipe holds (one warning per order
+    # with ad-hoc Square lines), and wait4 (not communicate) gives the exact end and the CPU time.
+    with (work / "cycle.out").open("w+") as out_file, (work / "cycle.err").open("w+") as err_file:
+        proc = subprocess.Popen([*prefix, sys.executable, "-c", CHILD], cwd=work,
+                                env={**env, "BENCH_RSS_FILE": str(rss_file)},
+                                stdout=out_file, stderr=err_file, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if proc.returncode != 0:
         raise SystemExit(f"ordersync run exited {proc.returncode}\n{out}\n{err[-4000:]}")
     after = sb.stats.snapshot()["requests"]
@@ -279,12 +282,13 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
                  maxrss_mb=int(rss_file.read_text()) / 1024, line=line)
 
 
-def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool = True) -> OrdersyncRun:
+def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool = True,
+                  templates: tuple[str, ...] = TEMPLATES) -> OrdersyncRun:
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp, \
             Sandbox(latency_ms=latency_ms).start() as sb:
         work = Path(tmp)
         t0 = time.perf_counter()
-        ids = make_orders(sb, count)
+        ids = make_orders(sb, count, templates)
         write_feed(work / "feeds" / "shipments-0001.csv", feed_rows(sb, ids))
         (work / "config").mkdir()
         (work / "state").mkdir()
@@ -328,6 +332,15 @@ def check_exactly_once(run: OrdersyncRun) -> list[str]:
         applied = run.mutations.get(method, 0)
         if applied != run.orders:
             problems.append(f"{method}: {applied} applied, expected {run.orders}")
+    if run.square:  # one Square order and one EXTERNAL payment per Google order, nothing else
+        for method in ("square.orders.create", "square.payments.create"):
+            applied = run.mutations.get(method, 0)
+            if applied != run.orders:
+                problems.append(f"{method}: {applied} applied, expected {run.orders}")
+        extra = {m: n for m, n in run.mutations.items() if m.startswith("square.")
+                 and m not in ("square.orders.create", "square.payments.create")}
+        if extra:
+            problems.append(f"unexpected Square mutations: {extra}")
     return problems
 
 
@@ -336,18 +349,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, action="append",
-                        help="order count (repeatable; default 1000 and 10000)")
+                        help="order count (repeatable; default 1000 and 10000; 0: none, e.g. Square only)")
     parser.add_argument("--baseline-orders", type=int, default=200,
                         help="orders for the one-call-per-step baseline")
     parser.add_argument("--square-orders", type=int, default=1000,
                         help="orders for the Square-enabled run (0: skip)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--template", choices=["mixed", *TEMPLATES], default="mixed",
+                        help="test-order template of every order (default: the five in turn)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
-    sizes = args.orders or [1000, 10000]
+    sizes = [n for n in args.orders if n > 0] if args.orders else [1000, 10000]
+    templates = TEMPLATES if args.template == "mixed" else (args.template,)
 
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus; "
-          f"emulator latency {args.latency_ms:g} ms per API request, loopback")
+          f"emulator latency {args.latency_ms:g} ms per API request, loopback; "
+          f"templates {', '.join(templates)}")
     if args.baseline_orders <= 0:
         parser.error("--baseline-orders must be > 0 (the speed-up is measured against it)")
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp, \
@@ -355,18 +372,18 @@ def main() -> int:
         key_file = Path(tmp) / "sa.json"
         write_service_account(key_file, sb.url)
         print(f"baseline: {args.baseline_orders} orders, one call per step, sequential …", flush=True)
-        base = run_baseline(sb, args.baseline_orders, key_file, args.latency_ms)
+        base = run_baseline(sb, args.baseline_orders, key_file, args.latency_ms, templates)
     print(f"  {base.orders} orders in {base.seconds:.1f} s = {base.orders_per_s:.2f} orders/s, "
           f"{base.calls} calls ({base.calls / base.orders:.2f} per order)")
 
     runs: list[OrdersyncRun] = []
     for n in sizes:
         print(f"ordersync: {n} orders …", flush=True)
-        runs.append(run_ordersync(n, args.latency_ms, square=False))
+        runs.append(run_ordersync(n, args.latency_ms, square=False, templates=templates))
     square_run = None
     if args.square_orders:
         print(f"ordersync with [square] enabled: {args.square_orders} orders …", flush=True)
-        square_run = run_ordersync(args.square_orders, args.latency_ms, square=True)
+        square_run = run_ordersync(args.square_orders, args.latency_ms, square=True, templates=templates)
 
     failures: list[str] = []
     print()
