@@ -51,6 +51,7 @@ CARRIERS = ("UPS", "FedEx", "USPS", "DHL Express")
 # The time budget: order creation, the cycles and the checks all grow with the size (280 s at 500,
 # as before the refund phase; the fixed part is the process starts and the refund phase's cycles).
 SOAK_SECONDS = 120 + 0.32 * ORDERS
+CYCLE_SECONDS = 240 + 0.2 * ORDERS  # one cycle takes a whole wave (ORDERS / WAVES new orders)
 REFUND_SHARE = 0.05  # of the orders: refunded in Square, and as many on Google
 
 pytestmark = pytest.mark.timeout(SOAK_SECONDS + 60)
@@ -216,7 +217,12 @@ url = "sqlite:///state/ordersync.db"
                     proc.send_signal(signal.SIGKILL)
                     proc.communicate(timeout=30)
                     return None
-            out, err = proc.communicate(timeout=240)
+            try:
+                out, err = proc.communicate(timeout=CYCLE_SECONDS)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # never left running after the test (it would hold the ledger)
+                out, err = proc.communicate(timeout=30)
+                raise AssertionError(f"a cycle ran over {CYCLE_SECONDS:.0f} s", err[-3000:]) from None
             assert proc.returncode in (0, 1), (proc.returncode, out, err[-3000:])
             return proc.returncode
 
