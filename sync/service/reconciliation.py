@@ -68,6 +68,7 @@ from sync.service.report_frames import (
     google_order_amount,
 )
 from sync.service.report_html import render_html
+from sync.service.report_live_orders import LIVE_ORDERS_CSV, LiveOutput
 from sync.service.report_oms import feed_rows_from_shipments, frames_from_feed, frames_from_square_orders
 from sync.service.report_snapshots import SnapshotKind, load_snapshot, save_snapshot
 from sync.service.report_writer import (
@@ -125,9 +126,11 @@ def write_report(
     rejects: pd.DataFrame | None = None,
     freshness: rules.Freshness | None = None,
     context: ReportContext | None = None,
+    live: LiveOutput | None = None,
 ) -> ReportResult:
     """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring. ``context``:
-    what the page says besides the reconciliation (account, cycle health, rejects, history)."""
+    what the page says besides the reconciliation (account, cycle health, rejects, history);
+    ``live``: Google's live channels (live_orders.csv, their breaks and summary rows)."""
     started = time.perf_counter()
     now_ts, run_id = run_id_for(now, run_id)
     google = frame_or_build(google_orders, frames_from_google_orders, include_pii=settings.include_pii)
@@ -139,9 +142,19 @@ def write_report(
     rec = rules.reconcile(
         google, ledger, oms, slas=slas_of(settings), now=now_ts, rejects=rejects, freshness=freshness
     )
-    totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=rules.summarise(rec))
+    extra: dict[str, pd.DataFrame] = {}
+    if live is not None:  # breaks counted and judged (--fail-on-breaks) like the others
+        rec = rules.Reconciliation(rec.orders, rules.merge_finished(rec.breaks, live.breaks))
+        extra[LIVE_ORDERS_CSV] = live.rows
+    summary = rules.summarise(rec)
+    if live is not None:
+        summary = pd.concat([summary, live.summary], ignore_index=True)
+    totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=summary)
     snapshots = {"google": google, "ledger": ledger, "oms": oms, "rejects": rejects} if save_inputs else None
-    path = write_run(out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context)
+    path = write_run(
+        out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context,
+        extra_csvs=extra, live=live.counts if live is not None else None,
+    )
     return result_of(path, path.name, totals, started)
 
 

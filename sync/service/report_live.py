@@ -27,6 +27,7 @@ from sync.service.reconciliation import (
     write_report,
 )
 from sync.service.report_context import CycleHealth, ReportContext, TrendPoint
+from sync.service.report_live_orders import LiveOrders, covers_live
 from sync.service.run_history import SUCCESS_OUTCOMES, run_reason
 
 HISTORY_RUNS = 19  # earlier reports on the trend (with this one: 20)
@@ -90,11 +91,14 @@ def write_live_report(
         reports = reports.model_copy(update={"include_pii": include_pii})
     # The merchant's own view: Square when it is the order system, else what ordersync took from
     # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
+    now = datetime.now(UTC)
     oms = None
+    # Google's live channels: their Square orders are looked at during the same walk.
+    live = LiveOrders(settings, ledger, now) if square is not None and covers_live(settings) else None
     if square is not None:
         # Every Square order of the location: the merchant's view.
         orders = square.iter_orders_updated_since(None, location_ids=[square.location_id()])
-        oms = frames_from_square_orders(orders)
+        oms = frames_from_square_orders(live.watch(orders) if live is not None else orders)
     elif settings.shipments.feeds:
         oms = frames_from_feed(feed_rows_from_shipments(shipment_dict(s) for s in ledger.iter_shipments()))
     open_rejects = list(ledger.open_rejects().values())
@@ -120,12 +124,13 @@ def write_live_report(
         oms,
         failed_operations=[failed_dict(i) for i in ledger.failed_intents()],
         settings=reports,
-        now=datetime.now(UTC),
+        now=now,
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
         rejects=frames_from_rejects(open_rejects, resolve),
         freshness=freshness,
         context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
+        live=live.finish(ledger, oms) if live is not None else None,
     )
     remember_report(ledger, result.trend)
     return result

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sync.config import ReportsSettings
 from sync.domain import reconcile as rules
+from sync.domain.live_breaks import ChannelCounts
 from sync.service.report_context import ReportContext, TrendPoint
 from sync.service.report_files import (
     MARKER,
@@ -104,10 +105,14 @@ def write_run(
     totals: Totals,
     snapshots: Mapping[str, pd.DataFrame | None] | None = None,
     context: ReportContext | None = None,
+    *,
+    extra_csvs: Mapping[str, pd.DataFrame] | None = None,
+    live: tuple[ChannelCounts, ...] | None = None,
 ) -> Path:
     """Write ``out_dir/<run-id>/`` atomically: orders.csv from ``orders`` (orders_table slices,
     consumed first), then breaks.csv, summary.csv and index.html from ``totals`` (complete once
-    ``orders`` is exhausted), the snapshots when given. Then ``out_dir/latest`` points at it and
+    ``orders`` is exhausted), the snapshots when given; ``extra_csvs``: more CSVs by file name
+    (live_orders.csv), ``live``: the page's live-channel figures. Then ``out_dir/latest`` points at it and
     run folders older than ``[reports] keep_days`` are pruned (report_files)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +126,8 @@ def write_run(
         assert totals.breaks is not None and totals.summary is not None
         write_csv(totals.breaks, tmp / "breaks.csv", bom)
         write_csv(totals.summary, tmp / "summary.csv", bom)
+        for name, frame in (extra_csvs or {}).items():
+            write_csv(frame, tmp / name, bom)
         rejects = context.rejects_path if context is not None else None
         rejects_href = os.path.relpath(rejects, final) if rejects is not None and rejects.exists() else None
         html = render_html(
@@ -131,6 +138,7 @@ def write_run(
             context=context,
             previous=previous_run(out_dir, run_id),
             rejects_href=rejects_href,
+            live=live,
         )
         (tmp / "index.html").write_text(html, encoding="utf-8")
         for name, frame in (snapshots or {}).items():
