@@ -7,8 +7,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from sync.service.reconciliation import ReportResult
 from sync.service.report_live import write_live_report
-from tests.integration.test_cycle_google_live import API_KEY, Shop, shop  # noqa: F401 (fixture)
+from tests.integration import test_cycle_google_live as live_cycle
+from tests.integration.test_cycle_google_live import API_KEY, Shop
+
+shop = live_cycle.shop  # the shop of the live-channel cycle tests: sandbox, ledger, both channels
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -16,9 +20,9 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _report(shop: Shop) -> Path:
-    result = write_live_report(shop.settings, shop.ledger, shop.google, shop.square, out_dir=str(shop.tmp / "reports"))
-    return result.path
+def _report(shop: Shop) -> ReportResult:
+    out = str(shop.tmp / "reports")
+    return write_live_report(shop.settings, shop.ledger, shop.google, shop.square, out_dir=out)
 
 
 def test_a_clean_ucp_flow_and_a_web_signal_give_their_rows_and_no_break(shop: Shop) -> None:
@@ -27,12 +31,13 @@ def test_a_clean_ucp_flow_and_a_web_signal_give_their_rows_and_no_break(shop: Sh
     shop.ship(ucp)
     shop.ship(web)
     shop.cycle()
-    path = _report(shop)
+    path = _report(shop).path
     rows = {r["square_order_id"]: r for r in _csv(path / "live_orders.csv")}
     assert set(rows) == {ucp, web}
     assert rows[ucp]["channel"] == "ucp" and rows[web]["channel"] == "web"
     assert rows[ucp]["square_state"] == "COMPLETED" and rows[ucp]["parcels_shipped"] == "1"
-    assert (rows[ucp]["events_recorded"], rows[ucp]["events_accepted"], rows[ucp]["events_pending"]) == ("2", "2", "0")
+    counts = [rows[ucp][f"events_{k}"] for k in ("recorded", "accepted", "pending", "refused")]
+    assert counts == ["2", "2", "0", "0"]
     assert rows[ucp]["last_accepted_event"] == "shipped:shipment" and rows[ucp]["last_accepted_at"]
     assert rows[web]["events_accepted"] == "1" and rows[web]["last_accepted_event"] == "signal"
     assert all(r["failure_reason"] == "" and r["missing_events"] == "" for r in rows.values())
@@ -51,7 +56,7 @@ def test_a_refused_push_is_a_high_break_with_googles_reason(shop: Shop) -> None:
     shop.api_key = "AIza" + "x" * 35  # not the partner's: Google answers 400 API_KEY_INVALID
     shop.cycle()
     shop.api_key = API_KEY
-    result = write_live_report(shop.settings, shop.ledger, shop.google, shop.square, out_dir=str(shop.tmp / "r"))
+    result = _report(shop)
     (row,) = _csv(result.path / "live_orders.csv")
     assert row["square_order_id"] == order_id and row["events_refused"] == "1"
     assert row["failure_reason"].startswith("API_KEY_INVALID") and row["first_failure_at"]
