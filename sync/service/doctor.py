@@ -103,7 +103,7 @@ def run_checks(config_path: str | None, environ: Mapping[str, str] | None = None
     yield _config_check(settings, env)
     yield from _google_checks(settings, env)
     yield _square_check(settings, env)
-    yield _live_check(settings)
+    yield from _live_checks(settings)
     yield _ledger_check(settings)
     yield from _feed_checks(settings)
     yield from _folder_checks(settings)
@@ -208,15 +208,17 @@ def _account_check(settings: Settings, credentials: Any) -> Check:
 
 
 # ----------------------------------------------------------------------------------- Square
-def _live_check(settings: Settings) -> Check:
-    """Google's live channels read Square: enabled without it, they would do nothing silently."""
-    idle = live_channels_without_square(settings)
-    if idle:
-        return Check("live channels", Status.WARN, idle, LIVE_WITHOUT_SQUARE_FIX)
+def _live_checks(settings: Settings) -> Iterator[Check]:
+    """Google's live channels read Square: enabled without it, they would do nothing silently.
+    (No line when both are off.)"""
     on = enabled_live_channels(settings)
     if not on:
-        return _skip("live channels", "disabled ([ucp] and [order_tracking] enabled = false)")
-    return _ok("live channels", f"{' and '.join(on)} on, reading Square's orders")
+        return
+    idle = live_channels_without_square(settings)
+    if idle:
+        yield Check("live channels", Status.WARN, idle, LIVE_WITHOUT_SQUARE_FIX)
+    else:
+        yield _ok("live channels", f"{' and '.join(on)} on, reading Square's orders")
 
 
 def _square_check(settings: Settings, env: Mapping[str, str]) -> Check:
