@@ -21,9 +21,10 @@ from sync.domain.live_views import Channels, StepWindow, relevant, square_view
 from sync.domain.reconcile import CATEGORIES as REPORT_CATEGORIES
 from sync.domain.ucp.entity import UcpOrderConfig
 
+from .test_break_hints import ACTIONS as HINT_ACTIONS
+
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 SLA = 2.0
-ACTIONS = ("fix", "check")
 
 
 def ago(hours: float) -> datetime:
@@ -93,7 +94,7 @@ def test_a_refused_push_is_high_with_googles_reason_and_its_time() -> None:
     (brk,) = found.breaks
     assert (brk.category, brk.severity) == ("live_push_refused", "high")
     assert "INVALID_ARGUMENT: 400 tracking_url" in brk.detail and "never resent" in brk.detail
-    assert any(a in brk.detail.lower() for a in ACTIONS)
+    assert any(a in brk.detail.lower() for a in HINT_ACTIONS)
     assert brk.age_hours == pytest.approx(0.99, abs=0.01)  # since Google refused it
     (row,) = found.rows
     assert row.events_refused == 1 and row.first_failure_at == ago(1)
@@ -257,3 +258,16 @@ def test_an_unreadable_ucp_order_gets_a_row_saying_why() -> None:
     assert v is not None and v.problem and relevant(v, window, has_intents=False)
     (row,) = run([v], []).rows
     assert "not readable" in row.note and run([v], []).breaks == ()
+
+
+def test_every_live_category_is_provoked_and_its_hint_says_what_to_do() -> None:
+    found = run(
+        [view("SQ2", ("created", 30), changed=25)],
+        [
+            intent("SQ1", IntentState.FAILED, reason="API_KEY_INVALID"),
+            intent("SQ3", IntentState.PENDING, order="SQ3", recorded=5, reason="UNAVAILABLE"),
+        ],
+    )
+    assert sorted(b.category for b in found.breaks) == sorted(CATEGORIES)
+    for brk in found.breaks:
+        assert any(a in brk.detail.lower() for a in HINT_ACTIONS), brk
