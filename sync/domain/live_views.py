@@ -84,13 +84,13 @@ def square_view(raw: Mapping[str, Any], channels: Channels, window: StepWindow) 
     if not order_id or (ucp and not channels.ucp) or (not ucp and not channels.web):
         return None
     channel = Channel.UCP if ucp else Channel.WEB
+    if channel == Channel.WEB and not any(
+        str(f.get("type") or "SHIPMENT") == "SHIPMENT" for f in raw.get("fulfillments") or []
+    ):
+        return None  # a counter sale or pickup: not a web-shop order (and not parsed at all)
     try:
         order = SquareOrder.from_square(raw)
     except SquareOrderError as exc:
-        if channel == Channel.WEB and not any(
-            str(f.get("type") or "SHIPMENT") == "SHIPMENT" for f in raw.get("fulfillments") or []
-        ):
-            return None
         return SquareView(order_id, channel, "", None, problem=str(exc))
     shipments = [f for f in order.fulfilments if f.type == "SHIPMENT"]
     if channel == Channel.WEB and not shipments:
