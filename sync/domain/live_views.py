@@ -1,5 +1,5 @@
 """What Square says of the orders of Google's live channels, as the report checks them against
-the ledger's intents (``reconcile.live``). Pure.
+the ledger's intents (``domain.live_breaks``). Pure.
 
 Whether a missing intent is a break depends on whether the google_live step has had its look at
 the order: it walks Square by ``updated_at`` from a cursor (service/live_orders.py), its first

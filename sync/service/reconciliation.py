@@ -68,7 +68,7 @@ from sync.service.report_frames import (
     google_order_amount,
 )
 from sync.service.report_html import render_html
-from sync.service.report_live_orders import LIVE_ORDERS_CSV, LiveOutput
+from sync.service.report_live_output import LIVE_ORDERS_CSV, LiveOutput
 from sync.service.report_oms import feed_rows_from_shipments, frames_from_feed, frames_from_square_orders
 from sync.service.report_snapshots import SnapshotKind, load_snapshot, save_snapshot
 from sync.service.report_writer import (

@@ -12,7 +12,7 @@ from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger
 from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
 from sync.adapters.square_gateway import SquareGateway
-from sync.config import Settings
+from sync.config import Settings, enabled_live_channels
 from sync.domain.intents import IntentRecord
 from sync.domain.progress import StoredShipment
 from sync.domain.reconcile import Freshness
@@ -27,7 +27,6 @@ from sync.service.reconciliation import (
     write_report,
 )
 from sync.service.report_context import CycleHealth, ReportContext, TrendPoint
-from sync.service.report_live_orders import LiveOrders, covers_live
 from sync.service.run_history import SUCCESS_OUTCOMES, run_reason
 
 HISTORY_RUNS = 19  # earlier reports on the trend (with this one: 20)
@@ -94,7 +93,12 @@ def write_live_report(
     now = datetime.now(UTC)
     oms = None
     # Google's live channels: their Square orders are looked at during the same walk.
-    live = LiveOrders(settings, ledger, now) if square is not None and covers_live(settings) else None
+    live = None
+    if square is not None and enabled_live_channels(settings):
+        # The UCP entity models (ucp-sdk) load only when a live channel is on, as for the cycle.
+        from sync.service.report_live_orders import LiveOrders
+
+        live = LiveOrders(settings, ledger, now)
     if square is not None:
         # Every Square order of the location: the merchant's view.
         orders = square.iter_orders_updated_since(None, location_ids=[square.location_id()])

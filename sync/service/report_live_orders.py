@@ -1,6 +1,6 @@
-"""The live report's view of Google's live channels (issue 16): live_orders.csv, its breaks and
-summary rows, from the ledger's UCP / order tracking intents and the Square orders the report
-reads anyway (one walk: ``LiveOrders.watch`` looks at each order as the OMS frame is built).
+"""The live report's view of Google's live channels (issue 16): from the ledger's UCP / order
+tracking intents and the Square orders the report reads anyway (one walk: ``LiveOrders.watch``
+looks at each order as the OMS frame is built), the findings report_live_output writes.
 
 Google has no read-back API for either channel, so "what Google accepted" is what the ledger
 recorded as accepted; the rules are in ``sync.domain.live_breaks``, which orders count as read by
@@ -10,7 +10,7 @@ the sync in ``sync.domain.live_views``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,51 +18,11 @@ import pandas as pd
 
 from sync.adapters.ledger import Ledger
 from sync.config import Settings
-from sync.domain import reconcile as rules
-from sync.domain.live_breaks import Channel, ChannelCounts, LiveFindings, LiveRow, SquareView, reconcile_live
+from sync.domain.live_breaks import Channel, SquareView, reconcile_live
 from sync.domain.live_views import Channels, StepWindow, reference_of, relevant, square_view
 from sync.domain.ucp.entity import UcpOrderConfig
 from sync.service.live_orders import CURSOR_KEY
-
-LIVE_ORDERS_CSV = "live_orders.csv"
-LIVE_ORDER_COLUMNS = (
-    "square_order_id",
-    "channel",
-    "square_state",
-    "parcels",
-    "parcels_shipped",
-    "parcels_delivered",
-    "amount_refunded_oms",
-    "currency",
-    "events_recorded",
-    "events_accepted",
-    "events_pending",
-    "events_refused",
-    "last_accepted_event",
-    "last_accepted_at",
-    "first_failure_at",
-    "failure_reason",
-    "missing_events",
-    "note",
-)
-SUMMARY_SECTION = "live_channels"
-
-
-@dataclass(frozen=True)
-class LiveOutput:
-    """What the report writer adds: live_orders.csv, the breaks (BREAK_COLUMNS, ``finish``ed;
-    ``google_order_id`` holds the Square order id, which is the UCP order id Google knows), the
-    summary rows and the page's figures."""
-
-    rows: pd.DataFrame
-    breaks: pd.DataFrame
-    summary: pd.DataFrame
-    counts: tuple[ChannelCounts, ...]
-
-
-def covers_live(settings: Settings) -> bool:
-    """A live channel is on (with [square]: neither runs without it)."""
-    return settings.square.enabled and (settings.ucp.enabled or settings.order_tracking.enabled)
+from sync.service.report_live_output import LiveOutput, live_output
 
 
 class LiveOrders:
@@ -110,12 +70,7 @@ class LiveOrders:
             or v.order_id in self.with_intents
         ]
         found = reconcile_live(views, self.intents, now=self.now, sla_hours=self.sla_hours)
-        return LiveOutput(
-            rows=rows_frame(found.rows),
-            breaks=breaks_frame(found),
-            summary=summary_rows(found.counts()),
-            counts=found.counts(),
-        )
+        return live_output(found)
 
 
 def _refunded(oms: pd.DataFrame | None, ids: set[str]) -> dict[str, int]:
@@ -133,60 +88,3 @@ def _with_refund(view: SquareView, refunded: Mapping[str, int]) -> SquareView:
     return replace(view, refunded_minor=refunded[view.order_id])
 
 
-def rows_frame(rows: Iterable[LiveRow]) -> pd.DataFrame:
-    """live_orders.csv: money as decimal strings in major units, times as ISO 8601 UTC."""
-    items = list(rows)
-    frame = pd.DataFrame(
-        {
-            "square_order_id": pd.Series([r.square_order_id for r in items], dtype="str"),
-            "channel": pd.Series([str(r.channel) for r in items], dtype="str"),
-            "square_state": pd.Series([r.square_state for r in items], dtype="str"),
-            "parcels": pd.array([r.parcels for r in items], dtype="Int64"),
-            "parcels_shipped": pd.array([r.parcels_shipped for r in items], dtype="Int64"),
-            "parcels_delivered": pd.array([r.parcels_delivered for r in items], dtype="Int64"),
-            "amount_refunded_oms": rules.format_minor(
-                pd.Series(pd.array([r.refunded_minor for r in items], dtype="Int64")),
-                pd.Series([r.currency for r in items], dtype="str"),
-            ),
-            "currency": pd.Series([r.currency for r in items], dtype="str"),
-            "events_recorded": pd.array([r.events_recorded for r in items], dtype="int64"),
-            "events_accepted": pd.array([r.events_accepted for r in items], dtype="int64"),
-            "events_pending": pd.array([r.events_pending for r in items], dtype="int64"),
-            "events_refused": pd.array([r.events_refused for r in items], dtype="int64"),
-            "last_accepted_event": pd.Series([r.last_accepted_event for r in items], dtype="str"),
-            "last_accepted_at": pd.Series([_iso(r.last_accepted_at) for r in items], dtype="str"),
-            "first_failure_at": pd.Series([_iso(r.first_failure_at) for r in items], dtype="str"),
-            "failure_reason": pd.Series([r.failure_reason for r in items], dtype="str"),
-            "missing_events": pd.Series([r.missing_events for r in items], dtype="str"),
-            "note": pd.Series([r.note for r in items], dtype="str"),
-        }
-    )
-    frame["amount_refunded_oms"] = frame["amount_refunded_oms"].fillna("").astype("str")
-    return frame[list(LIVE_ORDER_COLUMNS)]
-
-
-def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def breaks_frame(found: LiveFindings) -> pd.DataFrame:
-    out = rules.BreakCollector()
-    for b in found.breaks:
-        out.add([b.order_id], b.category, b.severity, [b.detail], [b.age_hours])
-    return out.frame()
-
-
-def summary_rows(counts: Iterable[ChannelCounts]) -> pd.DataFrame:
-    """summary.csv's ``live_channels`` section: per channel, orders and events by state."""
-    rows = []
-    for c in counts:
-        for key, n in (
-            ("orders", c.orders),
-            ("events_accepted", c.accepted),
-            ("events_pending", c.pending),
-            ("events_refused", c.refused),
-            ("breaks", c.breaks),
-        ):
-            row = {"section": SUMMARY_SECTION, "key": f"{c.channel}_{key}", "count": n}
-            rows.append({**row, "amount": "", "currency": ""})
-    return pd.DataFrame(rows, columns=["section", "key", "count", "amount", "currency"])
