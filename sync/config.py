@@ -159,6 +159,10 @@ class ReportsSettings(_Section):
     delivery_sla_hours: float = Field(default=240, gt=0)
     # A customer's return (units returned on Google) not refunded this long after it: a break.
     return_sla_hours: float = Field(default=336, gt=0)
+    # Google's live channels ([ucp], [order_tracking]): a push or signal not accepted this long
+    # after it was recorded, or a Square event with none recorded this long after the sync read
+    # it, is a break (the sync sends within the cycle that records, and retries every cycle).
+    live_push_sla_hours: float = Field(default=2, gt=0)
     include_pii: bool = False
     # A UTF-8 BOM on every CSV so Excel reads non-ASCII text right. Unset: on with include_pii
     # (names and addresses are where such text comes from); ordersync's own text is plain ASCII.
@@ -676,3 +680,27 @@ def refuse_placeholder_merchant(settings: Settings) -> None:
             "Center id (or ORDERSYNC_GOOGLE__MERCHANT_ID), or point endpoint at the emulator "
             "(`ordersync sandbox serve`, endpoint = \"http://127.0.0.1:8080/\")"
         )
+
+
+def enabled_live_channels(settings: Settings) -> list[str]:
+    """The live Google channels switched on, by section name."""
+    sections = (("[ucp]", settings.ucp.enabled), ("[order_tracking]", settings.order_tracking.enabled))
+    return [name for name, on in sections if on]
+
+
+def live_channels_without_square(settings: Settings) -> str:
+    """Why an enabled live Google channel will do nothing ("" when none is): both read Square's
+    orders, so without [square] they send nothing and would say nothing (doctor, run start)."""
+    on = enabled_live_channels(settings)
+    if not on or settings.square.enabled:
+        return ""
+    sections = " and ".join(on)
+    return (
+        f"{sections} {'is' if len(on) == 1 else 'are'} enabled but [square] is not: Google's live "
+        "channels report Square orders, so nothing is sent to Google"
+    )
+
+
+LIVE_WITHOUT_SQUARE_FIX = (
+    "set [square] enabled = true (with SQUARE_ACCESS_TOKEN), or disable [ucp] / [order_tracking]"
+)

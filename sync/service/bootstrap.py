@@ -18,8 +18,16 @@ from sync.adapters.google_gateway import GoogleCredentialsError, GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
 from sync.adapters.square_errors import SquareCredentialsError
 from sync.adapters.ucp_push_outcomes import UcpConfigError
-from sync.config import DEFAULT_ACCOUNT, ConfigError, Settings, refuse_placeholder_merchant
+from sync.config import (
+    DEFAULT_ACCOUNT,
+    LIVE_WITHOUT_SQUARE_FIX,
+    ConfigError,
+    Settings,
+    live_channels_without_square,
+    refuse_placeholder_merchant,
+)
 from sync.domain.intents import Target
+from sync.logs import get_logger
 from sync.service.context import CycleContext, LiveChannels
 from sync.service.cycle import Step, SyncCycle
 from sync.service.google_effects import GoogleEffects
@@ -47,6 +55,8 @@ from sync.service.steps import (
 
 if TYPE_CHECKING:
     from sync.adapters.square_gateway import SquareGateway
+
+log = get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -108,7 +118,10 @@ def open_live(
     settings: Settings, square: SquareGateway | None, google_credentials: Any = None
 ) -> LiveChannels | None:
     """Google's live channels that are enabled ([ucp], [order_tracking]); both read Square, so
-    neither runs without it. Close with ``close_live``."""
+    neither runs without it (said at run start). Close with ``close_live``."""
+    idle = live_channels_without_square(settings)
+    if idle:
+        log.warning(idle, fix=LIVE_WITHOUT_SQUARE_FIX, account=settings.account)
     if square is None or not (settings.ucp.enabled or settings.order_tracking.enabled):
         return None
     ucp = tracking = None

@@ -32,7 +32,16 @@ from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger, LedgerError
 from sync.adapters.square_errors import SquareApiError, SquareCredentialsError
 from sync.adapters.square_gateway import SquareGateway
-from sync.config import DEFAULT_ACCOUNT, ENV_PREFIX, ConfigError, Settings, load_settings
+from sync.config import (
+    DEFAULT_ACCOUNT,
+    ENV_PREFIX,
+    LIVE_WITHOUT_SQUARE_FIX,
+    ConfigError,
+    Settings,
+    enabled_live_channels,
+    live_channels_without_square,
+    load_settings,
+)
 from sync.service.status import missing_sqlite_ledger
 
 # Doctor answers in seconds: two tries per call, short waits, no minute-long timeouts.
@@ -94,6 +103,7 @@ def run_checks(config_path: str | None, environ: Mapping[str, str] | None = None
     yield _config_check(settings, env)
     yield from _google_checks(settings, env)
     yield _square_check(settings, env)
+    yield from _live_checks(settings)
     yield _ledger_check(settings)
     yield from _feed_checks(settings)
     yield from _folder_checks(settings)
@@ -198,6 +208,19 @@ def _account_check(settings: Settings, credentials: Any) -> Check:
 
 
 # ----------------------------------------------------------------------------------- Square
+def _live_checks(settings: Settings) -> Iterator[Check]:
+    """Google's live channels read Square: enabled without it, they would do nothing silently.
+    (No line when both are off.)"""
+    on = enabled_live_channels(settings)
+    if not on:
+        return
+    idle = live_channels_without_square(settings)
+    if idle:
+        yield Check("live channels", Status.WARN, idle, LIVE_WITHOUT_SQUARE_FIX)
+    else:
+        yield _ok("live channels", f"{' and '.join(on)} on, reading Square's orders")
+
+
 def _square_check(settings: Settings, env: Mapping[str, str]) -> Check:
     if not settings.square.enabled:
         return _skip("square", "disabled ([square] enabled = false)")

@@ -70,6 +70,7 @@ from sync.service.report_frames import (
     google_order_amount,
 )
 from sync.service.report_html import render_html
+from sync.service.report_live_output import LIVE_ORDERS_CSV, LiveOutput
 from sync.service.report_oms import feed_rows_from_shipments, frames_from_feed, frames_from_square_orders
 from sync.service.report_snapshots import SnapshotKind, load_snapshot, save_snapshot
 from sync.service.report_writer import (
@@ -128,11 +129,13 @@ def write_report(
     freshness: rules.Freshness | None = None,
     context: ReportContext | None = None,
     returns: Sequence[FollowedReturn] | None = None,
+    live: LiveOutput | None = None,
 ) -> ReportResult:
     """Reconcile and write ``out_dir/<run-id>/`` atomically; see the module docstring. ``context``:
     what the page says besides the reconciliation (account, cycle health, rejects, history);
     ``returns``: the customer returns still waiting for money (returns.csv, orders.csv
-    qty_return_open, a summary section; None: not known, e.g. snapshots)."""
+    qty_return_open, a summary section; None: not known, e.g. snapshots); ``live``: Google's live
+    channels (live_orders.csv, their breaks and summary rows)."""
     started = time.perf_counter()
     now_ts, run_id = run_id_for(now, run_id)
     google = frame_or_build(
@@ -146,15 +149,22 @@ def write_report(
     rec = rules.reconcile(
         google, ledger, oms, slas=slas_of(settings), now=now_ts, rejects=rejects, freshness=freshness
     )
+    extra: dict[str, pd.DataFrame] = {}
+    if live is not None:  # breaks counted and judged (--fail-on-breaks) like the others
+        rec = rules.Reconciliation(rec.orders, rules.merge_finished(rec.breaks, live.breaks))
+        extra[LIVE_ORDERS_CSV] = live.rows
     summary = rules.summarise(rec)
     table = None
     if returns is not None:
         table = returns_frame(returns, now=now_ts, return_hours=settings.return_sla_hours, breaks=rec.breaks)
         summary = pd.concat([summary, returns_summary(table)], ignore_index=True)
+    if live is not None:
+        summary = pd.concat([summary, live.summary], ignore_index=True)
     totals = Totals(orders=len(rec.orders), breaks=rec.breaks, summary=summary)
     snapshots = {"google": google, "ledger": ledger, "oms": oms, "rejects": rejects} if save_inputs else None
     path = write_run(
-        out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context, returns=table
+        out_dir, run_id, now_ts, settings, slices(rec.orders), totals, snapshots, context,
+        returns=table, extra_csvs=extra, live=live.counts if live is not None else None,
     )
     return result_of(path, path.name, totals, started)
 

@@ -98,7 +98,7 @@ MARKER = ".ordersync-report"  # in every run folder ordersync writes: what pruni
 # A run id ordersync makes: the UTC second, and "-2", "-3", ... for more runs in that second.
 RUN_FOLDER_RE = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?$")
 OUR_FILES = frozenset(
-    {MARKER, "orders.csv", "breaks.csv", "summary.csv", "returns.csv", "index.html"}
+    {MARKER, "orders.csv", "breaks.csv", "summary.csv", "returns.csv", "index.html", "live_orders.csv"}
     | {f"{name}.parquet" for name in ("google", "ledger", "oms", "rejects")}
 )
 LATEST = "latest"

@@ -14,6 +14,7 @@ from html import escape
 
 import pandas as pd
 
+from sync.domain.live_breaks import ChannelCounts
 from sync.domain.reconcile import AGE_BUCKETS, CATEGORIES, SEVERITIES
 from sync.service.report_context import CycleHealth, ReportContext, TrendPoint
 
@@ -38,6 +39,9 @@ CATEGORY_NAMES = {
     "tracking_mismatch": "Tracking differs",
     "failed_operation": "Operation refused",
     "rejected_feed_row": "Feed row rejected",
+    "live_push_refused": "Refused by Google (UCP / order tracking)",
+    "live_push_pending_past_sla": "Not accepted by Google in time (UCP / order tracking)",
+    "live_event_not_recorded": "Square event never reported to Google (UCP / order tracking)",
     "pending_sync": "Pending sync (no action yet)",
 }
 SEVERITY_COLOURS = {"critical": "#b00020", "high": "#e65100", "medium": "#9a7d0a", "low": "#1565c0"}
@@ -216,6 +220,29 @@ def _trend(points: list[TrendPoint]) -> str:
     )
 
 
+LIVE_NAMES = {"ucp": "UCP orders (order webhooks)", "web": "web-shop orders (order tracking signal)"}
+
+
+def _live(counts: tuple[ChannelCounts, ...] | None) -> str:
+    """Google's live channels: per channel, orders and what Google accepted (the ledger's record:
+    Google has no read-back), with live_orders.csv for the per-order view."""
+    if counts is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(LIVE_NAMES.get(str(c.channel), str(c.channel)))}</td><td class=n>{c.orders}</td>"
+        f"<td class=n>{c.accepted}</td><td class=n>{c.pending}</td><td class=n>{c.refused}</td>"
+        f"<td class=n>{c.breaks}</td></tr>"
+        for c in counts
+    )
+    return (
+        '<h2 id="live">Google live channels</h2>'
+        "<p>What Square shows against what Google accepted, as the ledger recorded it (Google offers "
+        'no read-back). One row per order in <a href="live_orders.csv">live_orders.csv</a>.</p>'
+        "<table><tr><th>channel</th><th>orders</th><th>events accepted</th><th>pending</th>"
+        f"<th>refused</th><th>breaks</th></tr>{rows}</table>"
+    )
+
+
 def render_html(
     *,
     run_id: str,
@@ -226,6 +253,7 @@ def render_html(
     previous: str | None = None,
     rejects_href: str | None = None,
     returns_html: str = "",
+    live: tuple[ChannelCounts, ...] | None = None,
 ) -> str:
     """The page; ``returns_html``: the customer-returns section (report_returns)."""
     context = context or ReportContext()
@@ -299,6 +327,7 @@ def render_html(
 <table><tr><th>status</th><th>orders</th><th>amount</th><th>currency</th></tr>{status_html}</table>
 {rejects_html}
 {returns_html}
+{_live(live)}
 <h2>Oldest {min(OLDEST, len(breaks))} of {len(breaks)} breaks</h2>
 <table><tr><th>order</th><th>what</th><th>severity</th><th>age (h)</th><th>detail and what to do</th></tr>
 {break_rows}</table>

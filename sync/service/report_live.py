@@ -12,7 +12,7 @@ from sync.adapters.google_gateway import GoogleGateway
 from sync.adapters.ledger import Ledger
 from sync.adapters.ledger.mapping import line_counts_json, shipment_lines_json
 from sync.adapters.square_gateway import SquareGateway
-from sync.config import Settings
+from sync.config import Settings, enabled_live_channels
 from sync.domain.intents import IntentRecord
 from sync.domain.progress import StoredShipment
 from sync.domain.reconcile import Freshness
@@ -91,11 +91,19 @@ def write_live_report(
         reports = reports.model_copy(update={"include_pii": include_pii})
     # The merchant's own view: Square when it is the order system, else what ordersync took from
     # the warehouse's feed (the ledger's shipments: archived exports and rejected rows change nothing).
+    now = datetime.now(UTC)
     oms = None
+    # Google's live channels: their Square orders are looked at during the same walk.
+    live = None
+    if square is not None and enabled_live_channels(settings):
+        # The UCP entity models (ucp-sdk) load only when a live channel is on, as for the cycle.
+        from sync.service.report_live_orders import LiveOrders
+
+        live = LiveOrders(settings, ledger, now)
     if square is not None:
         # Every Square order of the location: the merchant's view.
         orders = square.iter_orders_updated_since(None, location_ids=[square.location_id()])
-        oms = frames_from_square_orders(orders)
+        oms = frames_from_square_orders(live.watch(orders) if live is not None else orders)
     elif settings.shipments.feeds:
         oms = frames_from_feed(feed_rows_from_shipments(shipment_dict(s) for s in ledger.iter_shipments()))
     open_rejects = list(ledger.open_rejects().values())
@@ -121,7 +129,7 @@ def write_live_report(
         oms,
         failed_operations=[failed_dict(i) for i in ledger.failed_intents()],
         settings=reports,
-        now=datetime.now(UTC),
+        now=now,
         out_dir=Path(out_dir or reports.dir),
         save_inputs=save_inputs,
         rejects=frames_from_rejects(open_rejects, resolve),
@@ -129,6 +137,7 @@ def write_live_report(
         context=live_context(settings, ledger, len(open_rejects)),  # account, cycle health, trend
         # Customer returns are followed by the Square refund steps only: without Square, not known.
         returns=read_followed_returns(ledger) if square is not None else None,
+        live=live.finish(ledger, oms) if live is not None else None,
     )
     remember_report(ledger, result.trend)
     return result

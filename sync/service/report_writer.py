@@ -20,6 +20,7 @@ import pandas as pd
 
 from sync.config import ReportsSettings
 from sync.domain import reconcile as rules
+from sync.domain.live_breaks import ChannelCounts
 from sync.service.report_context import ReportContext, TrendPoint
 from sync.service.report_files import (
     MARKER,
@@ -106,11 +107,15 @@ def write_run(
     snapshots: Mapping[str, pd.DataFrame | None] | None = None,
     context: ReportContext | None = None,
     returns: pd.DataFrame | None = None,
+    *,
+    extra_csvs: Mapping[str, pd.DataFrame] | None = None,
+    live: tuple[ChannelCounts, ...] | None = None,
 ) -> Path:
     """Write ``out_dir/<run-id>/`` atomically: orders.csv from ``orders`` (orders_table slices,
     consumed first), then breaks.csv, summary.csv, returns.csv (``returns``: the open customer
     returns; None: not known, no file) and index.html from ``totals`` (complete once ``orders``
-    is exhausted), the snapshots when given. Then ``out_dir/latest`` points at it and
+    is exhausted), the snapshots when given; ``extra_csvs``: more CSVs by file name
+    (live_orders.csv), ``live``: the page's live-channel figures. Then ``out_dir/latest`` points at it and
     run folders older than ``[reports] keep_days`` are pruned (report_files)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +131,8 @@ def write_run(
         write_csv(totals.summary, tmp / "summary.csv", bom)
         if returns is not None:
             write_csv(returns, tmp / "returns.csv", bom)
+        for name, frame in (extra_csvs or {}).items():
+            write_csv(frame, tmp / name, bom)
         rejects = context.rejects_path if context is not None else None
         rejects_href = os.path.relpath(rejects, final) if rejects is not None and rejects.exists() else None
         html = render_html(
@@ -137,6 +144,7 @@ def write_run(
             previous=previous_run(out_dir, run_id),
             rejects_href=rejects_href,
             returns_html=returns_section(returns, settings.return_sla_hours),
+            live=live,
         )
         (tmp / "index.html").write_text(html, encoding="utf-8")
         for name, frame in (snapshots or {}).items():

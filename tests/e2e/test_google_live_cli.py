@@ -109,3 +109,44 @@ def test_run_pushes_ucp_orders_and_sends_one_tracking_signal(workspace: Workspac
     assert "ucp" not in json.dumps(summary.get("live", {})), summary
     assert len(signals()) == 1 and len(accepted(ucp_id)) == 2
     assert workspace.stats()["mutations"]["ucp.webhooks.order"] == 2
+
+
+def test_a_refused_push_is_a_live_break_that_fail_on_breaks_judges(workspace: Workspace) -> None:
+    live_config(workspace)
+    workspace.env["UCP_API_KEY"] = "AIza" + "x" * 35  # not the partner's: Google answers 400
+    key = hs.new_private_key()
+    (workspace.root / "state").mkdir(exist_ok=True)
+    (workspace.root / "state" / "ucp.pem").write_bytes(hs.private_key_pem(key))
+    http = httpx.Client(base_url=workspace.sandbox.url)
+    profile = {"signing_keys": [hs.public_jwk(key, "shop-2026-12")]}
+    http.post("/_sandbox/ucp/profiles", json={"profile_url": PROFILE, "profile": profile}).raise_for_status()
+    partner = {"partner_id": MERCHANT_ID, "api_key": API_KEY, "profile_url": PROFILE}
+    http.post("/_sandbox/ucp/partners", json=partner).raise_for_status()
+    square = SquareGateway(SquareSettings(enabled=True, endpoint=workspace.sandbox.url), token="staff")
+    ucp_id = create_checkout_order(square, "ucp", 0, "ucp_checkout_id")
+
+    refused = workspace.ordersync("run", "--no-report")
+    assert refused.returncode == 1, refused.stdout + refused.stderr  # a failed order, as before
+    judged = workspace.ordersync("report", "--json", "--fail-on-breaks", "high")
+    assert judged.returncode == 3, judged.stdout + judged.stderr
+    document = json.loads(judged.stdout)
+    assert document["by_category"] == {"live_push_refused": 1}
+    report = workspace.root / "reports" / "latest"
+    rows = (report / "live_orders.csv").read_text(encoding="utf-8")
+    assert ucp_id in rows and "API_KEY_INVALID" in rows
+    assert "live_push_refused" in (report / "breaks.csv").read_text(encoding="utf-8")
+    assert workspace.ordersync("report", "--fail-on-breaks", "critical").returncode == 0
+
+
+def test_live_channels_without_square_say_so_at_run_start_and_in_doctor(workspace: Workspace) -> None:
+    live_config(workspace)
+    text = workspace.config.read_text(encoding="utf-8")
+    text = text.replace("[square]\nenabled = true", "[square]\nenabled = false")
+    workspace.config.write_text(text, encoding="utf-8")
+    run = workspace.ordersync("run", "--no-report", check=True)
+    said = run.stdout + run.stderr
+    assert "[ucp] and [order_tracking] are enabled but [square] is not" in said, said
+    assert "nothing is sent to Google" in said
+    doctor = workspace.ordersync("doctor")
+    line = next(x for x in doctor.stdout.splitlines() if "live channels" in x)
+    assert line.startswith("[warn]") and "[square]" in line and "fix: set [square] enabled = true" in line

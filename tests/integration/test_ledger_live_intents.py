@@ -39,3 +39,21 @@ def test_live_channel_intents_need_no_google_order(ledger: Ledger) -> None:
     assert [r.key for r in ledger.intents_for_order("sq_2")] == ["ordertracking:sq_2"]
     with pytest.raises(LedgerError, match="orders already in the ledger"):
         ledger.add_intents([Intent("sq_1", Target.GOOGLE, "acknowledge", "op-1")])
+
+
+def test_live_intents_are_the_accounts_ucp_and_tracking_intents_without_payloads(ledger: Ledger) -> None:
+    push = Intent("sq_1", Target.UCP, "ucp.push", "sq_1", {"body": '{"first_name":"Alex"}'})
+    signal = Intent("sq_2", Target.ORDER_TRACKING, "ordertracking.signal", "ordertracking:sq_2", {"x": 1})
+    done, refused = ledger.add_intents([push, signal])
+    ledger.record_results(
+        [
+            IntentResult(done.id, Outcome.DONE, execution_status="executed"),
+            IntentResult(refused.id, Outcome.FAILED, error="HTTP 400", reason="INVALID_ARGUMENT"),
+        ]
+    )
+    found = {i.key: i for i in ledger.live_intents()}
+    assert set(found) == {"sq_1", "ordertracking:sq_2"}
+    assert found["sq_1"].state is IntentState.DONE and found["sq_1"].done_at is not None
+    assert found["sq_1"].event == "created" and found["ordertracking:sq_2"].event == "signal"
+    assert found["ordertracking:sq_2"].error_reason == "INVALID_ARGUMENT"
+    assert all(i.created_at.tzinfo is not None for i in found.values())  # UTC-aware, as the rules need

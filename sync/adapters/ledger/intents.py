@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_coerce, update
 
 from sync.domain.intents import Intent, IntentRecord, IntentResult, IntentState, Outcome, Target
+from sync.domain.live_breaks import LiveIntent
 
 from .bulk import IN_CHUNK, WRITE_CHUNK, chunks, existing_keys, native_insert
 from .database import LedgerDatabase
@@ -30,6 +31,7 @@ ORDERS: Table = Order.__table__  # type: ignore[assignment]
 # Targets whose intents belong to a Google order (an ``orders`` row); the live Google channels
 # key theirs by the Square order id, which has none (migration 0005 dropped the foreign key).
 _ORDER_TARGETS = frozenset({Target.GOOGLE, Target.SQUARE})
+_LIVE_TARGETS = (Target.UCP.value, Target.ORDER_TRACKING.value)
 _INTENT_KEY = ("google_order_id", "target", "operation_id")
 _STORED_KEY = ("account", *_INTENT_KEY)  # the unique key in the table
 Identity = tuple[str, str, str]
@@ -202,6 +204,36 @@ class IntentTable(LedgerDatabase):
         stmt = stmt.order_by(OPERATIONS.c.id)
         with self._read() as conn:
             return [intent_record(r._mapping) for r in conn.execute(stmt)]
+
+    def live_intents(self) -> list[LiveIntent]:
+        """This account's intents of Google's live channels (UCP, order tracking), in the order
+        recorded, without their payloads (push bodies carry the buyer's address): the report's
+        view of what Google accepted."""
+        c = OPERATIONS.c
+        stmt = (
+            select(
+                c.google_order_id, c.target, c.operation_id, c.state, c.attempts, c.last_error,
+                c.error_reason, c.created_at, c.updated_at, c.done_at,
+            )
+            .where(self._mine(OPERATIONS), c.target.in_(_LIVE_TARGETS))
+            .order_by(c.id)
+        )
+        with self._read() as conn:
+            return [
+                LiveIntent(
+                    order_id=r.google_order_id,
+                    target=Target(r.target),
+                    key=r.operation_id,
+                    state=IntentState(r.state),
+                    attempts=r.attempts,
+                    last_error=r.last_error,
+                    error_reason=r.error_reason,
+                    created_at=r.created_at,
+                    updated_at=r.updated_at,
+                    done_at=r.done_at,
+                )
+                for r in conn.execute(stmt)
+            ]
 
     def failed_intents(self, since: datetime | None = None) -> list[IntentRecord]:
         """Intents that failed for good, optionally only those failed at or after ``since``."""

@@ -18,7 +18,7 @@ The package, in the order a reconciliation runs through it:
 
 from __future__ import annotations
 
-from sync.domain.reconcile.collect import BreakCollector, finish
+from sync.domain.reconcile.collect import BreakCollector, finish, merge_finished
 from sync.domain.reconcile.columns import format_minor
 from sync.domain.reconcile.engine import reconcile, reconcile_part
 from sync.domain.reconcile.model import Freshness, Reconciliation, Shared, Slas
@@ -72,6 +72,7 @@ __all__ = [
     "conform",
     "finish",
     "format_minor",
+    "merge_finished",
     "orders_table",
     "reconcile",
     "reconcile_part",

@@ -82,3 +82,18 @@ def finish(parts: list[pd.DataFrame]) -> pd.DataFrame:
     df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
     df = df.sort_values(["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last")
     return df.drop(columns=["_rank", "_own"]).reset_index(drop=True)
+
+
+def merge_finished(breaks: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """Two breaks frames as ``finish`` made them (orders disjoint: Google orders and the Square
+    orders of Google's live channels) as one, in the same order ``finish`` gives."""
+    if not len(more):
+        return breaks
+    df = pd.concat([breaks.astype({"category": "str", "severity": "str"}),
+                    more.astype({"category": "str", "severity": "str"})], ignore_index=True)
+    df["category"] = pd.Categorical(df["category"], categories=CATEGORIES)
+    df["severity"] = pd.Categorical(df["severity"], categories=SEVERITIES)
+    rank = df["severity"].cat.codes
+    df = df.assign(_rank=rank.to_numpy())
+    df = df.sort_values(["age_hours", "_rank"], ascending=[False, True], kind="stable", na_position="last")
+    return df.drop(columns=["_rank"]).reset_index(drop=True)

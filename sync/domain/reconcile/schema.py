@@ -98,6 +98,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync.domain.live_breaks import CATEGORIES as LIVE_CATEGORIES
 from sync.domain.reconcile.columns import arrow_strings
 
 GOOGLE_STATUSES = (
@@ -132,6 +133,7 @@ CATEGORIES = (
     "tracking_mismatch",
     "failed_operation",
     "rejected_feed_row",
+    *LIVE_CATEGORIES,  # Google's live channels (UCP webhooks, order tracking): domain.live_breaks
     "pending_sync",
 )
 # One break per rejected row, not per (order, category): each names its own file and line.
