@@ -7,6 +7,7 @@ import typing
 
 import typing_extensions
 from square.core import serialization
+from square.orders import raw_client as orders_raw_client
 from square.requests.order import OrderParams
 
 from sync.adapters import square_type_hints
@@ -57,3 +58,26 @@ def test_hints_are_resolved_once_per_type_and_install_is_idempotent() -> None:
     assert fake.get_origin is typing_extensions.get_origin  # everything else is the module's own
     assert square_type_hints.install() and square_type_hints.install()
     assert not isinstance(serialization.typing_extensions._inner, square_type_hints._CachedTypeHints)
+
+
+def test_bodies_in_wire_names_skip_the_walk_and_come_out_the_same() -> None:
+    assert square_type_hints.install()
+    body = google_to_square_order(google_order(), MappingOptions("L1", "SHIPMENT"))
+    assert "address_line_1" in str(body)  # the mapping writes Square's wire names
+    convert = orders_raw_client.convert_and_respect_annotation_metadata
+    as_shipped = convert.__wrapped__(object_=copy.deepcopy(body), annotation=OrderParams, direction="write")
+    fast = convert(object_=body, annotation=OrderParams, direction="write")
+    assert fast is body  # not walked
+    assert fast == as_shipped
+
+
+def test_a_body_with_a_field_the_type_renames_still_goes_through_the_sdk() -> None:
+    assert square_type_hints.install()
+    assert "address_line1" in (square_type_hints.aliased_field_names(OrderParams) or ())
+    address = {"address_line1": "1 Main St"}
+    body = {"fulfillments": [{"shipment_details": {"recipient": {"address": address}}}]}
+    out = orders_raw_client.convert_and_respect_annotation_metadata(
+        object_=body, annotation=OrderParams, direction="write"
+    )
+    sent = out["fulfillments"][0]["shipment_details"]["recipient"]["address"]
+    assert sent == {"address_line_1": "1 Main St"}
