@@ -106,7 +106,8 @@ def write_feed(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def write_config(path: Path, endpoint: str, *, square: bool) -> None:
+def write_config(path: Path, endpoint: str, *, square: bool, square_concurrency: int = 0) -> None:
+    concurrency = f"concurrency = {square_concurrency}\n" if square_concurrency else ""
     path.write_text(
         f"""[google]
 merchant_id = "{MERCHANT_ID}"
@@ -115,7 +116,7 @@ endpoint = "{endpoint}/"
 [square]
 enabled = {"true" if square else "false"}
 endpoint = "{endpoint}"
-[shipments]
+{concurrency}[shipments]
 feeds = ["feeds/*.csv"]
 rejects_dir = "reports/rejects"
 [ledger]
@@ -207,6 +208,7 @@ class OrdersyncRun:
     idle: Cycle | None = None
     mutations: dict[str, int] = field(default_factory=dict)
     setup_seconds: float = 0.0
+    square_concurrency: int = 0  # 0: the config's default
 
     @property
     def seconds(self) -> float:
@@ -283,7 +285,7 @@ def run_cycle(sb: Sandbox, work: Path, env: dict[str, str]) -> Cycle:
 
 
 def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool = True,
-                  templates: tuple[str, ...] = TEMPLATES) -> OrdersyncRun:
+                  templates: tuple[str, ...] = TEMPLATES, square_concurrency: int = 0) -> OrdersyncRun:
     with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp, \
             Sandbox(latency_ms=latency_ms).start() as sb:
         work = Path(tmp)
@@ -292,14 +294,16 @@ def run_ordersync(count: int, latency_ms: float, *, square: bool, progress: bool
         write_feed(work / "feeds" / "shipments-0001.csv", feed_rows(sb, ids))
         (work / "config").mkdir()
         (work / "state").mkdir()
-        write_config(work / "config" / "ordersync.toml", sb.url, square=square)
+        write_config(work / "config" / "ordersync.toml", sb.url, square=square,
+                     square_concurrency=square_concurrency)
         key_file = work / "sa.json"
         write_service_account(key_file, sb.url)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERSYNC_", "GOOGLE_"))}
         env.update({"GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
                     "ORDERSYNC_CONFIG": str(work / "config" / "ordersync.toml"),
                     "SQUARE_ACCESS_TOKEN": "bench-token", "PYTHONPATH": str(REPO)})
-        result = OrdersyncRun(count, square, setup_seconds=time.perf_counter() - t0)
+        result = OrdersyncRun(count, square, setup_seconds=time.perf_counter() - t0,
+                              square_concurrency=square_concurrency)
         sb.configure_faults(latency_ms=latency_ms)
         mutations_before = sb.stats.snapshot()["mutations"]
         for _ in range(MAX_CYCLES):
@@ -355,6 +359,8 @@ def main() -> int:
     parser.add_argument("--square-orders", type=int, default=1000,
                         help="orders for the Square-enabled run (0: skip)")
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--square-concurrency", type=int, action="append",
+                        help="[square] concurrency of the Square run (repeatable; default: the config's)")
     parser.add_argument("--template", choices=["mixed", *TEMPLATES], default="mixed",
                         help="test-order template of every order (default: the five in turn)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -380,10 +386,12 @@ def main() -> int:
     for n in sizes:
         print(f"ordersync: {n} orders …", flush=True)
         runs.append(run_ordersync(n, args.latency_ms, square=False, templates=templates))
-    square_run = None
-    if args.square_orders:
-        print(f"ordersync with [square] enabled: {args.square_orders} orders …", flush=True)
-        square_run = run_ordersync(args.square_orders, args.latency_ms, square=True, templates=templates)
+    square_runs: list[OrdersyncRun] = []
+    for concurrency in (args.square_concurrency or [0]) if args.square_orders else []:
+        print(f"ordersync with [square] enabled: {args.square_orders} orders, concurrency "
+              f"{concurrency or 'default'} …", flush=True)
+        square_runs.append(run_ordersync(args.square_orders, args.latency_ms, square=True,
+                                         templates=templates, square_concurrency=concurrency))
 
     failures: list[str] = []
     print()
@@ -393,11 +401,13 @@ def main() -> int:
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     rows = []
-    for run in [*runs, *([square_run] if square_run else [])]:
+    for run in [*runs, *square_runs]:
         assert run.idle is not None
         minimum = minimum_calls(run.orders)
         speedup = run.orders_per_s / base.orders_per_s
-        label = f"{run.orders:,}" + (" (square)" if run.square else "")
+        label = f"{run.orders:,}"
+        if run.square:
+            label += f" (square, concurrency {run.square_concurrency or 'default'})"
         calls = f"{run.calls}" + (f" ({run.google_calls})" if run.square else "")
         print(f"| {label} | {base.orders_per_s:.2f} | {run.orders_per_s:.0f} | {speedup:.0f}x | "
               f"{len(run.cycles)} | {calls} | {minimum} | {run.google_calls / minimum:.2f} | "
@@ -407,6 +417,7 @@ def main() -> int:
         problems = check_exactly_once(run)
         failures += [f"{label}: {p}" for p in problems]
         rows.append({"orders": run.orders, "square": run.square, "seconds": run.seconds,
+                     "square_concurrency": run.square_concurrency,
                      "orders_per_s": run.orders_per_s, "cpu_seconds": run.cpu_seconds, "speedup": speedup,
                      "calls": run.calls,
                      "google_calls": run.google_calls, "minimum_calls": minimum,
