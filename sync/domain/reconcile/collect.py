@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -12,7 +13,7 @@ from sync.domain.reconcile.schema import BREAK_COLUMNS, CATEGORIES, UNCOLLAPSED
 from sync.domain.severity import SEVERITIES
 
 # A fragment's column: one value per id, or one value for all of them.
-Values: TypeAlias = pd.Series | np.ndarray | pd.Index
+Values: TypeAlias = pd.Series | np.ndarray | pd.Index | Sequence[str] | Sequence[float | None]
 ValuesOrOne: TypeAlias = Values | str | float
 
 
