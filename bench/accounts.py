@@ -28,7 +28,6 @@ move with whatever else runs on it.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import signal
 import statistics
@@ -42,94 +41,34 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg
-from sqlalchemy.engine import URL, make_url
-
-from sync.adapters.cycle_queue import CycleQueue, libpq_url
-from sync.domain.feed import COLUMNS as FEED_COLUMNS
-from sync.sandbox.credentials import write_service_account
+from sync.adapters.cycle_queue import CycleQueue
 from sync.sandbox.server import Sandbox
+from tests.fleet_setup import create_schemas, drop_schemas, schema_url, setup_fleet, start_worker
 
-REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = ("template1", "template2", "template1a", "template1b", "template3")
 METHODS = ("acknowledge", "updatemerchantorderid", "shiplineitems", "updateshipment")
 
 
-def schema_url(base: str, schema: str, *, password: bool) -> str:
-    url = make_url(base)
-    return URL.create(
-        url.drivername, url.username, url.password if password else None, url.host, url.port, url.database,
-        {"options": f"-csearch_path={schema}"},
-    ).render_as_string(hide_password=False)  # fmt: skip
-
-
-def setup_accounts(sb: Sandbox, root: Path, accounts: int, orders: int) -> dict[str, tuple[str, list[str]]]:
-    sb.configure_faults(latency_ms=0)
-    made = {}
-    for a in range(accounts):
-        name, merchant = f"shop{a:03d}", str(7200000 + a)
-        ids = []
-        for i in range(orders):
-            order_id = sb.google.create_test_order(merchant, template_name=TEMPLATES[i % len(TEMPLATES)])
-            sb.google.advance_test_order(merchant, order_id)
-            ids.append(order_id)
-        feed = root / "feeds" / name / "ship.csv"
-        feed.parent.mkdir(parents=True, exist_ok=True)
-        with feed.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, FEED_COLUMNS)
-            writer.writeheader()
-            for i, order_id in enumerate(ids):
-                for line in sb.google.get_order(merchant, order_id)["lineItems"]:
-                    writer.writerow({
-                        "order_id": order_id, "line_item_id": line["id"], "offer_id": "",
-                        "quantity": str(line["quantityOrdered"]), "carrier": "UPS",
-                        "tracking_id": f"1Z{merchant}{i:05d}", "shipped_at": "2026-11-20T10:00:00Z",
-                        "delivered_at": "2026-11-22T15:00:00Z", "shipment_id": "",
-                    })  # fmt: skip
-        made[name] = (merchant, ids)
-    return made
-
-
-def write_config(root: Path, sb: Sandbox, queue_url: str, accounts: dict[str, Any]) -> Path:
-    entries = "".join(
-        f'\n[[accounts]]\nname = "{name}"\n[accounts.google]\nmerchant_id = "{merchant}"\n'
-        f'[accounts.shipments]\nfeeds = ["feeds/{name}/*.csv"]\n'
-        f'[accounts.ledger]\nurl = "sqlite:///state/{name}.db"\n'
-        for name, (merchant, _ids) in accounts.items()
-    )
-    path = root / "ordersync.toml"
-    path.write_text(
-        f'[google]\nsandbox = true\nendpoint = "{sb.url}/"\n[reports]\ndir = "reports"\n'
-        f'[queue]\nenabled = true\nurl = "{queue_url}"\nheartbeat_seconds = 2\nstalled_seconds = 30\n'
-        f"{entries}",
-        encoding="utf-8",
-    )
-    return path
-
-
 def run_once(pg: str, workers: int, accounts: int, orders: int, latency_ms: float) -> dict[str, Any]:
     schema = f"osbench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq_url(pg), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    create_schemas(pg, [schema])
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="ordersync-bench-") as tmp, Sandbox(seed=3).start() as sb:
             root = Path(tmp)
-            made = setup_accounts(sb, root, accounts, orders)
-            key_file = root / "sa.json"
-            write_service_account(key_file, sb.url)
-            config = write_config(root, sb, schema_url(pg, schema, password=False), made)
+            sb.configure_faults(latency_ms=0)
+            names = {f"shop{a:03d}": str(7200000 + a) for a in range(accounts)}
+            fleet = setup_fleet(
+                root, sb, pg, queue_url=schema_url(pg, schema, password=False), accounts=names,
+                ledger_urls={name: f"sqlite:///state/{name}.db" for name in names}, orders=orders,
+                templates=TEMPLATES, tracking="1Z{merchant}{i:05d}", google={},
+                queue={"heartbeat_seconds": 2, "stalled_seconds": 30},
+            )  # fmt: skip
+            made = {name: (names[name], ids) for name, ids in fleet.orders.items()}
             queue = CycleQueue(schema_url(pg, schema, password=True))
             queue.ensure_schema()
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERSYNC_", "PG"))}
-            env.update({
-                "ORDERSYNC_CONFIG": str(config), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
-                "PYTHONPATH": str(REPO), "PGPASSWORD": make_url(pg).password or "",
-            })  # fmt: skip
             for n in range(workers):
-                log = (root / f"worker{n}.log").open("wb")
-                command = [sys.executable, "-m", "sync", "--log-format", "json", "worker"]
-                procs.append(subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log))
+                procs.append(start_worker(fleet, root / f"worker{n}.log", "--log-format", "json"))
             deadline = time.monotonic() + 120
             while not all("Starting worker" in (root / f"worker{n}.log").read_text(errors="replace")
                           for n in range(workers)):  # fmt: skip
@@ -164,8 +103,7 @@ def run_once(pg: str, workers: int, accounts: int, orders: int, latency_ms: floa
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-        with psycopg.connect(libpq_url(pg), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_schemas(pg, [schema])
 
 
 def main() -> int:

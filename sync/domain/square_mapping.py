@@ -19,6 +19,7 @@ percentages. So the mapping works backwards from Google's numbers:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -466,7 +467,7 @@ def canceled_metadata(lines: list[CanceledLine], *, lines_kept: bool) -> str:
     return LINES_KEPT + text if lines_kept else text
 
 
-def parse_canceled_metadata(square_order: dict[str, Any]) -> tuple[dict[str, int], bool]:
+def parse_canceled_metadata(square_order: Mapping[str, Any]) -> tuple[dict[str, int], bool]:
     """(Google line id -> units canceled, whether the lines still list them)."""
     text = ((square_order.get("metadata") or {}).get(CANCELED_METADATA_KEY)) or ""
     kept = text.startswith(LINES_KEPT)
@@ -549,7 +550,7 @@ def line_cancellation_update(
     return SquareUpdate(order, tuple(clear))
 
 
-def listed_canceled_units(square_order: dict[str, Any]) -> dict[str, int]:
+def listed_canceled_units(square_order: Mapping[str, Any]) -> dict[str, int]:
     """Square line uid -> units Google canceled that the line still lists (a paid order's lines
     cannot shrink). Reconciliation takes them off what a whole-order fulfilment shipped."""
     canceled, kept = parse_canceled_metadata(square_order)

@@ -21,6 +21,10 @@ from sync.domain.reconcile.returns import oldest_waiting, open_units_by_line
 from sync.domain.refunds.returns import FollowedReturn
 
 CHUNK_ROWS = 50_000
+# The masked (NA-holding) kinds as dtype objects: pandas-stubs type pd.array's dtype names as literals.
+_MASKED: dict[str, pd.Int32Dtype | pd.Int64Dtype | pd.BooleanDtype] = {
+    "Int32": pd.Int32Dtype(), "Int64": pd.Int64Dtype(), "boolean": pd.BooleanDtype()
+}
 
 
 class ChunkedFrame:
@@ -41,15 +45,15 @@ class ChunkedFrame:
     def _freeze(self) -> None:
         if not self.lists["line_no"]:
             return
-        data = {}
+        data: dict[str, pd.api.extensions.ExtensionArray | pd.Series | np.ndarray] = {}
         for c, kind in self.columns.items():
             values = self.lists[c]
             if kind == "str":
                 data[c] = pd.array([v if v is not None else "" for v in values], dtype="str")
             elif kind == "datetime":
                 data[c] = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
-            elif kind in ("Int32", "Int64", "boolean"):
-                data[c] = pd.array(values, dtype=kind)
+            elif kind in _MASKED:
+                data[c] = pd.array(values, dtype=_MASKED[kind])
             else:
                 data[c] = np.asarray(values, dtype=kind)
         self.frames.append(pd.DataFrame(data))
@@ -218,8 +222,9 @@ def frames_from_google_orders(
         shipments = order.get("shipments") or ()
         open_since = [s.get("creationDate") for s in shipments if s.get("status") == "shipped"]
         open_since = [t for t in open_since if t]
+        order_id: str = order.get("id") or ""
         base = {
-            "google_order_id": order.get("id") or "",
+            "google_order_id": order_id,
             "merchant_order_id": order.get("merchantOrderId") or "",
             "status": order.get("status") or "",
             "acknowledged": bool(order.get("acknowledged")),
@@ -243,9 +248,9 @@ def frames_from_google_orders(
         for line_no, line in enumerate(lines):
             open_units = None
             if open_returns is not None:
-                open_units = open_returns.get((base["google_order_id"], line.get("id") or ""), 0)
+                open_units = open_returns.get((order_id, line.get("id") or ""), 0)
                 if line_no == 0 and line.get("id"):
-                    open_units += open_returns.get((base["google_order_id"], ""), 0)
+                    open_units += open_returns.get((order_id, ""), 0)
             acc.add(
                 base
                 | {

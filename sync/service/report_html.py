@@ -10,7 +10,9 @@ are inline SVG; every value that came from data goes through ``html.escape``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
+from typing import Any, Protocol, cast
 
 import pandas as pd
 
@@ -63,6 +65,31 @@ vertical-align:top}th{background:#f5f5f5}td.n{text-align:right}
 .sev-medium{color:#9a7d0a}.sev-low{color:#1565c0}
 .health-bad{color:#b00020;font-weight:bold}.health-ok{color:#1b5e20}
 """
+
+
+class _StatusRow(Protocol):
+    """A summary.csv row as ``itertuples`` gives it (pandas-stubs cannot know a frame's columns;
+    ``count`` is a column here, not tuple.count)."""
+
+    key: str
+    count: int
+    amount: str
+    currency: str
+
+
+class _BreakRow(Protocol):
+    """A breaks.csv row as ``itertuples`` gives it."""
+
+    google_order_id: str
+    category: str
+    severity: str
+    age_hours: float  # NaN: not known
+    detail: str
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame``'s rows as dicts (its column names are strings)."""
+    return cast("list[dict[str, Any]]", frame.to_dict("records"))
 
 
 def category_name(category: str) -> str:
@@ -273,13 +300,13 @@ def render_html(
     by_cat = [(category_name(c), _count(summary, "breaks_by_category", c), "#1565c0") for c in CATEGORIES]
     by_age = [(a, _count(summary, "breaks_by_age", a), "#6a1b9a") for a in AGE_BUCKETS]
     by_sev = [(s, _count(summary, "breaks_by_severity", s), SEVERITY_COLOURS[s]) for s in SEVERITIES]
-    trend = _trend([*context.history, TrendPoint.from_summary(run_id, summary.to_dict("records"))])
+    trend = _trend([*context.history, TrendPoint.from_summary(run_id, frame_records(summary))])
 
     status_rows = summary[summary["section"] == "orders_by_status"]
     status_html = "".join(
         f"<tr><td>{escape(str(r.key))}</td><td class=n>{int(r.count)}</td>"
         f"<td class=n>{escape(str(r.amount))}</td><td>{escape(str(r.currency))}</td></tr>"
-        for r in status_rows.itertuples(index=False)
+        for r in cast("Iterable[_StatusRow]", status_rows.itertuples(index=False))
     )
     oldest = breaks.head(OLDEST)  # breaks arrive oldest first
     break_rows = "".join(
@@ -288,7 +315,7 @@ def render_html(
         f'<td class="sev-{escape(str(r.severity))}">{escape(str(r.severity))}</td>'
         f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td>"
         f"<td>{escape(str(r.detail))}</td></tr>"
-        for r in oldest.itertuples(index=False)
+        for r in cast("Iterable[_BreakRow]", oldest.itertuples(index=False))
     )
     rejected = breaks[breaks["category"] == "rejected_feed_row"]
     rejects_html = (
@@ -301,7 +328,7 @@ def render_html(
             f"<tr><td>{escape(str(r.google_order_id))}</td>"
             f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td>"
             f"<td>{escape(str(r.detail))}</td></tr>"
-            for r in rejected.head(REJECTS_SHOWN).itertuples(index=False)
+            for r in cast("Iterable[_BreakRow]", rejected.head(REJECTS_SHOWN).itertuples(index=False))
         )
         + "</table>"
         if len(rejected)

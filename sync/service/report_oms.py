@@ -112,7 +112,7 @@ def frames_from_square_orders(orders: Iterable[Mapping[str, Any]]) -> pd.DataFra
     ids = frame["oms_order_id"] if len(frame) else pd.Series([], dtype="str")
     totals = {sale: sum(a for a, _ in by_id.values()) for sale, by_id in refunds.items()}
     latest = {sale: max((t for _, t in by_id.values() if t), default=None) for sale, by_id in refunds.items()}
-    frame["refunded_minor"] = pd.array(ids.map(totals).fillna(0).astype("int64"), dtype="Int64")
+    frame["refunded_minor"] = pd.array(ids.map(totals).fillna(0).astype("int64").to_numpy(), dtype="Int64")
     frame["last_refunded_at"] = pd.to_datetime(ids.map(latest), utc=True, format="ISO8601")
     return rules.conform(frame, rules.OMS_SCHEMA, "oms")
 

@@ -104,7 +104,7 @@ def _first_rows(
         line_no = batch.column("line_no").to_numpy(zero_copy_only=False)
         ids = _strings(batch.column(key))
         if len(line_no) and line_no[0] != 0:  # an order continued from the previous batch
-            if last_id is None or ids[0].as_py() != last_id or line_no[0] != last_no + 1:
+            if last_id is None or last_no is None or ids[0].as_py() != last_id or line_no[0] != last_no + 1:
                 return None
             ids_here, numbers = ids, line_no.copy()
             numbers[0] = 0  # checked against the previous batch above; as a start here
@@ -283,7 +283,8 @@ def _read(folder: Path, name: str, k: int, schema: pa.Schema) -> pd.DataFrame:
     else:
         with pa.memory_map(str(path)) as source:
             table = pa.ipc.open_stream(source).read_all()
-    return table.to_pandas()
+    frame: pd.DataFrame = table.to_pandas()  # pyarrow has no types: Any to mypy
+    return frame
 
 
 def partitions(p: Plan, folder: Path) -> Iterator[Partition]:

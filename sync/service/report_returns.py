@@ -12,9 +12,9 @@ Pairing is ``refunds.returns.followed_returns``; the table is ``reconcile.return
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from html import escape
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pandas as pd
 
@@ -97,6 +97,21 @@ def _refunded(ledger: LedgerPort, order_id: str, events: tuple[SquareRefundEvent
     }
 
 
+class _ReturnRow(Protocol):
+    """A returns.csv row as ``itertuples`` gives it (pandas-stubs cannot know a frame's columns)."""
+
+    google_order_id: str
+    return_id: str
+    line_item_id: str
+    quantity: int
+    status: str
+    return_state: str
+    shipment_state: str
+    reason: str
+    age_hours: float  # NaN: not known
+    past_sla: str
+
+
 def returns_section(table: pd.DataFrame | None, return_hours: float) -> str:
     """index.html's section ``id="returns"``: open customer returns, oldest first, past-SLA ones in
     the high colour (they are the order's return_not_refunded_past_sla break, not another)."""
@@ -130,7 +145,7 @@ def returns_section(table: pd.DataFrame | None, return_hours: float) -> str:
         f"<td>{escape(str(r.shipment_state) or '-')}</td><td>{escape(str(r.reason))}</td>"
         f"<td class=n>{'' if pd.isna(r.age_hours) else escape(f'{r.age_hours:.1f}')}</td>"
         f"<td>{'past: the order has the break' if r.past_sla == 'yes' else ''}</td></tr>"
-        for r in table.head(SHOWN).itertuples(index=False)
+        for r in cast("Iterable[_ReturnRow]", table.head(SHOWN).itertuples(index=False))
     )
     return (
         f"{head} ({units})</h2>{intro}<table><tr><th>order</th><th>return</th><th>line</th>"

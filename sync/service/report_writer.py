@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -31,7 +31,7 @@ from sync.service.report_files import (
     update_latest,
     write_csv,
 )
-from sync.service.report_html import render_html
+from sync.service.report_html import frame_records, render_html
 from sync.service.report_returns import returns_section
 from sync.service.report_snapshots import save_snapshot
 
@@ -147,9 +147,9 @@ def write_run(
             live=live,
         )
         (tmp / "index.html").write_text(html, encoding="utf-8")
-        for name, frame in (snapshots or {}).items():
-            if frame is not None:
-                save_snapshot(frame, tmp / f"{name}.parquet")
+        for name, snapshot in (snapshots or {}).items():
+            if snapshot is not None:
+                save_snapshot(snapshot, tmp / f"{name}.parquet")
         (tmp / MARKER).write_text(f"ordersync report {run_id}\n", encoding="utf-8")
         # mkdtemp makes 0700; a report is meant to be read by the ops team like any other file.
         os.chmod(tmp, 0o755)  # noqa: S103
@@ -159,7 +159,7 @@ def write_run(
         if final.is_dir() and not any(final.iterdir()):
             final.rmdir()  # the id we reserved and never filled
         raise
-    totals.trend = TrendPoint.from_summary(run_id, totals.summary.to_dict("records"))
+    totals.trend = TrendPoint.from_summary(run_id, frame_records(totals.summary))
     update_latest(out_dir, run_id)
     prune_runs(out_dir, settings.keep_days, now_ts.to_pydatetime(), keep=run_id)
     return final
@@ -169,7 +169,11 @@ def result_of(path: Path, run_id: str, totals: Totals, started: float) -> Report
     breaks = totals.breaks
     assert breaks is not None
     counts = breaks["category"].value_counts()
-    per_severity = breaks.groupby(["category", "severity"], observed=True).size()
+    # Keyed by the (category, severity) MultiIndex: pairs, which pandas-stubs type as Hashable.
+    per_severity = cast(
+        "Iterable[tuple[tuple[str, str], int]]",
+        breaks.groupby(["category", "severity"], observed=True).size().items(),
+    )
     severities = breaks["severity"].value_counts()
     return ReportResult(
         path=path,
@@ -177,7 +181,7 @@ def result_of(path: Path, run_id: str, totals: Totals, started: float) -> Report
         orders=totals.orders,
         breaks=len(breaks),
         by_category={str(k): int(v) for k, v in counts.items() if v},
-        by_category_severity={(str(c), str(s)): int(n) for (c, s), n in per_severity.items()},
+        by_category_severity={(str(c), str(s)): int(n) for (c, s), n in per_severity},
         by_severity={str(k): int(v) for k, v in severities.items() if v},
         critical=int((breaks["severity"] == "critical").sum()),
         seconds=time.perf_counter() - started,

@@ -11,13 +11,11 @@ a few orders, bounded loops, 60 ms latency.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,49 +33,46 @@ pytestmark = [
 psycopg = pytest.importorskip("psycopg")
 pytest.importorskip("procrastinate")
 
-from sqlalchemy.engine import URL, make_url  # noqa: E402
-
 from sync.adapters.cycle_queue import CycleQueue, libpq_url  # noqa: E402
 from sync.adapters.ledger import Ledger  # noqa: E402
 from sync.config import load_settings  # noqa: E402
-from sync.domain.feed import COLUMNS as FEED_COLUMNS  # noqa: E402
 from sync.entrypoints.cli_queue import scheduled_enqueue  # noqa: E402
-from sync.sandbox.credentials import write_service_account  # noqa: E402
 from sync.sandbox.server import Sandbox  # noqa: E402
+from tests import fleet_setup  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 ORDERS_PER_ACCOUNT = 3
 LATENCY_MS = 60
 DEADLINE_S = 120
 
 
 def schema_url(schema: str, *, password: bool) -> str:
-    base = make_url(PG_URL)
-    url = URL.create(
-        base.drivername, base.username, base.password if password else None, base.host, base.port,
-        base.database, {"options": f"-csearch_path={schema}"},
-    )  # fmt: skip
-    return url.render_as_string(hide_password=False)
+    return fleet_setup.schema_url(PG_URL, schema, password=password)
 
 
 @dataclass
 class Fleet:
-    root: Path
+    files: fleet_setup.FleetFiles
     sandbox: Sandbox
-    env: dict[str, str]
     queue: CycleQueue
     accounts: dict[str, str]  # name -> merchant id
     schemas: dict[str, str]  # name -> ledger schema
     queue_schema: str
-    orders: dict[str, list[str]] = field(default_factory=dict)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
+    @property
+    def root(self) -> Path:
+        return self.files.root
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.files.env
+
+    @property
+    def orders(self) -> dict[str, list[str]]:
+        return self.files.orders
+
     def start_worker(self) -> subprocess.Popen[bytes]:
-        n = len(self.workers)
-        out = (self.root / f"worker{n}.out").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sync", "worker"], cwd=self.root, env=self.env, stdout=out, stderr=out
-        )
+        proc = fleet_setup.start_worker(self.files, self.root / f"worker{len(self.workers)}.out")
         self.workers.append(proc)
         return proc
 
@@ -123,73 +118,24 @@ class Fleet:
         return [j for j in self.queue.jobs() if j["status"] in ("todo", "doing")]
 
 
-def write_feed(path: Path, sandbox: Sandbox, merchant: str, ids: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, FEED_COLUMNS)
-        writer.writeheader()
-        for i, order_id in enumerate(ids):
-            for line in sandbox.google.get_order(merchant, order_id)["lineItems"]:
-                writer.writerow({
-                    "order_id": order_id, "line_item_id": line["id"], "offer_id": "",
-                    "quantity": str(line["quantityOrdered"]), "carrier": "UPS",
-                    "tracking_id": f"1ZQ{merchant}{i:04d}", "shipped_at": "2026-11-20T10:00:00Z",
-                    "delivered_at": "2026-11-22T15:00:00Z", "shipment_id": "",
-                })  # fmt: skip
-
-
 def make_fleet(tmp_path: Path, sandbox: Sandbox, account_count: int, *, shared_ledger: bool) -> Fleet:
     """``shared_ledger``: every account's rows in one ledger schema; else one schema per account."""
     suffix = uuid.uuid4().hex[:8]
     queue_schema = f"osq_{suffix}"
     accounts = {f"acct{i}": str(7100000 + i) for i in range(account_count)}
     schemas = {name: f"osa_{suffix}" if shared_ledger else f"osa_{suffix}_{name}" for name in accounts}
-    with psycopg.connect(libpq_url(PG_URL), autocommit=True) as conn:
-        for schema in sorted({queue_schema, *schemas.values()}):
-            conn.execute(f'CREATE SCHEMA "{schema}"')
+    fleet_setup.create_schemas(PG_URL, {queue_schema, *schemas.values()})
     for schema in set(schemas.values()):
         Ledger(schema_url(schema, password=True)).close()  # the ledger's tables, migrated up front
-    key_file = tmp_path / "sa.json"
-    write_service_account(key_file, sandbox.url)
-    entries = "".join(
-        f'\n[[accounts]]\nname = "{name}"\n[accounts.google]\nmerchant_id = "{merchant}"\n'
-        f'[accounts.shipments]\nfeeds = ["feeds/{name}/*.csv"]\n'
-        f'[accounts.ledger]\nurl = "{schema_url(schemas[name], password=False)}"\n'
-        for name, merchant in accounts.items()
-    )
-    config = tmp_path / "ordersync.toml"
-    config.write_text(
-        f"""[google]
-sandbox = true
-endpoint = "{sandbox.url}/"
-max_backoff_seconds = 0.5
-recheck_open_orders_minutes = 0
-[reports]
-dir = "reports"
-[queue]
-enabled = true
-url = "{schema_url(queue_schema, password=False)}"
-heartbeat_seconds = 0.5
-stalled_seconds = 3
-{entries}""",
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERSYNC_", "PG"))}
-    env.update({
-        "ORDERSYNC_CONFIG": str(config), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
-        "PYTHONPATH": str(REPO), "PGPASSWORD": make_url(PG_URL).password or "",
-    })  # fmt: skip
+    files = fleet_setup.setup_fleet(
+        tmp_path, sandbox, PG_URL, queue_url=schema_url(queue_schema, password=False), accounts=accounts,
+        ledger_urls={name: schema_url(schema, password=False) for name, schema in schemas.items()},
+        orders=ORDERS_PER_ACCOUNT, templates=("template1",), tracking="1ZQ{merchant}{i:04d}",
+        google={"max_backoff_seconds": 0.5, "recheck_open_orders_minutes": 0},
+        queue={"heartbeat_seconds": 0.5, "stalled_seconds": 3},
+    )  # fmt: skip
     queue = CycleQueue(schema_url(queue_schema, password=True))
-    fleet = Fleet(tmp_path, sandbox, env, queue, accounts, schemas, queue_schema)
-    for name, merchant in accounts.items():
-        ids = []
-        for _ in range(ORDERS_PER_ACCOUNT):
-            order_id = sandbox.google.create_test_order(merchant, template_name="template1")
-            sandbox.google.advance_test_order(merchant, order_id)
-            ids.append(order_id)
-        fleet.orders[name] = ids
-        write_feed(tmp_path / "feeds" / name / "ship.csv", sandbox, merchant, ids)
-    return fleet
+    return Fleet(files, sandbox, queue, accounts, schemas, queue_schema)
 
 
 @pytest.fixture
@@ -211,10 +157,7 @@ def fleet_factory(tmp_path: Path) -> Iterator[Any]:
                     if proc.poll() is None:
                         proc.kill()
                     proc.wait(timeout=30)
-                schemas = sorted({*fleet.schemas.values(), fleet.queue_schema})
-                with psycopg.connect(libpq_url(PG_URL), autocommit=True) as conn:
-                    for schema in schemas:
-                        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                fleet_setup.drop_schemas(PG_URL, {*fleet.schemas.values(), fleet.queue_schema})
 
 
 def wait_for(what: str, condition: Any, timeout: float = DEADLINE_S, every: float = 0.05) -> Any:

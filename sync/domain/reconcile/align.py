@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ from sync.domain.reconcile.columns import (
 )
 from sync.domain.reconcile.model import Freshness, Shared, Slas
 from sync.domain.reconcile.schema import QUANTITIES
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -82,7 +85,7 @@ class Alignment:
         return len(self.go)
 
     @property
-    def cycle_at(self) -> pd.Timestamp | None:
+    def cycle_at(self) -> datetime | None:
         return self.freshness.cycle_started_at
 
     @property
@@ -107,10 +110,11 @@ class Alignment:
         assert self.oo is not None
         return self.oo.at(col, np.maximum(self.oms_pos, 0))
 
-    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+    def remember(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()``, once per key (each key always remembers one kind of value)."""
         if key not in self.memo:
             self.memo[key] = compute()
-        return self.memo[key]
+        return cast(T, self.memo[key])
 
     def ledger_merchant_ids(self) -> pd.Series | None:
         """The ledger's merchant order id per Google order (read once: rules and orders.csv)."""
@@ -139,9 +143,10 @@ class Alignment:
         def compute() -> np.ndarray:
             if self.lo is None:
                 return np.zeros(self.n, dtype=bool)
-            return self.has_led & nonempty(self.led("square_skip_reason"))
+            kept: np.ndarray = self.has_led & nonempty(self.led("square_skip_reason"))
+            return kept
 
-        return self.remember("kept_out", compute)  # type: ignore[no-any-return]
+        return self.remember("kept_out", compute)
 
 
 def align_google(

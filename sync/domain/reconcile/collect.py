@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal, TypeAlias
+
 import numpy as np
 import pandas as pd
 
 from sync.domain.reconcile.schema import BREAK_COLUMNS, CATEGORIES, UNCOLLAPSED
 from sync.domain.severity import SEVERITIES
+
+# A fragment's column: one value per id, or one value for all of them.
+Values: TypeAlias = pd.Series | np.ndarray | pd.Index | Sequence[str] | Sequence[float | None]
+ValuesOrOne: TypeAlias = Values | str | float
 
 
 class BreakCollector:
@@ -16,13 +23,15 @@ class BreakCollector:
     def __init__(self) -> None:
         self.parts: list[pd.DataFrame] = []
 
-    def add(self, ids, category: str, severity, detail, age_hours) -> None:
+    def add(
+        self, ids: Values, category: str, severity: ValuesOrOne, detail: ValuesOrOne, age_hours: ValuesOrOne
+    ) -> None:
         ids = pd.Series(ids, copy=False).reset_index(drop=True)
         if len(ids) == 0:
             return
         n = len(ids)
 
-        def col(v, dtype):
+        def col(v: ValuesOrOne, dtype: Literal["str", "float64"]) -> pd.Series:
             if isinstance(v, pd.Series):
                 return v.reset_index(drop=True).astype(dtype)
             if np.isscalar(v):

@@ -6,6 +6,8 @@ Everything here works on whole columns and returns numpy / pandas values; nothin
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -63,7 +65,7 @@ def hours_since(now: pd.Timestamp, times: pd.Series) -> np.ndarray:
     return hours
 
 
-def later_than(times: pd.Series, since: pd.Series | pd.Timestamp | None) -> np.ndarray:
+def later_than(times: pd.Series, since: pd.Series | datetime | None) -> np.ndarray:
     """Element-wise ``times > since``; False where either is unknown (NaT / None)."""
     if since is None:
         return np.zeros(len(times), dtype=bool)
@@ -105,7 +107,8 @@ class FirstRows:
 
     def at(self, col: str, orders: np.ndarray) -> pd.Series:
         """``col`` of the given order positions (a gather straight from the line frame)."""
-        return self.frame[col].iloc[self.first[orders]].reset_index(drop=True)
+        positions: np.ndarray = self.first[orders]  # an untyped ndarray's item is Any to numpy's stubs
+        return self.frame[col].iloc[positions].reset_index(drop=True)
 
     def arrow(self, col: str) -> pa.Array | pa.ChunkedArray:
         return arrow_strings(self.frame[col]).take(pa.array(self.first))
@@ -148,7 +151,7 @@ def severity_where(mask: np.ndarray, hi: str, lo: str) -> np.ndarray:
     return np.where(mask, hi, lo)
 
 
-def text(values) -> pd.Series:
+def text(values: pd.Series | np.ndarray | pd.Index) -> pd.Series:
     """Anything -> str Series, for building detail sentences column-wise."""
     return pd.Series(values, copy=False).reset_index(drop=True).astype("str")
 

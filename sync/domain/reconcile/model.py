@@ -4,6 +4,7 @@ what it returns."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -26,7 +27,7 @@ class Freshness:
     known up to then); ``recheck_minutes``: how often open orders are re-read for line
     cancellations (``[google] recheck_open_orders_minutes``). None: unknown (snapshots)."""
 
-    cycle_started_at: pd.Timestamp | None = None
+    cycle_started_at: datetime | None = None  # aware: the ledger's, or a pd.Timestamp
     recheck_minutes: float | None = None
 
     def recheck_text(self) -> str:

@@ -273,11 +273,14 @@ class SchemaError(ValueError):
 def default_array(kind: str, n: int) -> pd.api.extensions.ExtensionArray | np.ndarray:
     # Built from arrays, never from n-element Python lists (a million pd.NA / "" objects).
     if kind == STR:
-        return pd.array(pc.fill_null(pa.nulls(n, pa.large_string()), ""), dtype="str")
+        empty: pd.api.extensions.ExtensionArray = pd.array(
+            pc.fill_null(pa.nulls(n, pa.large_string()), ""), dtype="str"
+        )  # an Arrow array in (Any without stubs): pandas' overloads cannot say which array comes out
+        return empty
     if kind == CAT:
         if n == 0:
             return pd.Categorical([])
-        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[""])
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([""]))
     if kind == BOOL:
         return np.zeros(n, dtype=bool)
     if kind == NBOOL:
@@ -325,19 +328,24 @@ def _coerce(col: pd.Series, kind: str, name: str) -> pd.Series:
             col = col.astype("boolean")
             return col.fillna(False).astype(bool) if kind == BOOL else col
         if kind == DT:
+            # ``.dt`` of a Series of unknown element type is Any to pandas-stubs.
+            times: pd.Series
             if isinstance(col.dtype, pd.DatetimeTZDtype):
-                return col.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+                times = col.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+                return times
             if pd.api.types.is_datetime64_dtype(col):
-                return col.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+                times = col.dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+                return times
             col = col.astype("str").replace("", None)
             return pd.to_datetime(col, utc=True, format="ISO8601").astype("datetime64[us, UTC]")
         if not pd.api.types.is_numeric_dtype(col):
             col = pd.to_numeric(col.astype("str").str.strip().replace("", None))
         if pd.api.types.is_float_dtype(col) and not np.all(np.mod(col.fillna(0), 1) == 0):
             raise ValueError("fractional values")
+        # The kind as a dtype object: pandas-stubs type astype() by literal dtype names only.
         if kind in (I64, I32):
-            return col.fillna(0).astype(kind)
-        return col.astype(kind)
+            return col.fillna(0).astype(pd.api.types.pandas_dtype(kind))
+        return col.astype(pd.api.types.pandas_dtype(kind))
     except (ValueError, TypeError) as exc:
         raise SchemaError(f"column {name!r}: cannot read as {kind}: {exc}") from None
 

@@ -22,7 +22,8 @@ from sync.domain.severity import SEVERITIES
 def age_bucket(age_hours: pd.Series) -> pd.Series:
     bins = [-np.inf, 24, 72, 168, np.inf]
     cut = pd.cut(age_hours, bins=bins, labels=list(AGE_BUCKETS[:4]), right=False)
-    return cut.cat.add_categories(["unknown"]).fillna("unknown").astype(pd.CategoricalDtype(AGE_BUCKETS))
+    buckets = pd.CategoricalDtype(list(AGE_BUCKETS))
+    return cut.cat.add_categories(["unknown"]).fillna("unknown").astype(buckets)
 
 
 
@@ -76,8 +77,9 @@ def summary_counts(rec: Reconciliation) -> pd.DataFrame:
         )
 
     in_google = o["in_google"].to_numpy(dtype=bool)
-    status = o["google_status"].astype("category")
-    currency = o["currency"].fillna("").astype("category")
+    # Plain Series: pandas-stubs take only a CategoricalDtype as where()'s fill of a category column.
+    status: pd.Series = o["google_status"].astype("category")
+    currency: pd.Series = o["currency"].fillna("").astype("category")
     if not in_google.all():
         # Orders only the ledger / OMS know: one key of their own, and no Google amount to add,
         # so they count as one row (amount and currency empty) instead of one per OMS currency.
@@ -96,12 +98,12 @@ def summary_counts(rec: Reconciliation) -> pd.DataFrame:
     pos = _positions(b["google_order_id"], o["google_order_id"])
     found = pos >= 0
     found[found] = in_google[pos[found]]
-    currency, amount = np.full(len(b), "", dtype=object), np.zeros(len(b), dtype="int64")
+    b_currency, amount = np.full(len(b), "", dtype=object), np.zeros(len(b), dtype="int64")
     if len(o) and found.any():
         rows = pos[found]
-        currency[found] = o["currency"].iloc[rows].astype("str").fillna("").to_numpy()
+        b_currency[found] = o["currency"].iloc[rows].astype("str").fillna("").to_numpy()
         amount[found] = o["amount_google_minor"].iloc[rows].to_numpy(dtype="int64", na_value=0)
-    bm = b.assign(currency=pd.Series(currency, index=b.index, dtype="str"), amount_google_minor=amount)
+    bm = b.assign(currency=pd.Series(b_currency, index=b.index, dtype="str"), amount_google_minor=amount)
     bm["age_bucket"] = age_bucket(bm["age_hours"])
     parts.append(grouped("breaks_by_category", bm, "category"))
     parts.append(grouped("breaks_by_severity", bm, "severity"))
@@ -146,7 +148,7 @@ def summary_table(counts: list[pd.DataFrame], breaks: pd.DataFrame) -> pd.DataFr
 
     def section(name: str, keys: tuple[str, ...]) -> pd.DataFrame:
         agg = c[c["section"] == name].sort_values(["key", "currency"], kind="stable")
-        amt = agg["sum"].astype("Int64").where(agg["currency"] != "", pd.NA)
+        amt = agg["sum"].astype("Int64").where(agg["currency"] != "")  # NA (Int64's) elsewhere
         rows = pd.DataFrame(
             {
                 "section": name,

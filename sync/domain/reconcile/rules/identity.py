@@ -4,6 +4,7 @@ claiming one Google order) and merchant_order_id_mismatch."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from sync.domain.reconcile.align import Alignment, oms_duplicates
@@ -26,7 +27,7 @@ def run(a: Alignment, out: BreakCollector) -> None:
     _merchant_ids(a, out, acked)
 
 
-def _unacknowledged(a: Alignment, out: BreakCollector, acked) -> None:
+def _unacknowledged(a: Alignment, out: BreakCollector, acked: np.ndarray) -> None:
     slas = a.slas
     mask = ~a.canceled & ~acked & (a.age > slas.unacknowledged_hours)
     if mask.any():
@@ -56,7 +57,7 @@ def _oms_duplicates(a: Alignment, out: BreakCollector) -> None:
         )
 
 
-def _merchant_ids(a: Alignment, out: BreakCollector, acked) -> None:
+def _merchant_ids(a: Alignment, out: BreakCollector, acked: np.ndarray) -> None:
     g_mid = a.g_mid
     has_mid = nonempty(g_mid)
     l_mid = a.ledger_merchant_ids()

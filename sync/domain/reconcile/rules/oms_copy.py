@@ -51,17 +51,17 @@ _STATUS_RULES = (
 )
 
 
-def oms_amounts(a: Alignment) -> pd.arrays.IntegerArray:
+def oms_amounts(a: Alignment) -> pd.Series:
     """The OMS total of each Google order's OMS order (NA: none, or the OMS has no amounts)."""
-    if a.oo is None:
-        return pd.array(np.zeros(a.n, dtype="int64"), dtype="Int64")
+    if a.oo is None:  # a Series as on the OMS path (the callers use .notna()), not a bare array
+        return pd.Series(np.zeros(a.n, dtype="int64"), dtype="Int64")
     return a.remember("amount_oms", lambda: a.oms("amount_minor").where(a.has_oms, pd.NA).astype("Int64"))
 
 
 def oms_statuses(a: Alignment) -> pd.Series:
     """The OMS status of each Google order's OMS order ("" where it has none)."""
     if a.oo is None:
-        return pd.Series(pd.Categorical.from_codes(np.zeros(a.n, dtype=np.int8), categories=[""]))
+        return pd.Series(pd.Categorical.from_codes(np.zeros(a.n, dtype=np.int8), categories=pd.Index([""])))
     return a.remember(
         "oms_status", lambda: a.oms("oms_status").astype("str").where(a.has_oms, "").astype("str")
     )

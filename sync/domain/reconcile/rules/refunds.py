@@ -32,10 +32,10 @@ CATEGORIES = ("refund_mismatch", "return_not_refunded_past_sla")
 TOLERANCE_MINOR = 0  # refunds must agree exactly
 
 
-def oms_refunds(a: Alignment) -> pd.arrays.IntegerArray:
+def oms_refunds(a: Alignment) -> pd.Series:
     """What the OMS refunded on each Google order's OMS order (NA: no OMS order, or unknown)."""
-    if a.oo is None:
-        return pd.array(np.zeros(a.n, dtype="int64"), dtype="Int64").copy()
+    if a.oo is None:  # a Series as on the OMS path (the callers use .notna()), not a bare array
+        return pd.Series(np.zeros(a.n, dtype="int64"), dtype="Int64")
     return a.remember("refunded_oms", lambda: a.oms("refunded_minor").where(a.has_oms, pd.NA).astype("Int64"))
 
 
