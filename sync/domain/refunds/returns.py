@@ -18,7 +18,7 @@ Google return units left unpaired while open are the open returns the report sho
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -83,15 +83,23 @@ class OpenReturn:
 
 def return_units(order: Order, returns: Iterable[GoogleReturn]) -> tuple[ReturnUnit, ...]:
     """The order's pairable customer-return units (rejected/canceled left out), oldest first."""
-    units = []
+    units = [
+        ReturnUnit(ret.return_id, _line_of(order, ret, item).id, ret.created, item.state)
+        for ret, item in _pairable_items(order, returns)
+    ]
+    return tuple(sorted(units, key=lambda u: (_sort_time(u.created), u.return_id)))
+
+
+def _pairable_items(
+    order: Order, returns: Iterable[GoogleReturn]
+) -> Iterator[tuple[GoogleReturn, GoogleReturnItem]]:
+    """The items of this order's returns in a state a Square return may pair with."""
     for ret in returns:
         if ret.order_id != order.id:
             continue
         for item in ret.items:
-            if item.state not in PAIRABLE_STATES:
-                continue
-            units.append(ReturnUnit(ret.return_id, _line_of(order, ret, item).id, ret.created, item.state))
-    return tuple(sorted(units, key=lambda u: (_sort_time(u.created), u.return_id)))
+            if item.state in PAIRABLE_STATES:
+                yield ret, item
 
 
 class FollowStatus(StrEnum):
@@ -136,20 +144,15 @@ def followed_returns(
     listed with an empty line id (nothing can pair with it), never dropped."""
     placed: list[ReturnUnit] = []
     unplaced: list[ReturnUnit] = []  # on no line of the order: nothing can pair with them
-    for ret in returns:
-        if ret.order_id != order.id:
-            continue
-        for item in ret.items:
-            if item.state not in PAIRABLE_STATES:
-                continue
-            try:
-                line = _line_of(order, ret, item).id
-            except RefundDataError:
-                line = ""
-            unit = ReturnUnit(
-                ret.return_id, line, ret.created, item.state, item.shipment_state, item.customer_reason
-            )
-            (placed if line else unplaced).append(unit)
+    for ret, item in _pairable_items(order, returns):
+        try:
+            line = _line_of(order, ret, item).id
+        except RefundDataError:
+            line = ""
+        unit = ReturnUnit(
+            ret.return_id, line, ret.created, item.state, item.shipment_state, item.customer_reason
+        )
+        (placed if line else unplaced).append(unit)
     units = sorted(placed, key=lambda u: (_sort_time(u.created), u.return_id))
     taken_by = {
         i: square.square_refund_id for square, indexes in _assign(units, square_returns) for i in indexes
