@@ -688,6 +688,13 @@ def enabled_live_channels(settings: Settings) -> list[str]:
     return [name for name, on in sections if on]
 
 
+def live_lookback_days(settings: Settings) -> int:
+    """How far back the live channels' first Square walk reaches: the larger ``lookback_days`` of
+    the enabled channels; 0 (the whole history) when one of them says 0, or none is on."""
+    reach = [s.lookback_days for s in (settings.ucp, settings.order_tracking) if s.enabled]
+    return 0 if not reach or 0 in reach else max(reach)
+
+
 def live_channels_without_square(settings: Settings) -> str:
     """Why an enabled live Google channel will do nothing ("" when none is): both read Square's
     orders, so without [square] they send nothing and would say nothing (doctor, run start)."""

@@ -23,6 +23,7 @@ from sync.config import (
     LIVE_WITHOUT_SQUARE_FIX,
     ConfigError,
     Settings,
+    enabled_live_channels,
     live_channels_without_square,
     refuse_placeholder_merchant,
 )
@@ -122,7 +123,7 @@ def open_live(
     idle = live_channels_without_square(settings)
     if idle:
         log.warning(idle, fix=LIVE_WITHOUT_SQUARE_FIX, account=settings.account)
-    if square is None or not (settings.ucp.enabled or settings.order_tracking.enabled):
+    if square is None or not enabled_live_channels(settings):
         return None
     ucp = tracking = None
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from sync.adapters.ledger import Ledger
-from sync.config import Settings
+from sync.config import Settings, live_lookback_days
 from sync.domain.live_breaks import Channel, SquareView, reconcile_live
 from sync.domain.live_views import Channels, StepWindow, reference_of, relevant, square_view
 from sync.domain.ucp.entity import UcpOrderConfig
@@ -34,9 +34,9 @@ class LiveOrders:
         self.intents = ledger.live_intents()
         self.with_intents = {i.order_id for i in self.intents}
         ucp, web = settings.ucp.enabled, settings.order_tracking.enabled
-        reach = [s.lookback_days for on, s in ((ucp, settings.ucp), (web, settings.order_tracking)) if on]
-        lookback = 0 if not reach or 0 in reach else max(reach)
-        self.window = StepWindow.from_cursor(ledger.get_value(CURSOR_KEY), now=now, lookback_days=lookback)
+        self.window = StepWindow.from_cursor(
+            ledger.get_value(CURSOR_KEY), now=now, lookback_days=live_lookback_days(settings)
+        )
         self.channels = Channels(
             ucp=ucp,
             web=web,

@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sync.config import live_lookback_days
 from sync.domain.intents import Intent, Target
 from sync.domain.operations import tracking_key
 from sync.domain.order_tracking import TrackingConfig, due_signal, signal_intent
@@ -57,7 +58,7 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     live = ctx.live
     if live is None:
         return StepResult()
-    changes = read_changes(live.square, ctx.ledger, start=first_walk_start(ctx, live))
+    changes = read_changes(live.square, ctx.ledger, start=first_walk_start(ctx))
     scans = delivered_parcels(ctx, live, changes)
     config = ucp_config(ctx)
     intents: list[Intent] = []
@@ -86,17 +87,11 @@ def run(ctx: CycleContext, outbox: Outbox) -> StepResult:
     return StepResult(settled)
 
 
-def first_walk_start(ctx: CycleContext, live: LiveChannels) -> datetime | None:
-    """How far back the first cycle reads Square: the larger reach of the enabled channels (a
-    channel's ``lookback_days = 0`` means the whole history)."""
-    reach = [
-        settings.lookback_days
-        for channel, settings in ((live.ucp, ctx.settings.ucp), (live.tracking, ctx.settings.order_tracking))
-        if channel is not None
-    ]
-    if not reach or 0 in reach:
-        return None
-    return ctx.clock() - timedelta(days=max(reach))
+def first_walk_start(ctx: CycleContext) -> datetime | None:
+    """How far back the first cycle reads Square (config.live_lookback_days; None: the whole
+    history)."""
+    days = live_lookback_days(ctx.settings)
+    return ctx.clock() - timedelta(days=days) if days else None
 
 
 def delivered_parcels(ctx: CycleContext, live: LiveChannels, changes: Changes) -> Scans:
