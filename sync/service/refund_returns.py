@@ -41,15 +41,27 @@ def _earlier(a: str, b: str) -> bool:
         return False
 
 
-def google_returns_of(ledger: LedgerPort, order_id: str) -> tuple[GoogleReturn, ...]:
-    raw = ledger.get_value(_returns_key(order_id)) or []
+def _parsed_returns(order_id: str, raw: Any) -> tuple[GoogleReturn, ...]:
+    """One order's stored returns, parsed (kept as Google sent them; a garbled one is skipped)."""
     out = []
     for item in raw if isinstance(raw, list) else []:
         try:
             out.append(google_return(item))
-        except RefundDataError as exc:  # kept as Google sent it; one garbled return is skipped
+        except RefundDataError as exc:
             log.warning("stored Google return unreadable; skipped", order=order_id, error=str(exc))
     return tuple(out)
+
+
+def google_returns_of(ledger: LedgerPort, order_id: str) -> tuple[GoogleReturn, ...]:
+    return _parsed_returns(order_id, ledger.get_value(_returns_key(order_id)))
+
+
+def stored_returns(ledger: LedgerPort) -> dict[str, tuple[GoogleReturn, ...]]:
+    """Every order's stored returns, by Google order id."""
+    return {
+        key[len(RETURNS_PREFIX) :]: _parsed_returns(key[len(RETURNS_PREFIX) :], raw)
+        for key, raw in ledger.values_with_prefix(RETURNS_PREFIX).items()
+    }
 
 
 def store_google_returns(ledger: LedgerPort, returns: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -77,13 +89,12 @@ def store_google_returns(ledger: LedgerPort, returns: Iterable[Mapping[str, Any]
 def oldest_open_return(ledger: LedgerPort) -> str | None:
     """creationDate of the oldest stored return our copy shows open (None: none is)."""
     oldest: tuple[datetime, str] | None = None
-    for key, raw in ledger.values_with_prefix(RETURNS_PREFIX).items():
-        for item in raw if isinstance(raw, list) else []:
+    for order_id, returns in stored_returns(ledger).items():
+        for ret in returns:
             try:
-                ret = google_return(item)
                 when = parse_datetime(ret.created)
-            except (RefundDataError, ValueError):
-                log.warning("stored Google return unreadable; skipped", key=key)
+            except ValueError:
+                log.warning("stored Google return has no readable creationDate; skipped", order=order_id)
                 continue
             if any(i.is_open for i in ret.items) and (oldest is None or when < oldest[0]):
                 oldest = (when, ret.created)

@@ -12,20 +12,20 @@ Pairing is ``refunds.returns.followed_returns``; the table is ``reconcile.return
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from html import escape
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import pandas as pd
 
 from sync.domain.intents import IntentState
 from sync.domain.orders import Order
 from sync.domain.reconcile.returns import open_units_by_line, returns_frame
-from sync.domain.refunds.records import GoogleReturn, RefundDataError, Verdict, google_return
+from sync.domain.refunds.records import GoogleReturn, Verdict
 from sync.domain.refunds.returns import FollowedReturn, FollowStatus, followed_returns
 from sync.logs import get_logger
 from sync.service.ports import LedgerPort
-from sync.service.refund_returns import RETURNS_PREFIX
+from sync.service.refund_returns import stored_returns
 from sync.service.refund_state import RefundMemory, SquareRefundEvent
 
 log = get_logger(__name__)
@@ -37,14 +37,9 @@ __all__ = ["open_units_by_line", "read_followed_returns", "returns_frame", "retu
 
 def read_followed_returns(ledger: LedgerPort) -> tuple[FollowedReturn, ...]:
     """Every customer return the ledger follows that is still waiting for money, oldest first."""
-    stored = ledger.values_with_prefix(RETURNS_PREFIX)
     returns_of: dict[str, list[GoogleReturn]] = {}
-    for key, raw in stored.items():
-        order_id = key[len(RETURNS_PREFIX) :]
-        parsed = (
-            [_parsed(order_id, r) for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
-        )
-        kept = [r for r in parsed if r is not None and any(item.is_open for item in r.items)]
+    for order_id, parsed in stored_returns(ledger).items():
+        kept = [r for r in parsed if any(item.is_open for item in r.items)]
         if kept:
             returns_of[order_id] = kept
     if not returns_of:
@@ -73,14 +68,6 @@ def read_followed_returns(ledger: LedgerPort) -> tuple[FollowedReturn, ...]:
             followed_returns(order, returns, state.history, _refunded(ledger, order_id, state.square_events))
         )
     return tuple(out)
-
-
-def _parsed(order_id: str, raw: Mapping[str, Any]) -> GoogleReturn | None:
-    try:
-        return google_return(raw)
-    except RefundDataError as exc:
-        log.warning("stored Google return unreadable; not in the report", order=order_id, error=str(exc))
-        return None
 
 
 def _refunded(ledger: LedgerPort, order_id: str, events: tuple[SquareRefundEvent, ...]) -> set[str]:
